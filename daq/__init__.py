@@ -1,0 +1,1 @@
+"""The jx-daq service: instruments, audio, emulator, capture, workers, API and CLI."""

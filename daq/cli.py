@@ -1,0 +1,26 @@
+"""``jxdaq``: the single command line entry point for every jx-daq process.
+
+Each group lives in its own module under :mod:`daq.commands`; heavy libraries are imported
+inside the commands so that ``jxdaq --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from daq.commands import catalog, db, emulator, job, syx
+
+app = typer.Typer(
+    name="jxdaq",
+    help="Capture Roland Super JX sounds for machine learning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(syx.app, name="syx")
+app.add_typer(emulator.app, name="emulator")
+app.add_typer(db.app, name="db")
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(job.app, name="job")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Sub-command groups of the ``jxdaq`` CLI, one module per group."""

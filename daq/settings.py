@@ -1,0 +1,62 @@
+"""Service configuration: environment variables (``JXDAQ_*``) over an optional TOML file.
+
+Defaults work on a laptop: everything lives under ``./var/``. Point ``JXDAQ_CONFIG`` at a
+TOML file to keep a lab's settings in one place; environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Everything a jx-daq process needs to know about where things are."""
+
+    model_config = SettingsConfigDict(env_prefix="JXDAQ_", extra="forbid")
+
+    var_dir: Path = Field(Path("var"), description="Working directory for local state.")
+    catalog_url: str = Field(
+        "", description="SQLAlchemy URL of the catalog; default: SQLite in var_dir."
+    )
+    store_url: str = Field(
+        "", description="Audio store root: a path or fsspec URL; default: var_dir/audio."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("JXDAQ_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def resolved_catalog_url(self) -> str:
+        return self.catalog_url or f"sqlite:///{self.var_dir / 'catalog.db'}"
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or str(self.var_dir / "audio")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

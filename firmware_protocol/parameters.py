@@ -1,0 +1,371 @@
+"""The one table of Super JX / JX-8P parameters.
+
+Every other module (codecs, emulator, sampling, catalog, models) reads this table; nothing
+re-states a parameter's name, index, code or range anywhere else.
+
+Facts and their confidence are in the project's PROTOCOL.md, section 4. Uncertain choices
+are made here, once:
+
+* Switch encoding. A switch is sent as the top bits of its 7-bit value. An N-way switch
+  uses the smallest power of two >= N slots, so 4-way and 3-way switches step by 32 and
+  2-way switches by 64 (real dumps: CHORUS and LFO WF only ever hold 0/32/64). Decoding is
+  by threshold, never exact match, because real dumps hold off-grid values (52, 86, 103);
+  a value past the last label (e.g. 96 on a 3-way switch) reads as the last label.
+* APR 57 (board code 0xAE) is unused/unknown: it is kept byte-exact in a tone but is not a
+  tone parameter. APR 23..25 (codes 0x8C..0x8E) are patch-level controls on the board.
+* Board controls 0xB0..0xBF carry both the disassembly's name and the driver table's
+  meaning where they disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+#: Number of data bytes in a tone's APR (and BLD) message body.
+APR_TONE_LENGTH = 59
+#: APR indexes 0..9 hold the tone's name.
+NAME_LENGTH = 10
+#: First APR index that holds a tone parameter; board code = 0x80 + (apr_index - 11).
+FIRST_PARAMETER_INDEX = 11
+BOARD_CODE_BASE = 0x80
+MAX_VALUE = 127
+
+_RANGES = ("16'", "8'", "4'", "2'")
+_WAVEFORMS = ("noise", "square", "pulse", "saw")
+_LEVELS = ("off", "1", "2", "3")
+_ENV_MODES = ("ENV2 inverted", "ENV2", "ENV1 inverted", "ENV1")
+
+
+def board_code(apr_index: int) -> int:
+    """The voice-board status byte that sets the tone byte at ``apr_index``."""
+    return BOARD_CODE_BASE + apr_index - FIRST_PARAMETER_INDEX
+
+
+def apr_index_of(code: int) -> int:
+    """The APR index set by voice-board status byte ``code`` (0x80..0xAF)."""
+    return code - BOARD_CODE_BASE + FIRST_PARAMETER_INDEX
+
+
+@dataclass(frozen=True, slots=True)
+class ToneParameter:
+    """One tone parameter: a continuous 0..127 value or an N-way switch."""
+
+    name: str
+    apr_index: int
+    labels: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def code(self) -> int:
+        """Voice-board status byte (0x80..0xAF)."""
+        return board_code(self.apr_index)
+
+    @property
+    def key(self) -> str:
+        """A Python/SQL/JSON-friendly identifier: ``"DCO1 RANGE"`` -> ``"dco1_range"``."""
+        return self.name.lower().replace(" ", "_")
+
+    @property
+    def is_switch(self) -> bool:
+        return bool(self.labels)
+
+    @property
+    def ways(self) -> int:
+        """Number of positions of a switch (0 for a continuous parameter)."""
+        return len(self.labels)
+
+    @property
+    def step(self) -> int:
+        """Raw-value distance between switch positions (see the module docstring)."""
+        slots = 1 << (self.ways - 1).bit_length()
+        return 128 // slots
+
+    def position(self, raw: int) -> int:
+        """Switch position for any raw byte, by threshold; tolerant of off-grid values."""
+        return min(raw // self.step, self.ways - 1)
+
+    def label(self, raw: int) -> str:
+        """Human-readable value: the switch label, or the number for continuous values."""
+        return self.labels[self.position(raw)] if self.labels else str(raw)
+
+    def canonical(self, position: int) -> int:
+        """The raw byte the stock firmware writes for switch ``position``."""
+        return position * self.step
+
+    def allowed(self) -> str:
+        """The allowed range, worded for error messages."""
+        if self.labels:
+            return f"0..127 (switch positions 0..{self.ways - 1}: {', '.join(self.labels)})"
+        return "0..127"
+
+
+def _p(name: str, apr_index: int, labels: tuple[str, ...] = (), description: str = ""):
+    return ToneParameter(name, apr_index, labels, description)
+
+
+#: The 44 tone parameters, in APR order.
+TONE_PARAMETERS: tuple[ToneParameter, ...] = (
+    _p("DCO1 RANGE", 11, _RANGES, "footage of oscillator 1"),
+    _p("DCO1 WF", 12, _WAVEFORMS, "order agreed by 3 of 4 sources"),
+    _p("DCO1 TUNE", 13, (), "coarse tune; panel shows -12..+12 semitones"),
+    _p("DCO1 LFO", 14, (), "pitch modulation depth by the LFO"),
+    _p("DCO1 ENV", 15, (), "pitch modulation depth by the envelope"),
+    _p("DCO2 RANGE", 16, _RANGES),
+    _p("DCO2 WF", 17, _WAVEFORMS),
+    _p("DCO XMOD", 18, ("off", "sync 1", "sync 2", "xmod"), "cross-modulation / sync"),
+    _p("DCO2 TUNE", 19),
+    _p("DCO2 FTUNE", 20, (), "fine tune"),
+    _p("DCO2 LFO", 21),
+    _p("DCO2 ENV", 22),
+    _p("DCO DYNA", 26, _LEVELS, "velocity sensitivity of the pitch envelope"),
+    _p("DCO ENV MODE", 27, _ENV_MODES),
+    _p("MIX DCO1", 28),
+    _p("MIX DCO2", 29),
+    _p("MIX ENV", 30, (), "envelope amount on DCO2's level"),
+    _p("MIX DYNA", 31, _LEVELS),
+    _p("MIX MODE", 32, _ENV_MODES),
+    _p("HPF FREQ", 33, ("0", "1", "2", "3"), "0 = no filtering"),
+    _p("VCF FREQ", 34),
+    _p("VCF RES", 35),
+    _p("VCF LFO", 36),
+    _p("VCF ENV", 37),
+    _p("VCF KEY", 38, (), "keyboard tracking"),
+    _p("VCF DYNA", 39, _LEVELS),
+    _p("VCF MODE", 40, _ENV_MODES),
+    _p("VCA LEVEL", 41, (), "the stock assigner rescales it for balance and volume"),
+    _p("VCA DYNA", 42, _LEVELS),
+    _p("CHORUS", 43, ("off", "1", "2")),
+    _p("LFO WF", 44, ("random", "square", "triangle")),
+    _p("LFO DELAY", 45),
+    _p("LFO RATE", 46),
+    _p("ENV1 ATTACK", 47),
+    _p("ENV1 DECAY", 48),
+    _p("ENV1 SUSTAIN", 49),
+    _p("ENV1 RELEASE", 50),
+    _p("ENV1 KEY", 51, _LEVELS, "keyboard follow of the envelope times"),
+    _p("ENV2 ATTACK", 52),
+    _p("ENV2 DECAY", 53),
+    _p("ENV2 SUSTAIN", 54),
+    _p("ENV2 RELEASE", 55),
+    _p("ENV2 KEY", 56, _LEVELS),
+    _p("VCA MODE", 58, ("gate", "ENV2")),
+)
+
+#: APR indexes inside the tone body that are not tone parameters; kept byte-exact.
+#: 10: unused; 23..25: patch-level aftertouch controls on the board; 57: unknown.
+UNUSED_TONE_INDEXES: tuple[int, ...] = (10, 23, 24, 25, 57)
+
+BY_NAME: MappingProxyType[str, ToneParameter] = MappingProxyType(
+    {p.name: p for p in TONE_PARAMETERS}
+)
+BY_KEY: MappingProxyType[str, ToneParameter] = MappingProxyType({p.key: p for p in TONE_PARAMETERS})
+BY_CODE: MappingProxyType[int, ToneParameter] = MappingProxyType(
+    {p.code: p for p in TONE_PARAMETERS}
+)
+CONTINUOUS: tuple[ToneParameter, ...] = tuple(p for p in TONE_PARAMETERS if not p.is_switch)
+SWITCHES: tuple[ToneParameter, ...] = tuple(p for p in TONE_PARAMETERS if p.is_switch)
+
+#: The 26 parameters the thesis's simplified simulator kept (PROTOCOL.md section 5): it
+#: dropped key follow, dynamics and envelope-select switches. Used as a training subset.
+THESIS_SUBSET: tuple[str, ...] = (
+    "DCO1 RANGE", "DCO1 WF", "DCO1 TUNE", "DCO1 LFO", "DCO1 ENV",
+    "DCO2 RANGE", "DCO2 WF", "DCO XMOD", "DCO2 TUNE", "DCO2 FTUNE", "DCO2 LFO", "DCO2 ENV",
+    "MIX DCO1", "MIX DCO2", "MIX ENV",
+    "VCF FREQ", "VCF RES", "VCF LFO", "VCF ENV",
+    "VCA LEVEL",
+    "LFO WF", "LFO DELAY", "LFO RATE",
+    "ENV1 ATTACK", "ENV1 DECAY", "ENV1 SUSTAIN",
+)  # fmt: skip
+
+
+def lookup(name_or_key: str) -> ToneParameter:
+    """Find a tone parameter by its panel name (``"VCF FREQ"``) or key (``"vcf_freq"``)."""
+    parameter = BY_NAME.get(name_or_key.upper()) or BY_KEY.get(name_or_key.lower())
+    if parameter is None:
+        raise KeyError(f"unknown tone parameter {name_or_key!r}; known: {', '.join(BY_NAME)}")
+    return parameter
+
+
+@dataclass(frozen=True, slots=True)
+class BoardControl:
+    """A voice-board status byte outside the tone: 0x8C..0x8E, 0xAE and 0xB0..0xBF.
+
+    ``name`` is the firmware disassembly's name; ``meaning`` is what the open-source
+    drivers use it for, where that is known (PROTOCOL.md section 2 and 4).
+    """
+
+    code: int
+    name: str
+    meaning: str
+    confidence: str
+
+
+BOARD_CONTROLS: tuple[BoardControl, ...] = (
+    BoardControl(0x8C, "AFTER.VIB", "aftertouch vibrato depth (patch level)", "confirmed"),
+    BoardControl(0x8D, "AFTER.BRI", "aftertouch brilliance depth (patch level)", "confirmed"),
+    BoardControl(0x8E, "AFTER.VOL", "aftertouch volume depth (patch level)", "confirmed"),
+    BoardControl(0xAE, "UNKNOWN.AE", "unused / unknown (0 or 127 in factory data)", "unknown"),
+    BoardControl(0xB0, "PORTA.TIME", "portamento", "usage confirmed, meaning partly inferred"),
+    BoardControl(0xB1, "MIDI.VOL", "volume", "disassembly name only"),
+    BoardControl(0xB2, "BENDER", "pitch bend magnitude 0..7F", "confirmed"),
+    BoardControl(0xB3, "AFTERTOUCH", "aftertouch amount", "confirmed (one driver)"),
+    BoardControl(0xB4, "MASTER.TUNE1", "master tune", "partly inferred"),
+    BoardControl(0xB5, "PORTA.SW", "sent as 00 after every tone load", "meaning unknown"),
+    BoardControl(0xB6, "SILENCE", "7F in one driver's all-notes-off / reset", "inferred"),
+    BoardControl(0xB7, "BEND.RANGE", "bend range", "present, meaning unknown"),
+    BoardControl(0xB8, "AFTER.VIB.SW", "aftertouch vibrato switch", "present"),
+    BoardControl(0xB9, "AFTER.BRI.SW", "aftertouch brilliance switch", "present"),
+    BoardControl(0xBA, "AFTER.VOL.SW", "aftertouch volume switch", "present"),
+    BoardControl(0xBB, "HOLD.SW", "hold pedal", "confirmed (one driver)"),
+    BoardControl(0xBC, "MODULATION", "modulation wheel", "confirmed (one driver)"),
+    BoardControl(0xBD, "CHECK.ENV.SW", "envelope check switch", "present, meaning unknown"),
+    BoardControl(0xBE, "MASTER.TUNE2", "dual detune (centre 0x2C = A440)", "partly inferred"),
+    BoardControl(0xBF, "BENDER.POLARITY", "bend sign: 00 down, 7F up", "confirmed"),
+)
+CONTROLS_BY_CODE: MappingProxyType[int, BoardControl] = MappingProxyType(
+    {c.code: c for c in BOARD_CONTROLS}
+)
+CONTROLS_BY_NAME: MappingProxyType[str, BoardControl] = MappingProxyType(
+    {c.name: c for c in BOARD_CONTROLS}
+)
+
+
+# -- Patch parameters (JX-10 / MKS-70), used over MIDI --------------------------------------
+#
+# A patch joins two tones (upper = tone A, lower = tone B) with play controls. It travels in
+# two layouts, both kept byte-exact by firmware_protocol.patch.Patch:
+#
+# * APR body: ``F0 41 35 0n 24 30 01 <53 bytes> F7`` (61 bytes). The body index equals the
+#   patch IPR parameter number. Source: the JX-10 MIDI implementation (manual v3.21,
+#   "INDIVIDUAL PATCH PARAMETERS") for 0x00..0x2C, 0x33 and 0x34; 0x2D..0x32 only from
+#   KnobKraft's MKS-70 adaptation; 0x25 and 0x2E are unknown (kept raw).
+# * BLD body: the 48 bytes de-nibbled from a patch BLD (96 nibbles, high nibble first). Only
+#   source: KnobKraft's MKS-70 adaptation (reverse engineered); checked here against the
+#   stock dump (names, tone numbers < 100, switches only 0/1). Bytes 41..44 and 46 unknown.
+#
+# A parameter's value is assembled from bit fields, the first field giving the lowest bits,
+# so that the same number means the same setting in both layouts. A parameter with no
+# fields in a layout is not known there. Switch labels index that number.
+
+#: Data bytes in a patch APR body and in a de-nibbled patch BLD body.
+PATCH_APR_LENGTH = 53
+PATCH_BULK_LENGTH = 48
+#: Both layouts start with the patch name.
+PATCH_NAME_LENGTH = 18
+
+_MANUAL = "APR: JX-10 MIDI implementation; BLD: KnobKraft"
+_KNOBKRAFT = "APR and BLD: KnobKraft only"
+_OFF_ON = ("off", "on")
+
+
+@dataclass(frozen=True, slots=True)
+class BitField:
+    """``width`` bits of body byte ``index``, starting at bit ``shift``."""
+
+    index: int
+    shift: int = 0
+    width: int = 7
+
+    def read(self, body: bytes) -> int:
+        return (body[self.index] >> self.shift) & ((1 << self.width) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PatchParameter:
+    """One patch parameter and where it sits in the APR and BLD layouts."""
+
+    name: str
+    apr: tuple[BitField, ...]
+    bulk: tuple[BitField, ...]
+    labels: tuple[str, ...] = ()
+    confidence: str = _MANUAL
+
+    @property
+    def key(self) -> str:
+        return self.name.lower().replace(" ", "_").replace("/", "_")
+
+    def label(self, value: int) -> str:
+        """The switch label for ``value``, or the number itself."""
+        return self.labels[value] if value < len(self.labels) else str(value)
+
+
+def _apr(index: int, shift: int = 0, width: int = 7) -> tuple[BitField, ...]:
+    return (BitField(index, shift, width),)
+
+
+_bulk = _apr
+
+#: Bend range: 2 bits (2, 3, 4, 7 semitones) plus a "12 semitones" bit above them.
+_BEND_RANGES = ("2", "3", "4", "7", "12", "12", "12", "12")
+_KEY_ASSIGN = ("poly 1", "unison 1", "mono 1", "?", "poly 2", "unison 2", "mono 2")
+
+PATCH_PARAMETERS: tuple[PatchParameter, ...] = (
+    PatchParameter("A/B BALANCE", _apr(0x12), _bulk(18)),
+    PatchParameter("DUAL DETUNE", _apr(0x13), _bulk(19, width=8)),
+    PatchParameter("UPPER SPLIT", _apr(0x14), _bulk(20)),
+    PatchParameter("LOWER SPLIT", _apr(0x15), _bulk(21)),
+    PatchParameter("PORTA TIME", _apr(0x16), _bulk(22, width=8)),
+    # KnobKraft puts the "12 semitones" bit of the BLD at byte 47 bit 0, but the stock dump
+    # holds 0x00/0x01/0x02/0x23/0xF9/0xFE there (no flag pattern): left out, byte kept raw.
+    PatchParameter(
+        "BEND RANGE",
+        (BitField(0x17, 5, 2), BitField(0x34, 0, 1)),
+        (BitField(18, 7, 1), BitField(26, 7, 1)),
+        _BEND_RANGES,
+    ),
+    # Key mode: the manual's value table ("aa", "bb") was not found; numbers only.
+    PatchParameter("KEY MODE AA", _apr(0x18), (), (), "APR: manual; value table unknown"),
+    PatchParameter("KEY MODE BB", _apr(0x33), (), (), "APR: manual; value table unknown"),
+    PatchParameter(
+        "KEY MODE",
+        (),
+        (BitField(20, 7, 1), BitField(21, 7, 1), BitField(24, 7, 1), BitField(25, 7, 1)),
+        (),
+        "BLD: KnobKraft; value table unknown",
+    ),
+    PatchParameter("TOTAL VOLUME", _apr(0x19), _bulk(23, width=8)),
+    PatchParameter("AFTER VIBRATO", _apr(0x1A), _bulk(24)),
+    PatchParameter("AFTER BRILLIANCE", _apr(0x1B), _bulk(25)),
+    PatchParameter("AFTER VOLUME", _apr(0x1C), _bulk(26)),
+    PatchParameter("UPPER TONE", _apr(0x1D), _bulk(27), (), _MANUAL + "; 0..49 user, 50..99 ROM"),
+    PatchParameter("UPPER CHROMATIC SHIFT", _apr(0x1E), _bulk(28, width=8)),
+    # Key assign: the BLD encoding differs from the APR's (stock dump holds 1, 3, 9, 11, 13).
+    PatchParameter("UPPER KEY ASSIGN", _apr(0x1F, width=3), (), _KEY_ASSIGN, "APR: manual"),
+    PatchParameter("UPPER UNISON DETUNE", _apr(0x20), _bulk(29, width=8)),
+    PatchParameter("UPPER HOLD", _apr(0x21, width=1), _bulk(27, 7, 1), _OFF_ON),
+    PatchParameter("UPPER LFO MOD DEPTH", _apr(0x22), _bulk(30)),
+    PatchParameter("UPPER PORTA", _apr(0x23, width=1), _bulk(30, 7, 1), _OFF_ON),
+    PatchParameter("UPPER BENDER", _apr(0x24, width=1), _bulk(31, width=1), _OFF_ON),
+    PatchParameter("LOWER TONE", _apr(0x26), _bulk(32), (), _MANUAL + "; 0..49 user, 50..99 ROM"),
+    PatchParameter("LOWER CHROMATIC SHIFT", _apr(0x27), _bulk(33, width=8)),
+    PatchParameter("LOWER KEY ASSIGN", _apr(0x28, width=3), (), _KEY_ASSIGN, "APR: manual"),
+    PatchParameter("LOWER UNISON DETUNE", _apr(0x29), _bulk(34, width=8)),
+    PatchParameter("LOWER HOLD", _apr(0x2A, width=1), _bulk(32, 7, 1), _OFF_ON),
+    PatchParameter("LOWER LFO MOD DEPTH", _apr(0x2B), _bulk(35)),
+    PatchParameter("LOWER PORTA", _apr(0x2C, width=1), _bulk(35, 7, 1), _OFF_ON),
+    PatchParameter("LOWER BENDER", _apr(0x2D, width=1), _bulk(36, width=1), _OFF_ON, _KNOBKRAFT),
+    PatchParameter("CHASE LEVEL", _apr(0x2F), _bulk(37), (), _KNOBKRAFT),
+    PatchParameter("CHASE TIME", _apr(0x30), _bulk(38), (), _KNOBKRAFT),
+    PatchParameter(
+        "CHASE MODE", _apr(0x31, width=2), (BitField(37, 7, 1), BitField(38, 7, 1)), (), _KNOBKRAFT
+    ),
+    PatchParameter("CHASE PLAY", _apr(0x32, width=1), _bulk(45, 7, 1), _OFF_ON, _KNOBKRAFT),
+)
+
+PATCH_BY_NAME: MappingProxyType[str, PatchParameter] = MappingProxyType(
+    {p.name: p for p in PATCH_PARAMETERS}
+)
+PATCH_BY_KEY: MappingProxyType[str, PatchParameter] = MappingProxyType(
+    {p.key: p for p in PATCH_PARAMETERS}
+)
+
+
+def lookup_patch(name_or_key: str) -> PatchParameter:
+    """Find a patch parameter by name (``"UPPER TONE"``) or key (``"upper_tone"``)."""
+    parameter = PATCH_BY_NAME.get(name_or_key.upper()) or PATCH_BY_KEY.get(name_or_key.lower())
+    if parameter is None:
+        raise KeyError(
+            f"unknown patch parameter {name_or_key!r}; known: {', '.join(PATCH_BY_NAME)}"
+        )
+    return parameter

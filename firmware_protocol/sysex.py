@@ -1,0 +1,504 @@
+"""Roland SysEx for the JX-8P (0x21) and JX-10/MKS-70 (0x24): IPR, APR, PGR and BLD.
+
+Messages are frozen values that encode themselves; :func:`parse_syx` decodes a whole file
+(any mix of messages) or raises one :class:`SysExError` naming the byte offset, the message
+type and what was expected. Decoding accepts only what the encoder writes back identically,
+so ``parse_syx(data).to_bytes() == data`` whenever parsing succeeds.
+
+Choices made here, once (PROTOCOL.md section 3):
+
+* Messages are framed by their header, not by scanning for F7: each (operation, level) has a
+  fixed length, and the byte at that length must be F7.
+* Tone and patch APR bodies keep any data byte 0x00..0xEF: real JX-8P bank files hold 0x80
+  inside APR bodies. A byte 0xF0..0xFF inside a body means the message was cut short.
+* Bank positions: in a JX-8P bank each tone APR is followed by a PGR (mode 02 = write) that
+  names its memory; on the MKS-70 a PGR comes before the APR it places. BLD messages carry
+  their own number (tt / pp).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+from firmware_protocol.parameters import APR_TONE_LENGTH, PATCH_APR_LENGTH, PATCH_BULK_LENGTH
+from firmware_protocol.patch import Patch, PatchLayout
+from firmware_protocol.tone import Tone
+
+ROLAND_ID = 0x41
+SOX, EOX = 0xF0, 0xF7
+#: Vecoven OS4 operation codes: recognised only to say they are not supported.
+VECOVEN_OS4 = {0x38: "APR", 0x39: "IPR", 0x3A: "BLD"}
+
+
+class Operation(IntEnum):
+    PGR = 0x34
+    APR = 0x35
+    IPR = 0x36
+    BLD = 0x37
+
+
+class Device(IntEnum):
+    JX8P = 0x21
+    MKS70 = 0x24  # also the JX-10
+
+    @property
+    def label(self) -> str:
+        return "JX-8P" if self is Device.JX8P else "JX-10/MKS-70"
+
+
+class Level(IntEnum):
+    TONE = 0x20
+    PATCH = 0x30
+
+
+#: APR/IPR/PGR group: tone A (upper; always 01 on the JX-8P) and tone B (lower).
+TONE_A, TONE_B = 0x01, 0x02
+#: BLD memory byte: internal or cartridge.
+INTERNAL, CARTRIDGE = 0x01, 0x02
+#: JX-8P PGR mode byte that stores the edit buffer into memory ``nn``.
+PGR_WRITE = 0x02
+
+
+class SysExError(ValueError):
+    """Bad SysEx input: where (byte offset), in which message type, and what was expected."""
+
+    def __init__(
+        self, offset: int, message_type: str, expected: str, source: str | None = None
+    ) -> None:
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}byte {offset}: {message_type}: expected {expected}")
+        self.offset = offset
+        self.message_type = message_type
+        self.expected = expected
+        self.source = source
+
+    def in_source(self, source: str) -> SysExError:
+        """The same error, naming the file it came from."""
+        return type(self)(self.offset, self.message_type, self.expected, source)
+
+
+class TruncatedSysExError(SysExError):
+    """The data ends (or a new message starts) before the message is complete."""
+
+
+class UnsupportedSysExError(SysExError):
+    """A well-formed message of a format this codec does not decode (e.g. Vecoven OS4)."""
+
+
+def _check_7bit(name: str, value: int, low: int = 0, high: int = 0x7F) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}: {value!r} is out of range; allowed {low}..{high}")
+    return value
+
+
+def _check_body(name: str, body: bytes) -> bytes:
+    bad = next((i for i, b in enumerate(body) if b >= SOX), None)
+    if bad is not None:
+        raise ValueError(f"{name}: body byte {bad} is 0x{body[bad]:02X}; allowed 0x00..0xEF")
+    return body
+
+
+def _check_level(device: Device, level: Level) -> None:
+    if device is Device.JX8P and level is Level.PATCH:
+        raise ValueError("level: the JX-8P has no patches; allowed Level.TONE")
+
+
+def _header(operation: Operation, channel: int, device: Device, level: Level) -> bytes:
+    return bytes((SOX, ROLAND_ID, operation, channel, device, level))
+
+
+@dataclass(frozen=True, slots=True)
+class IPR:
+    """One parameter of the edit buffer: tone parameter (APR index) or patch parameter."""
+
+    device: Device
+    channel: int
+    level: Level
+    group: int
+    parameter: int
+    value: int
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("group", self.group, TONE_A, TONE_B)
+        _check_level(self.device, self.level)
+        _check_7bit("parameter", self.parameter)
+        _check_7bit("value", self.value)
+
+    def encode(self) -> bytes:
+        head = _header(Operation.IPR, self.channel, self.device, self.level)
+        return head + bytes((self.group, self.parameter, self.value, EOX))
+
+
+@dataclass(frozen=True, slots=True)
+class ToneAPR:
+    """A whole tone into the edit buffer of group A (upper) or B (lower)."""
+
+    device: Device
+    channel: int
+    group: int
+    tone: Tone
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("group", self.group, TONE_A, TONE_B)
+        _check_body("tone", self.tone.data)
+
+    def encode(self) -> bytes:
+        head = _header(Operation.APR, self.channel, self.device, Level.TONE)
+        return head + bytes((self.group,)) + self.tone.data + bytes((EOX,))
+
+
+@dataclass(frozen=True, slots=True)
+class PatchAPR:
+    """A whole patch (MKS-70/JX-10 only) into the patch edit buffer."""
+
+    channel: int
+    patch: Patch
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        if self.patch.layout is not PatchLayout.APR:
+            raise ValueError("a patch APR needs a patch in the APR layout")
+        _check_body("patch", self.patch.data)
+
+    @property
+    def device(self) -> Device:
+        return Device.MKS70
+
+    def encode(self) -> bytes:
+        head = _header(Operation.APR, self.channel, Device.MKS70, Level.PATCH)
+        return head + bytes((TONE_A,)) + self.patch.data + bytes((EOX,))
+
+
+@dataclass(frozen=True, slots=True)
+class PGR:
+    """Program number. JX-8P: ``... 21 20 01 00 nn mode`` (mode 02 = write the edit buffer to
+    memory nn); MKS-70: ``... 24 LL GG nn mode`` (mode 00)."""
+
+    device: Device
+    channel: int
+    level: Level
+    group: int
+    number: int
+    mode: int
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("group", self.group, TONE_A, TONE_B)
+        _check_level(self.device, self.level)
+        _check_7bit("number", self.number)
+        _check_7bit("mode", self.mode)
+
+    def encode(self) -> bytes:
+        head = _header(Operation.PGR, self.channel, self.device, self.level)
+        middle = (0x00,) if self.device is Device.JX8P else ()
+        return head + bytes((self.group, *middle, self.number, self.mode, EOX))
+
+
+@dataclass(frozen=True, slots=True)
+class ToneBLD:
+    """One tone of an MKS-70 bulk dump: memory (internal/cartridge) and tone number tt."""
+
+    channel: int
+    memory: int
+    number: int
+    tone: Tone
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
+        _check_7bit("number", self.number)
+        _check_body("tone", self.tone.data)
+
+    @property
+    def device(self) -> Device:
+        return Device.MKS70
+
+    def encode(self) -> bytes:
+        head = _header(Operation.BLD, self.channel, Device.MKS70, Level.TONE)
+        return head + bytes((self.memory, 0x00, self.number)) + self.tone.data + bytes((EOX,))
+
+
+@dataclass(frozen=True, slots=True)
+class PatchBLD:
+    """One patch of an MKS-70 bulk dump: 48 bytes sent as 96 nibbles, high nibble first."""
+
+    channel: int
+    memory: int
+    number: int
+    patch: Patch
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
+        _check_7bit("number", self.number)
+        if self.patch.layout is not PatchLayout.BULK:
+            raise ValueError("a patch BLD needs a patch in the BULK layout")
+
+    @property
+    def device(self) -> Device:
+        return Device.MKS70
+
+    def encode(self) -> bytes:
+        head = _header(Operation.BLD, self.channel, Device.MKS70, Level.PATCH)
+        body = nibbles(self.patch.data)
+        return head + bytes((self.memory, 0x00, self.number)) + body + bytes((EOX,))
+
+
+Message = IPR | ToneAPR | PatchAPR | PGR | ToneBLD | PatchBLD
+
+
+def nibbles(data: bytes) -> bytes:
+    """Each byte as two 4-bit data bytes, high nibble first (patch BLD)."""
+    return bytes(n for b in data for n in (b >> 4, b & 0x0F))
+
+
+def denibble(wire: bytes) -> bytes:
+    """Inverse of :func:`nibbles`; the caller has checked every byte is < 0x10."""
+    return bytes((wire[i] << 4) | wire[i + 1] for i in range(0, len(wire), 2))
+
+
+# -- decoding -----------------------------------------------------------------------------
+
+_OPERATIONS, _DEVICES, _LEVELS = frozenset(Operation), frozenset(Device), frozenset(Level)
+#: (operation, level) -> the message type named in errors.
+_TYPE_NAMES = {
+    (Operation.IPR, Level.TONE): "tone IPR",
+    (Operation.IPR, Level.PATCH): "patch IPR",
+    (Operation.APR, Level.TONE): "tone APR",
+    (Operation.APR, Level.PATCH): "patch APR",
+    (Operation.PGR, Level.TONE): "tone PGR",
+    (Operation.PGR, Level.PATCH): "patch PGR",
+    (Operation.BLD, Level.TONE): "tone BLD",
+    (Operation.BLD, Level.PATCH): "patch BLD",
+}
+
+
+class _Reader:
+    """Checked access to one message starting at ``start``: every miss is a SysExError."""
+
+    def __init__(self, data: bytes, start: int) -> None:
+        self.data = data
+        self.start = start
+        self.type = "SysEx header"
+
+    def fail(self, at: int, expected: str, error: type[SysExError] = SysExError) -> SysExError:
+        got = f"0x{self.data[at]:02X}" if at < len(self.data) else "end of data"
+        return error(at, self.type, f"{expected}, got {got}")
+
+    def byte(self, index: int, expected: str, allowed: Iterable[int]) -> int:
+        at = self.start + index
+        if at >= len(self.data):
+            raise self.fail(at, expected, TruncatedSysExError)
+        value = self.data[at]
+        if value not in allowed:
+            error = TruncatedSysExError if value >= 0x80 and index > 0 else SysExError
+            raise self.fail(at, expected, error)
+        return value
+
+    def body(self, index: int, length: int, limit: int, expected: str) -> bytes:
+        at = self.start + index
+        chunk = self.data[at : at + length]
+        bad = next((i for i, b in enumerate(chunk) if b >= limit), None)
+        if bad is not None:
+            error = TruncatedSysExError if chunk[bad] >= SOX else SysExError
+            raise self.fail(at + bad, f"{length} {expected} (data byte {bad})", error)
+        if len(chunk) < length:
+            raise self.fail(at + len(chunk), f"{length} {expected}", TruncatedSysExError)
+        return chunk
+
+    def end(self, index: int) -> int:
+        self.byte(index, "F7 (end of exclusive)", (EOX,))
+        return self.start + index + 1
+
+
+def decode_message(data: bytes, offset: int = 0) -> tuple[Message, int]:
+    """Decode the message starting at ``offset``; return it and the offset just past it."""
+    r = _Reader(data, offset)
+    r.byte(0, "F0 (start of a SysEx message)", (SOX,))
+    r.byte(1, "Roland ID 0x41", (ROLAND_ID,))
+    operation = r.byte(2, "an operation code 0x34..0x37", range(0x80))
+    if operation in VECOVEN_OS4:
+        r.type = f"Vecoven OS4 {VECOVEN_OS4[operation]}"
+        raise UnsupportedSysExError(
+            offset + 2, r.type, f"0x34..0x37: unsupported format 0x{operation:02X} (Vecoven OS4)"
+        )
+    if operation not in _OPERATIONS:
+        raise r.fail(offset + 2, "an operation code 0x34..0x37 (PGR, APR, IPR, BLD)")
+    channel = r.byte(3, "a channel 0x00..0x0F", range(16))
+    device = Device(r.byte(4, "a device 0x21 (JX-8P) or 0x24 (JX-10/MKS-70)", _DEVICES))
+    level = Level(r.byte(5, "a level 0x20 (tone) or 0x30 (patch)", _LEVELS))
+    op = Operation(operation)
+    r.type = f"{device.label} {_TYPE_NAMES[(op, level)]}"
+    if device is Device.JX8P and (level is Level.PATCH or op is Operation.BLD):
+        raise r.fail(offset + 5 if level is Level.PATCH else offset + 2, "a JX-8P message type")
+    groups = (TONE_A, TONE_B)
+    if op is Operation.IPR:
+        group = r.byte(6, "group 01 or 02", groups)
+        parameter = r.byte(7, "a parameter number", range(0x80))
+        value = r.byte(8, "a value 0..127", range(0x80))
+        return IPR(device, channel, level, group, parameter, value), r.end(9)
+    if op is Operation.PGR:
+        group = r.byte(6, "group 01 or 02", groups)
+        index = 7
+        if device is Device.JX8P:
+            r.byte(7, "00", (0x00,))
+            index = 8
+        number = r.byte(index, "a program number 0..127", range(0x80))
+        mode = r.byte(index + 1, "a mode byte 0..127", range(0x80))
+        return PGR(device, channel, level, group, number, mode), r.end(index + 2)
+    if op is Operation.APR:
+        if level is Level.TONE:
+            group = r.byte(6, "group 01 or 02", groups)
+            body = r.body(7, APR_TONE_LENGTH, SOX, "tone data bytes")
+            return ToneAPR(device, channel, group, Tone(body)), r.end(7 + APR_TONE_LENGTH)
+        r.byte(6, "group 01", (TONE_A,))
+        body = r.body(7, PATCH_APR_LENGTH, SOX, "patch data bytes")
+        patch = Patch(body, PatchLayout.APR)
+        return PatchAPR(channel, patch), r.end(7 + PATCH_APR_LENGTH)
+    memory = r.byte(6, "memory 01 (internal) or 02 (cartridge)", (INTERNAL, CARTRIDGE))
+    r.byte(7, "00", (0x00,))
+    number = r.byte(8, "a memory number 0..127", range(0x80))
+    if level is Level.TONE:
+        body = r.body(9, APR_TONE_LENGTH, SOX, "tone data bytes")
+        return ToneBLD(channel, memory, number, Tone(body)), r.end(9 + APR_TONE_LENGTH)
+    wire = r.body(9, 2 * PATCH_BULK_LENGTH, 0x10, "nibbles 0x00..0x0F")
+    patch = Patch(denibble(wire), PatchLayout.BULK)
+    return PatchBLD(channel, memory, number, patch), r.end(9 + 2 * PATCH_BULK_LENGTH)
+
+
+def iter_messages(data: bytes) -> Iterator[tuple[int, Message]]:
+    """``(offset, message)`` for each message; raises SysExError at the first bad byte."""
+    offset = 0
+    while offset < len(data):
+        message, end = decode_message(data, offset)
+        yield offset, message
+        offset = end
+
+
+# -- banks --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BankEntry:
+    """A tone or patch found in a SysEx file, with where it belongs and where it was read.
+
+    ``position`` is the memory number (0-based) from the PGR or BLD; None for a lone APR.
+    ``group`` is the APR group (tone A/B) or the BLD memory (internal/cartridge).
+    """
+
+    item: Tone | Patch
+    position: int | None
+    device: Device
+    channel: int
+    group: int
+    offset: int
+    source: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "tone" if isinstance(self.item, Tone) else "patch"
+
+    @property
+    def name(self) -> str:
+        return self.item.name
+
+
+@dataclass(frozen=True, slots=True)
+class SysExFile:
+    """Every message of one file, at its offset, and the tones and patches they carry."""
+
+    messages: tuple[tuple[int, Message], ...]
+    entries: tuple[BankEntry, ...]
+    source: str | None = None
+
+    @property
+    def tones(self) -> tuple[BankEntry, ...]:
+        return tuple(e for e in self.entries if e.kind == "tone")
+
+    @property
+    def patches(self) -> tuple[BankEntry, ...]:
+        return tuple(e for e in self.entries if e.kind == "patch")
+
+    def to_bytes(self) -> bytes:
+        """The file again, byte for byte."""
+        return write_syx(m for _, m in self.messages)
+
+
+def _places(before: Message | None, message: Message, after: Message | None) -> PGR | None:
+    """The PGR that gives an APR its memory number (see the module docstring), if any."""
+    if message.device is Device.JX8P:
+        pgr, level = after, Level.TONE
+    else:
+        pgr, level = before, Level.PATCH if isinstance(message, PatchAPR) else Level.TONE
+    if (
+        isinstance(pgr, PGR)
+        and pgr.device is message.device
+        and pgr.channel == message.channel
+        and pgr.level is level
+    ):
+        return pgr
+    return None
+
+
+def _entries(messages: Sequence[tuple[int, Message]], source: str | None) -> Iterator[BankEntry]:
+    for i, (offset, message) in enumerate(messages):
+        if isinstance(message, ToneBLD | PatchBLD):
+            item = message.tone if isinstance(message, ToneBLD) else message.patch
+            number, group = message.number, message.memory
+        elif isinstance(message, ToneAPR | PatchAPR):
+            before = messages[i - 1][1] if i > 0 else None
+            after = messages[i + 1][1] if i + 1 < len(messages) else None
+            pgr = _places(before, message, after)
+            item = message.tone if isinstance(message, ToneAPR) else message.patch
+            number = pgr.number if pgr else None
+            group = message.group if isinstance(message, ToneAPR) else TONE_A
+        else:
+            continue
+        yield BankEntry(item, number, message.device, message.channel, group, offset, source)
+
+
+def parse_syx(data: bytes, source: str | None = None) -> SysExFile:
+    """Decode a whole file, all or nothing: any bad byte raises one SysExError."""
+    try:
+        messages = tuple(iter_messages(data))
+    except SysExError as error:
+        raise (error.in_source(source) if source else error) from None
+    if not messages:
+        raise SysExError(0, "file", "at least one SysEx message, got no data", source)
+    return SysExFile(messages, tuple(_entries(messages, source)), source)
+
+
+def read_syx(path: str | Path) -> SysExFile:
+    """Read and decode one .syx file."""
+    path = Path(path)
+    return parse_syx(path.read_bytes(), str(path))
+
+
+def iter_bank(*sources: str | Path | bytes) -> Iterator[BankEntry]:
+    """Tones and patches of any number of files (or byte strings), in order.
+
+    Each source is decoded whole before its first entry is yielded, so a bad file never
+    yields part of itself.
+    """
+    for source in sources:
+        parsed = parse_syx(source) if isinstance(source, bytes) else read_syx(source)
+        yield from parsed.entries
+
+
+def write_syx(messages: Iterable[Message]) -> bytes:
+    """Messages back to bytes, in order."""
+    return b"".join(m.encode() for m in messages)
+
+
+def jx8p_bank(tones: Sequence[Tone], channel: int = 0, first: int = 0) -> bytes:
+    """A JX-8P bank file: each tone as an APR followed by a PGR writing it to memory."""
+    messages: list[Message] = []
+    for number, tone in enumerate(tones, start=first):
+        messages.append(ToneAPR(Device.JX8P, channel, TONE_A, tone))
+        messages.append(PGR(Device.JX8P, channel, Level.TONE, TONE_A, number, PGR_WRITE))
+    return write_syx(messages)

@@ -1,0 +1,177 @@
+"""The ``Tone`` value type: a tone's bytes, its named values and its normalised vector.
+
+A tone is stored as the 59-byte body of its APR message, exactly as it arrived, so that a
+dump read and written back is byte-identical even where a real file holds an off-grid
+switch value or a byte no stock firmware would write. Everything else (names, values,
+switch labels, learning vectors) is a view computed from those bytes through
+:mod:`firmware_protocol.parameters`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from firmware_protocol.parameters import (
+    APR_TONE_LENGTH,
+    MAX_VALUE,
+    NAME_LENGTH,
+    TONE_PARAMETERS,
+    ToneParameter,
+    lookup,
+)
+
+
+class ToneValueError(ValueError):
+    """A tone value outside its parameter's range, naming the parameter and the range."""
+
+    def __init__(self, parameter: str, value: object, allowed: str) -> None:
+        super().__init__(f"{parameter}: value {value!r} is out of range; allowed {allowed}")
+        self.parameter = parameter
+        self.value = value
+        self.allowed = allowed
+
+
+def decode_name(raw: bytes) -> str:
+    """Stock JX-10/MKS-70 store digits as 0x00..0x09; JX-8P stores ASCII."""
+    return "".join(
+        chr(0x30 + b) if b <= 9 else chr(b) if 0x20 <= b < 0x7F else "?" for b in raw
+    ).rstrip()
+
+
+def _encode_name(name: str) -> bytes:
+    if len(name) > NAME_LENGTH:
+        raise ToneValueError("name", name, f"at most {NAME_LENGTH} characters")
+    if not all(0x20 <= ord(c) < 0x7F for c in name):
+        raise ToneValueError("name", name, "printable ASCII")
+    return name.ljust(NAME_LENGTH).encode("ascii")
+
+
+def _check_raw(parameter: ToneParameter, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VALUE:
+        raise ToneValueError(parameter.name, value, parameter.allowed())
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Tone:
+    """An immutable tone: the APR body bytes (name, 44 parameters, unused bytes kept)."""
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.data) != APR_TONE_LENGTH:
+            raise ValueError(f"a tone body is {APR_TONE_LENGTH} bytes, got {len(self.data)}")
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_values(
+        cls, values: Mapping[str, int], name: str | None = None, base: Tone | None = None
+    ) -> Tone:
+        """Build from ``{parameter name or key: raw 0..127}`` on top of ``base`` (INIT)."""
+        body = bytearray((base or INIT_TONE).data)
+        if name is not None:
+            body[:NAME_LENGTH] = _encode_name(name)
+        for key, value in values.items():
+            parameter = lookup(key)
+            body[parameter.apr_index] = _check_raw(parameter, value)
+        return cls(bytes(body))
+
+    @classmethod
+    def from_vector(
+        cls,
+        vector: Sequence[float],
+        parameters: Sequence[ToneParameter] = TONE_PARAMETERS,
+        name: str | None = None,
+        base: Tone | None = None,
+    ) -> Tone:
+        """Inverse of :meth:`to_vector`: continuous in [0, 1], switches as positions.
+
+        Values come back as canonical bytes (switch positions at their stock values).
+        """
+        if len(vector) != len(parameters):
+            raise ValueError(f"vector has {len(vector)} values for {len(parameters)} parameters")
+        values: dict[str, int] = {}
+        for parameter, v in zip(parameters, vector, strict=True):
+            x = float(v)
+            if parameter.is_switch:
+                position = round(x)
+                if not (0 <= position < parameter.ways and abs(x - position) < 1e-6):
+                    raise ToneValueError(
+                        parameter.name, v, f"a switch position 0..{parameter.ways - 1}"
+                    )
+                values[parameter.name] = parameter.canonical(position)
+            else:
+                if not 0.0 <= x <= 1.0:  # also rejects NaN
+                    raise ToneValueError(parameter.name, v, "0.0..1.0 (normalised)")
+                values[parameter.name] = round(x * MAX_VALUE)
+        return cls.from_values(values, name=name, base=base)
+
+    # -- views --------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return decode_name(self.data[:NAME_LENGTH])
+
+    def __getitem__(self, name_or_key: str) -> int:
+        """Raw byte of a parameter, as stored (may be off-grid for a switch)."""
+        return self.data[lookup(name_or_key).apr_index]
+
+    def value(self, parameter: ToneParameter) -> int:
+        return self.data[parameter.apr_index]
+
+    def values(self) -> dict[str, int]:
+        """``{parameter name: raw byte}`` for the 44 tone parameters, in APR order."""
+        return {p.name: self.data[p.apr_index] for p in TONE_PARAMETERS}
+
+    def labels(self) -> dict[str, str]:
+        """``{parameter name: readable value}``: switch labels, numbers otherwise."""
+        return {p.name: p.label(self.data[p.apr_index]) for p in TONE_PARAMETERS}
+
+    def to_vector(self, parameters: Sequence[ToneParameter] = TONE_PARAMETERS) -> list[float]:
+        """Normalised form for learning: continuous raw/127 (clipped), switch positions."""
+        out: list[float] = []
+        for p in parameters:
+            raw = self.data[p.apr_index]
+            out.append(float(p.position(raw)) if p.is_switch else min(raw, MAX_VALUE) / MAX_VALUE)
+        return out
+
+    def canonical(self) -> Tone:
+        """The same sound with switches at stock values and out-of-range bytes clipped."""
+        values = {
+            p.name: p.canonical(p.position(raw)) if p.is_switch else min(raw, MAX_VALUE)
+            for p, raw in ((p, self.data[p.apr_index]) for p in TONE_PARAMETERS)
+        }
+        return Tone.from_values(values, base=self)
+
+    def replace(self, **values: int) -> Tone:
+        """A copy with some parameters changed, by key: ``tone.replace(vcf_freq=80)``."""
+        return Tone.from_values(values, base=self)
+
+    def differing(self, other: Tone | None) -> Iterable[ToneParameter]:
+        """Parameters whose bytes differ from ``other`` (all of them if there is none)."""
+        if other is None:
+            return TONE_PARAMETERS
+        return tuple(
+            p for p in TONE_PARAMETERS if self.data[p.apr_index] != other.data[p.apr_index]
+        )
+
+
+def _init_body() -> bytes:
+    """A plain, audible starting tone: one saw oscillator through an open filter."""
+    body = bytearray(APR_TONE_LENGTH)
+    body[:NAME_LENGTH] = _encode_name("INIT")
+    init = {
+        "DCO1 RANGE": 32, "DCO1 WF": 96, "DCO1 TUNE": 64,
+        "DCO2 RANGE": 32, "DCO2 WF": 96, "DCO2 TUNE": 64, "DCO2 FTUNE": 64,
+        "DCO ENV MODE": 96, "MIX DCO1": 127, "MIX MODE": 96,
+        "VCF FREQ": 127, "VCF MODE": 96, "VCA LEVEL": 127, "VCA MODE": 64,
+        "LFO WF": 64, "LFO RATE": 64,
+        "ENV1 SUSTAIN": 127, "ENV1 RELEASE": 20, "ENV2 SUSTAIN": 127, "ENV2 RELEASE": 20,
+    }  # fmt: skip
+    for key, value in init.items():
+        body[lookup(key).apr_index] = value
+    return bytes(body)
+
+
+#: The default tone that partial value dicts are applied to.
+INIT_TONE = Tone(_init_body())

@@ -1,0 +1,368 @@
+"""Roland SysEx codec, the .syx reader/writer, the Patch type and ``jxdaq syx show``.
+
+Expected bytes come from PROTOCOL.md section 3 (the documented layouts) and from the real
+dumps in ../shared/data, never from this codec's own output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from daq.commands.syx import app
+from firmware_protocol.parameters import (
+    APR_TONE_LENGTH,
+    PATCH_APR_LENGTH,
+    PATCH_BULK_LENGTH,
+    PATCH_PARAMETERS,
+    lookup_patch,
+)
+from firmware_protocol.patch import Patch, PatchLayout
+from firmware_protocol.sysex import (
+    IPR,
+    PGR,
+    Device,
+    Level,
+    PatchAPR,
+    PatchBLD,
+    SysExError,
+    ToneAPR,
+    ToneBLD,
+    TruncatedSysExError,
+    UnsupportedSysExError,
+    decode_message,
+    denibble,
+    iter_bank,
+    jx8p_bank,
+    nibbles,
+    parse_syx,
+    read_syx,
+)
+from firmware_protocol.tone import Tone
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stock_dump(shared_data: Path) -> Path:
+    return shared_data / "mks70" / "mks70-bulk-dump-stock.syx"
+
+
+@pytest.fixture(scope="session")
+def real_files(jx8p_banks: list[Path], stock_dump: Path) -> list[bytes]:
+    return [p.read_bytes() for p in [*jx8p_banks, stock_dump]]
+
+
+# -- real dumps -----------------------------------------------------------------------------
+
+
+def test_every_jx8p_bank_reads_32_placed_tones_and_writes_back_identically(jx8p_banks):
+    for path in jx8p_banks:
+        parsed = read_syx(path)
+        assert len(parsed.tones) == 32 and not parsed.patches, path.name
+        assert [e.position for e in parsed.entries] == list(range(32)), path.name
+        assert all(e.device is Device.JX8P for e in parsed.entries)
+        assert parsed.to_bytes() == path.read_bytes(), path.name
+
+
+def test_real_jx8p_apr_bodies_keep_their_0x80_bytes(jx8p_banks):
+    # The spec's "68 bytes per tone" layout: APR (67) + PGR (11) x 32, bodies at offset 7.
+    raw = b"".join(p.read_bytes() for p in jx8p_banks)
+    bodies = [raw[i + 7 : i + 7 + APR_TONE_LENGTH] for i in range(0, len(raw), 78)]
+    assert any(0x80 in body for body in bodies)  # the real data does hold them
+    tones = [e.item.data for e in iter_bank(*jx8p_banks)]
+    assert tones == bodies
+
+
+def test_factory_bank_names_are_the_ascii_in_the_file(jx8p_banks):
+    factory = next(p for p in jx8p_banks if p.name.startswith("factory"))
+    names = [e.name for e in read_syx(factory).entries]
+    assert names[:3] == [" PIANO 1", " PIANO 2", " PIANO 3"]
+
+
+def test_jx8p_bank_builder_rebuilds_a_real_bank(jx8p_banks):
+    for path in jx8p_banks:
+        tones = [e.item for e in read_syx(path).entries]
+        assert jx8p_bank(tones) == path.read_bytes(), path.name
+
+
+def test_stock_mks70_dump_reads_50_tones_and_64_patches_and_writes_back(stock_dump):
+    parsed = read_syx(stock_dump)
+    assert [e.position for e in parsed.tones] == list(range(50))
+    assert [e.position for e in parsed.patches] == list(range(64))
+    assert parsed.to_bytes() == stock_dump.read_bytes()
+    assert parsed.patches[0].name.startswith("  HEAVEN")
+    assert all(len(e.name) <= 18 for e in parsed.patches)
+
+
+def test_stock_patches_fit_the_documented_ranges(stock_dump):
+    patches = [e.item for e in read_syx(stock_dump).patches]
+    for patch in patches:
+        assert patch.layout is PatchLayout.BULK
+        assert 0 <= patch.upper_tone < 100 and 0 <= patch.lower_tone < 100  # manual: 0..99
+        for name in ("UPPER HOLD", "UPPER PORTA", "LOWER HOLD", "LOWER PORTA", "CHASE PLAY"):
+            assert patch.value(name) in (0, 1)
+    # The patch names are printable (digits come as 0x00..0x09 in stock memory).
+    assert all(name.isprintable() for name in (p.name for p in patches))
+
+
+def test_vecoven_os4_dump_is_refused_with_its_format(shared_data):
+    with pytest.raises(UnsupportedSysExError, match=r"unsupported format 0x3A \(Vecoven OS4\)"):
+        read_syx(shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx")
+
+
+def test_iter_bank_reads_many_sources_in_order(jx8p_banks, stock_dump):
+    entries = list(iter_bank(*jx8p_banks, stock_dump.read_bytes()))
+    assert len(entries) == 13 * 32 + 50 + 64
+    assert entries[0].source == str(jx8p_banks[0])
+    assert entries[-1].source is None and entries[-1].kind == "tone"  # patches come first
+
+
+# -- documented message layouts ------------------------------------------------------------
+
+
+def _tone(fill: int = 0x20) -> Tone:
+    return Tone(bytes([fill]) * APR_TONE_LENGTH)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (PGR(Device.JX8P, 3, Level.TONE, 1, 17, 2), "F0 41 34 03 21 20 01 00 11 02 F7"),
+        (PGR(Device.MKS70, 15, Level.PATCH, 1, 63, 0), "F0 41 34 0F 24 30 01 3F 00 F7"),
+        (PGR(Device.MKS70, 0, Level.TONE, 2, 49, 0), "F0 41 34 00 24 20 02 31 00 F7"),
+        (IPR(Device.JX8P, 1, Level.TONE, 1, 34, 100), "F0 41 36 01 21 20 01 22 64 F7"),
+        (IPR(Device.MKS70, 0, Level.PATCH, 1, 0x12, 0x4D), "F0 41 36 00 24 30 01 12 4D F7"),
+    ],
+)
+def test_short_messages_match_the_documented_bytes(message, expected):
+    wire = bytes.fromhex(expected)
+    assert message.encode() == wire
+    assert decode_message(wire) == (message, len(wire))
+
+
+def test_long_messages_have_the_documented_headers_and_lengths():
+    tone, apr_patch = _tone(), Patch(bytes(PATCH_APR_LENGTH), PatchLayout.APR)
+    bulk_patch = Patch(bytes(range(PATCH_BULK_LENGTH)), PatchLayout.BULK)
+    cases = [
+        (ToneAPR(Device.MKS70, 2, 2, tone), "F0 41 35 02 24 20 02", 67),
+        (PatchAPR(4, apr_patch), "F0 41 35 04 24 30 01", 61),
+        (ToneBLD(0, 1, 7, tone), "F0 41 37 00 24 20 01 00 07", 69),
+        (PatchBLD(0, 2, 63, bulk_patch), "F0 41 37 00 24 30 02 00 3F", 106),
+    ]
+    for message, header, length in cases:
+        wire = message.encode()
+        assert wire.startswith(bytes.fromhex(header)) and len(wire) == length and wire[-1] == 0xF7
+
+
+def test_patch_bld_sends_each_byte_as_two_nibbles_high_first():
+    assert nibbles(b"\xab\x01") == b"\x0a\x0b\x00\x01"
+    assert denibble(b"\x0a\x0b\x00\x01") == b"\xab\x01"
+    patch = Patch(bytes([0x4F]) + bytes(PATCH_BULK_LENGTH - 1), PatchLayout.BULK)
+    assert PatchBLD(0, 1, 0, patch).encode()[9:11] == b"\x04\x0f"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PGR(Device.JX8P, 16, Level.TONE, 1, 0, 2),
+        lambda: IPR(Device.MKS70, 0, Level.TONE, 3, 0, 0),
+        lambda: IPR(Device.MKS70, 0, Level.TONE, 1, 0, 128),
+        lambda: IPR(Device.JX8P, 0, Level.PATCH, 1, 0, 0),
+        lambda: ToneAPR(Device.JX8P, 0, 1, Tone(bytes([0xF7]) * APR_TONE_LENGTH)),
+        lambda: PatchAPR(0, Patch(bytes(PATCH_BULK_LENGTH), PatchLayout.BULK)),
+        lambda: Patch(bytes(10), PatchLayout.APR),
+    ],
+)
+def test_encoders_refuse_values_they_could_not_send(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+def test_truncation_names_offset_type_and_expectation(jx8p_banks):
+    data = jx8p_banks[0].read_bytes()
+    with pytest.raises(TruncatedSysExError) as caught:
+        parse_syx(data[:100], "bank.syx")
+    error = caught.value
+    assert error.offset == 100 and "tone APR" in error.message_type
+    assert "bank.syx" in str(error) and "59 tone data bytes" in str(error)
+
+
+def test_a_message_cut_short_by_the_next_one_is_reported_there(jx8p_banks):
+    data = jx8p_banks[0].read_bytes()
+    garbled = data[:40] + data[67:]  # APR loses its tail; its PGR starts too early
+    with pytest.raises(TruncatedSysExError, match="got 0xF0") as caught:
+        parse_syx(garbled)
+    assert caught.value.offset == 40  # where the PGR's F0 sits in place of tone data
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"RIFF\x00\x00\x00\x00WAVE", "F0"),
+        (bytes.fromhex("F0 43 10 01 02 03 F7"), "Roland ID"),
+        (bytes.fromhex("F0 41 12 00 24 20 01 00 00 F7"), "operation code"),
+        (bytes.fromhex("F0 41 35 00 16 20 01"), "device"),
+        (bytes.fromhex("F0 41 37 00 21 20 01 00 00"), "JX-8P message type"),
+        (b"", "at least one SysEx message"),
+    ],
+)
+def test_foreign_data_is_refused_with_a_clear_error(data, expected):
+    with pytest.raises(SysExError, match=expected):
+        parse_syx(data)
+
+
+def _parses_whole_or_refuses(data: bytes) -> None:
+    try:
+        parsed = parse_syx(data)
+    except SysExError as error:
+        assert 0 <= error.offset <= len(data)
+        return
+    assert parsed.to_bytes() == data
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_decode_fully_or_raise_sysex_error(data):
+    _parses_whole_or_refuses(data)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.data(),
+    st.integers(0, 13),
+    st.lists(st.tuples(st.integers(0, 10_233), st.integers(0, 255)), max_size=4),
+)
+def test_corrupted_and_truncated_real_files_decode_fully_or_raise(real_files, data, which, changes):
+    original = real_files[which]
+    mutated = bytearray(original)
+    for index, value in changes:
+        if index < len(mutated):
+            mutated[index] = value
+    cut = data.draw(st.integers(0, len(mutated)))
+    _parses_whole_or_refuses(bytes(mutated[:cut]))
+
+
+# -- property round trips -------------------------------------------------------------------
+
+tone_bodies = st.binary(min_size=APR_TONE_LENGTH, max_size=APR_TONE_LENGTH).map(
+    lambda b: Tone(bytes(x % 0xF0 for x in b))
+)
+channels = st.integers(0, 15)
+groups = st.sampled_from([1, 2])
+
+
+@st.composite
+def messages(draw):
+    kind = draw(st.sampled_from(["tone_apr", "patch_apr", "tone_bld", "patch_bld", "ipr", "pgr"]))
+    channel = draw(channels)
+    device = draw(st.sampled_from(list(Device)))
+    if kind == "tone_apr":
+        return ToneAPR(device, channel, draw(groups), draw(tone_bodies))
+    if kind == "patch_apr":
+        body = draw(st.binary(min_size=PATCH_APR_LENGTH, max_size=PATCH_APR_LENGTH))
+        return PatchAPR(channel, Patch(bytes(x % 0xF0 for x in body), PatchLayout.APR))
+    number = draw(st.integers(0, 127))
+    if kind == "tone_bld":
+        return ToneBLD(channel, draw(groups), number, draw(tone_bodies))
+    if kind == "patch_bld":
+        body = draw(st.binary(min_size=PATCH_BULK_LENGTH, max_size=PATCH_BULK_LENGTH))
+        return PatchBLD(channel, draw(groups), number, Patch(body, PatchLayout.BULK))
+    level = Level.TONE if device is Device.JX8P else draw(st.sampled_from(list(Level)))
+    if kind == "ipr":
+        return IPR(device, channel, level, draw(groups), number, draw(st.integers(0, 127)))
+    return PGR(device, channel, level, draw(groups), number, draw(st.integers(0, 127)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(messages(), min_size=1, max_size=8))
+def test_any_message_sequence_round_trips(sequence):
+    wire = b"".join(m.encode() for m in sequence)
+    parsed = parse_syx(wire)
+    assert [m for _, m in parsed.messages] == sequence
+    assert parsed.to_bytes() == wire
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(tone_bodies, min_size=1, max_size=40), channels)
+def test_jx8p_banks_of_random_tones_read_back_in_place(tones, channel):
+    parsed = parse_syx(jx8p_bank(tones, channel))
+    assert [e.item for e in parsed.entries] == tones
+    assert [e.position for e in parsed.entries] == list(range(len(tones)))
+    assert {e.channel for e in parsed.entries} == {channel}
+
+
+def test_mks70_pgr_places_the_apr_after_it():
+    patch = Patch(bytes(PATCH_APR_LENGTH), PatchLayout.APR)
+    wire = PGR(Device.MKS70, 0, Level.PATCH, 1, 9, 0).encode() + PatchAPR(0, patch).encode()
+    (entry,) = parse_syx(wire).entries
+    assert entry.position == 9 and entry.kind == "patch"
+    assert parse_syx(PatchAPR(0, patch).encode()).entries[0].position is None
+
+
+# -- the patch parameter table --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "length"), [("apr", PATCH_APR_LENGTH), ("bulk", PATCH_BULK_LENGTH)]
+)
+def test_patch_parameters_never_share_a_bit_and_stay_inside_the_body(layout, length):
+    used: set[tuple[int, int]] = set()
+    for parameter in PATCH_PARAMETERS:
+        for field in getattr(parameter, layout):
+            assert 18 <= field.index < length, parameter.name  # 0..17 is the name
+            bits = {(field.index, field.shift + b) for b in range(field.width)}
+            assert all(bit < 8 for _, bit in bits)
+            assert not bits & used, parameter.name
+            used |= bits
+
+
+def test_patch_apr_values_follow_the_ipr_parameter_numbers():
+    body = bytearray(PATCH_APR_LENGTH)
+    body[:18] = b"  HEAVEN BRASS    "
+    body[0x1D], body[0x26], body[0x17], body[0x34] = 29, 57, 0x60, 0x01
+    patch = Patch(bytes(body), PatchLayout.APR)
+    assert patch.name == "  HEAVEN BRASS"
+    assert (patch.upper_tone, patch.lower_tone) == (29, 57)
+    assert patch.labels()["BEND RANGE"] == "12"
+    assert lookup_patch("bend_range").label(3) == "7"
+    assert "KEY MODE" not in patch.values()  # unknown in the APR layout
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_show_lists_a_jx8p_bank_with_switch_labels(jx8p_banks):
+    factory = next(p for p in jx8p_banks if p.name.startswith("factory"))
+    result = runner.invoke(app, ["show", str(factory)])
+    assert result.exit_code == 0, result.output
+    assert "PIANO 1" in result.output and "32 tones" in result.output
+    tone = read_syx(factory).entries[0].item
+    assert tone.labels()["DCO1 RANGE"] in result.output
+
+
+def test_show_lists_mks70_patches_with_their_tones(stock_dump):
+    result = runner.invoke(app, ["show", str(stock_dump)])
+    assert result.exit_code == 0, result.output
+    assert "64 patches" in result.output and "HEAVEN BRASS" in result.output
+    assert "A-1" in result.output and "H-8" in result.output
+
+
+@pytest.mark.parametrize("name", ["missing.syx", "garbage.syx"])
+def test_show_fails_with_one_line_and_no_traceback(tmp_path, name):
+    path = tmp_path / name
+    if name == "garbage.syx":
+        path.write_bytes(b"\xf0\x41\x35\x00\x21\x20\x01 PIANO")
+    result = runner.invoke(app, ["show", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output

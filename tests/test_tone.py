@@ -1,0 +1,114 @@
+"""The parameter table and the Tone value type."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from firmware_protocol.parameters import (
+    APR_TONE_LENGTH,
+    BOARD_CONTROLS,
+    TONE_PARAMETERS,
+    UNUSED_TONE_INDEXES,
+    lookup,
+)
+from firmware_protocol.tone import INIT_TONE, Tone, ToneValueError
+
+
+def test_table_covers_the_apr_body_exactly_once():
+    indexes = [p.apr_index for p in TONE_PARAMETERS] + list(UNUSED_TONE_INDEXES)
+    assert sorted(indexes) == list(range(10, APR_TONE_LENGTH))
+    assert len(TONE_PARAMETERS) == 44
+
+
+def test_board_codes_follow_the_apr_index_and_do_not_collide_with_controls():
+    assert lookup("DCO1 RANGE").code == 0x80
+    assert lookup("VCA LEVEL").code == 0x9E
+    assert lookup("VCA MODE").code == 0xAF
+    tone_codes = {p.code for p in TONE_PARAMETERS}
+    control_codes = {c.code for c in BOARD_CONTROLS}
+    assert not tone_codes & control_codes
+    assert tone_codes | control_codes == set(range(0x80, 0xC0))
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "label"),
+    [
+        ("DCO1 WF", 0, "noise"),
+        ("DCO1 WF", 52, "square"),  # off-grid values from real dumps decode by threshold
+        ("DCO1 WF", 86, "pulse"),
+        ("DCO1 WF", 103, "saw"),
+        ("CHORUS", 96, "2"),  # past the last label reads as the last
+        ("VCA MODE", 63, "gate"),
+        ("VCA MODE", 64, "ENV2"),
+        ("VCF FREQ", 77, "77"),
+    ],
+)
+def test_switch_labels_decode_by_threshold(name, raw, label):
+    assert lookup(name).label(raw) == label
+
+
+def test_lookup_by_key_and_unknown_name():
+    assert lookup("vcf_freq") is lookup("VCF FREQ")
+    with pytest.raises(KeyError, match="FILTER CUTOFF"):
+        lookup("FILTER CUTOFF")
+
+
+@pytest.mark.parametrize("bad", [-1, 128, 3.5, "7", True, None])
+def test_invalid_values_name_parameter_value_and_range(bad):
+    with pytest.raises(ToneValueError) as err:
+        INIT_TONE.replace(vcf_res=bad)
+    assert "VCF RES" in str(err.value)
+    assert repr(bad) in str(err.value)
+    assert "0..127" in str(err.value)
+
+
+def test_switch_vector_rejects_positions_out_of_range():
+    vector = INIT_TONE.to_vector()
+    vector[[p.name for p in TONE_PARAMETERS].index("CHORUS")] = 3
+    with pytest.raises(ToneValueError, match="CHORUS"):
+        Tone.from_vector(vector)
+
+
+def test_name_is_validated():
+    with pytest.raises(ToneValueError, match="name"):
+        Tone.from_values({}, name="ELEVEN CHARS")
+    assert Tone.from_values({}, name="BRASS 1").name == "BRASS 1"
+
+
+def test_stock_digit_names_decode():
+    body = bytearray(INIT_TONE.data)
+    body[:10] = b"PAD \x01\x02    "
+    assert Tone(bytes(body)).name == "PAD 12"
+
+
+raw_values = st.fixed_dictionaries({p.name: st.integers(0, 127) for p in TONE_PARAMETERS})
+
+
+@given(raw_values)
+def test_vector_round_trip_gives_canonical_bytes(values):
+    tone = Tone.from_values(values)
+    back = Tone.from_vector(tone.to_vector())
+    assert back == tone.canonical()
+    assert back.to_vector() == tone.to_vector()
+    for p in TONE_PARAMETERS:
+        if p.is_switch:
+            assert back.value(p) == p.canonical(p.position(values[p.name]))
+        else:
+            assert back.value(p) == values[p.name]
+
+
+@given(st.binary(min_size=APR_TONE_LENGTH, max_size=APR_TONE_LENGTH))
+def test_any_body_is_kept_byte_exact_and_views_never_fail(body):
+    tone = Tone(body)
+    assert tone.data == body
+    vector = tone.to_vector()
+    assert all(0.0 <= v <= max(p.ways - 1, 1) for v, p in zip(vector, TONE_PARAMETERS, strict=True))
+    assert Tone.from_vector(vector) == Tone.from_vector(tone.canonical().to_vector())
+
+
+def test_differing_lists_only_changed_parameters():
+    other = INIT_TONE.replace(vcf_freq=10, lfo_rate=99)
+    assert [p.name for p in other.differing(INIT_TONE)] == ["VCF FREQ", "LFO RATE"]
+    assert len(tuple(other.differing(None))) == 44
