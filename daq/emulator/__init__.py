@@ -1,0 +1,1 @@
+"""The emulated sound board: JX voice DSP, batch renderer and streaming voice bank."""

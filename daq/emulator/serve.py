@@ -1,0 +1,231 @@
+"""The emulated sound board as a process of its own, behind real devices.
+
+Bytes come in on a serial line: a pseudo-terminal it opens (its path is announced, so the
+code under test opens it as it would open /dev/ttyUSB0) or any pyserial URL. Whole-synth
+MIDI comes in on a virtual MIDI input port (rtmidi: ALSA or JACK, chosen by mido backend
+name) through the emulated assigner. Audio goes out through sounddevice to a PortAudio
+output device, whose clock paces the emulation; with no audio device a wall-clock pacer
+takes its place. Hardware libraries are imported only when a device is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import tty
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from daq.emulator.assigner import Assigner, AssignerSettings
+from daq.emulator.board import BoardEmulator, blocks, mix
+
+#: The voice-board line's speed (PROTOCOL.md section 1).
+SERIAL_BAUD = 31250
+#: The MIDI client name under which the virtual input port appears ("CLIENT:PORT").
+MIDI_CLIENT_NAME = "jxdaq-emulator"
+#: ``--audio-device`` value that plays to no device (emulation paced by the wall clock).
+NO_AUDIO = "none"
+_POLL_S = 0.1
+
+
+class SerialLine(Protocol):
+    """The receiving end of the voice-board line."""
+
+    path: str
+
+    def read(self, timeout: float) -> bytes:
+        """Bytes that arrived, waiting at most ``timeout`` seconds for the first."""
+
+    def close(self) -> None: ...
+
+
+class PtyLine:
+    """A pseudo-terminal in raw mode: writers open :attr:`path`; the emulator reads.
+
+    The emulator keeps the slave end open too, so a writer may come and go without the
+    line hanging up.
+    """
+
+    def __init__(self) -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.path = os.ttyname(self._slave)
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self._master], [], [], timeout)
+        return os.read(self._master, 4096) if ready else b""
+
+    def close(self) -> None:
+        os.close(self._master)
+        os.close(self._slave)
+
+
+class UrlLine:
+    """Any port pyserial can open by URL (``/dev/ttyUSB0``, ``socket://host:port``, ...)."""
+
+    def __init__(self, url: str) -> None:
+        import serial
+
+        try:
+            self._port = serial.serial_for_url(url, baudrate=SERIAL_BAUD, timeout=_POLL_S)
+        except (serial.SerialException, ValueError) as error:
+            raise OSError(f"cannot open serial port {url!r}: {error}") from error
+        self.path = url
+
+    def read(self, timeout: float) -> bytes:
+        self._port.timeout = timeout
+        return self._port.read(max(1, self._port.in_waiting))
+
+    def close(self) -> None:
+        self._port.close()
+
+
+def open_line(spec: str) -> SerialLine:
+    """``"pty"`` opens a new pseudo-terminal; anything else is a pyserial URL or device."""
+    return PtyLine() if spec == "pty" else UrlLine(spec)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What the standalone emulator opens. ``None`` leaves a side closed."""
+
+    serial: str | None = "pty"
+    midi_in: str | None = None
+    midi_backend: str = "mido.backends.rtmidi"
+    audio_device: str | None = None  # None: PortAudio's default output; NO_AUDIO: none
+    channels: int = 1
+    sample_rate: int = 48000
+    block_frames: int = 256
+    seed: int = 0
+    assigner: AssignerSettings = field(default_factory=AssignerSettings)
+
+
+@dataclass
+class Counters:
+    """What went through, reported when the process stops."""
+
+    serial_bytes: int = 0
+    midi_messages: int = 0
+    audio_blocks: int = 0
+    audio_problems: int = 0  # under/overflows reported by PortAudio
+    dropped_commands: int = 0  # cut short by a status byte (the 8031's rule)
+    ignored_commands: int = 0  # no board acts on them (unknown status, voice past 5)
+
+
+def _pump_serial(
+    line: SerialLine, emulator: BoardEmulator, counters: Counters, stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        data = line.read(_POLL_S)
+        if data:
+            counters.serial_bytes += len(data)
+            emulator.feed(data)
+
+
+@contextlib.contextmanager
+def _thread(target: Callable[..., None], *args: object) -> Iterator[None]:
+    """Run ``target(*args, stop)`` in a thread for the duration of the block."""
+    stop = threading.Event()
+    thread = threading.Thread(target=target, args=(*args, stop), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _open_midi_input(
+    config: ServeConfig, emulator: BoardEmulator, counters: Counters
+) -> contextlib.AbstractContextManager[object]:
+    assigner = Assigner(config.assigner)
+    emulator.feed(assigner.power_on())
+
+    def on_message(message: object) -> None:
+        counters.midi_messages += 1
+        emulator.feed(assigner.midi(bytes(message.bytes())))
+
+    try:
+        import mido
+
+        backend = mido.Backend(config.midi_backend, load=True)
+        return backend.open_input(
+            config.midi_in, virtual=True, client_name=MIDI_CLIENT_NAME, callback=on_message
+        )
+    except Exception as error:  # rtmidi has error types of its own; all mean "no port"
+        raise OSError(
+            f"cannot open MIDI input {config.midi_in!r} with {config.midi_backend}: {error}"
+        ) from error
+
+
+def _audio_output(
+    config: ServeConfig, emulator: BoardEmulator, counters: Counters
+) -> contextlib.AbstractContextManager[object]:
+    import sounddevice as sd
+
+    def callback(outdata: np.ndarray, frames: int, _time: object, status: object) -> None:
+        if status:
+            counters.audio_problems += 1
+        outdata[:] = mix(emulator.process(frames))[:, None]
+        counters.audio_blocks += 1
+
+    try:
+        return sd.OutputStream(
+            samplerate=emulator.sample_rate,
+            blocksize=config.block_frames,
+            device=config.audio_device,
+            channels=config.channels,
+            dtype="float32",
+            callback=callback,
+        )
+    except (sd.PortAudioError, ValueError) as error:
+        raise OSError(f"cannot open audio output {config.audio_device!r}: {error}") from error
+
+
+def _pace(emulator: BoardEmulator, config: ServeConfig, stop: threading.Event) -> None:
+    """Without an audio device, voices still move on in real time (envelopes, LFOs)."""
+    for _ in blocks(emulator, config.block_frames, realtime=True):
+        if stop.is_set():
+            return
+
+
+def serve(
+    config: ServeConfig,
+    stop: threading.Event,
+    announce: Callable[[str], None] = print,
+    emulator: BoardEmulator | None = None,
+) -> Counters:
+    """Open every side of ``config``, announce each, run until ``stop`` is set.
+
+    Announcements are ``serial: PATH``, ``midi-in: PORT``, ``audio: DEVICE`` and finally
+    ``ready``; a caller (or a test) waits for ``ready`` before it writes. Pass ``emulator``
+    to look at the boards from the same process (its sample rate wins over the config's).
+    """
+    emulator = emulator or BoardEmulator(config.sample_rate, config.seed)
+    emulator.process(config.block_frames)  # compile the voice kernels before audio starts
+    counters = Counters()
+    with contextlib.ExitStack() as stack:
+        if config.serial is not None:
+            line = open_line(config.serial)
+            stack.callback(line.close)
+            stack.enter_context(_thread(_pump_serial, line, emulator, counters))
+            announce(f"serial: {line.path}")
+        if config.midi_in is not None:
+            port = stack.enter_context(_open_midi_input(config, emulator, counters))
+            announce(f"midi-in: {MIDI_CLIENT_NAME}:{port.name}")  # as other clients list it
+        if config.audio_device == NO_AUDIO:
+            stack.enter_context(_thread(_pace, emulator, config))
+            announce("audio: none (paced by the wall clock)")
+        else:
+            stack.enter_context(_audio_output(config, emulator, counters))  # starts it
+            announce(f"audio: {config.audio_device or 'default'} at {emulator.sample_rate} Hz")
+        announce("ready")
+        stop.wait()
+    counters.dropped_commands = emulator.parser.dropped
+    counters.ignored_commands = emulator.ignored
+    return counters
