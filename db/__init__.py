@@ -1,0 +1,1 @@
+"""The catalog: schema, migrations, queries and the content-addressed audio store."""

@@ -1,0 +1,80 @@
+"""Rigs, calibrations, events, API tokens and frozen datasets."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from db.records import NotFound
+from db.schema import RigStatus, Role
+
+
+def test_rig_upsert_keeps_status_and_latency(catalog):
+    rig = catalog.upsert_rig("jx-1", "serial", audio_device="hw:1", config={"port": "/dev/ttyUSB0"})
+    assert (rig.status, rig.latency_s) == (RigStatus.IDLE, None)
+    catalog.record_calibration("jx-1", "latency", {"method": "click"}, value=0.0123)
+    catalog.heartbeat("jx-1", RigStatus.CAPTURING)
+    again = catalog.upsert_rig("jx-1", "midi", audio_device="hw:2")
+    assert (again.id, again.transport, again.audio_device) == (rig.id, "midi", "hw:2")
+    assert (again.status, again.latency_s) == (RigStatus.CAPTURING, 0.0123)
+    assert [r.name for r in catalog.list_rigs()] == ["jx-1"]
+
+
+def test_faults_are_logged_with_their_reason(catalog):
+    catalog.upsert_rig("jx-1", "serial")
+    catalog.heartbeat("jx-1")
+    catalog.heartbeat("jx-1", RigStatus.FAULTED, "serial port /dev/ttyUSB0 vanished")
+    rig = catalog.get_rig("jx-1")
+    assert rig.status == RigStatus.FAULTED and rig.last_heartbeat is not None
+    [event] = catalog.list_events(rig="jx-1")
+    assert event.level == "error" and "vanished" in event.message
+    assert catalog.list_events(after_id=event.id) == []
+    with pytest.raises(NotFound):
+        catalog.get_rig("nope")
+
+
+def test_calibrations_newest_first_by_kind(catalog):
+    catalog.upsert_rig("jx-1", "serial")
+    for distance in (0.1, 0.2, 0.3):
+        catalog.record_calibration("jx-1", "drift", {"distance": distance}, value=distance)
+    catalog.record_calibration("jx-1", "latency", {}, value=0.01)
+    drift = catalog.list_calibrations("jx-1", "drift")
+    assert [c.value for c in drift] == [0.3, 0.2, 0.1]
+    assert len(catalog.list_calibrations("jx-1")) == 4
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(catalog, engine):
+    info, secret = catalog.create_token("lab laptop", Role.OPERATOR)
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT token_hash FROM api_tokens").scalar_one()
+    assert secret not in stored and len(stored) == 64
+    assert catalog.authenticate(secret).role == Role.OPERATOR
+    assert catalog.authenticate(secret + "x") is None
+    assert catalog.list_tokens()[0].last_used_at is not None
+    catalog.revoke_token(info.id)
+    assert catalog.authenticate(secret) is None
+
+
+def test_frozen_dataset_ignores_later_takes_and_splits_deterministically(catalog, make_take):
+    from db.records import TakeFilter
+
+    catalog.upsert_rig("r", "emulated")
+    job = catalog.create_job("j", {}, 300, seed=0)
+    for _ in range(250):
+        catalog.record_take(make_take(catalog.claim_next("r", 60)))
+    dataset = catalog.freeze_dataset(
+        "first", TakeFilter(job_id=job.id), {"train": 0.8, "validation": 0.1, "test": 0.1}, seed=3
+    )
+    for _ in range(50):
+        catalog.record_take(make_take(catalog.claim_next("r", 60)))
+    stored = catalog.get_dataset("first")
+    assert catalog.count_takes(stored.filter) == 250
+    ids = [t.id for t in catalog.query_takes(stored.filter, limit=1000).items]
+    splits = Counter(stored.split_of(i) for i in ids)
+    assert [stored.split_of(i) for i in ids] == [dataset.split_of(i) for i in ids]
+    assert set(splits) == {"train", "validation", "test"} and 170 < splits["train"] < 230
+    with pytest.raises(ValueError, match="already exists"):
+        catalog.freeze_dataset("first", TakeFilter(), {"train": 1.0})
+    with pytest.raises(ValueError, match="sum to 1"):
+        catalog.freeze_dataset("bad", TakeFilter(), {"train": 0.5})
