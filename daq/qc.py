@@ -1,0 +1,98 @@
+"""Quality control of one take: is this audio a clean, labelled example of its tone?
+
+A bad take must never enter a dataset silently. Each check names what it saw, so an
+operator reading a failed take (or a faulted rig) knows whether to look at the cable, the
+gain staging or the synth. Thresholds live in :class:`QcThresholds`, one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from db.schema import QcVerdict
+
+
+@dataclass(frozen=True, slots=True)
+class QcThresholds:
+    """Limits for the checks; defaults suit a line-level synth into a 24-bit interface."""
+
+    silence_dbfs: float = -60.0  # peak below this: nothing was heard
+    clip_level: float = 0.999  # |sample| at or above this counts as clipped
+    clip_fraction: float = 1e-4  # more clipped samples than this fails the take
+    dc_offset: float = 0.02  # |mean| above this warns (a coupling or interface fault)
+    noise_floor_dbfs: float = -50.0  # pre-roll RMS above this warns (hum, a noisy rig)
+    onset_window_s: float = 0.05  # the onset must come within this of the note-on
+    onset_rise_db: float = 20.0  # onset: first frame this far above the noise floor
+    bleed_db: float = -24.0  # pre-roll peak this close to the take's peak: sound came early
+
+
+@dataclass(frozen=True, slots=True)
+class QcReport:
+    verdict: QcVerdict
+    reasons: list[str] = field(default_factory=list)
+    peak: float = 0.0
+    rms: float = 0.0
+    onset_s: float | None = None  # onset relative to the note-on (after compensation)
+
+    @property
+    def silent(self) -> bool:
+        return any(r.startswith("silent") for r in self.reasons)
+
+
+def _db(x: float) -> float:
+    return 20.0 * np.log10(max(x, 1e-12))
+
+
+def onset_frame(audio: np.ndarray, start: int, threshold: float) -> int | None:
+    """First frame at or after ``start`` whose magnitude reaches ``threshold``."""
+    magnitude = np.abs(audio[start:]).max(axis=1) if audio.ndim == 2 else np.abs(audio[start:])
+    above = np.flatnonzero(magnitude >= threshold)
+    return int(start + above[0]) if above.size else None
+
+
+def assess(
+    audio: np.ndarray,
+    sample_rate: int,
+    note_on_frame: int,
+    thresholds: QcThresholds = QcThresholds(),
+) -> QcReport:
+    """Check a take ``[frames, channels]`` whose first note starts at ``note_on_frame``."""
+    t = thresholds
+    fails: list[str] = []
+    warns: list[str] = []
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    if _db(peak) < t.silence_dbfs:
+        fails.append(f"silent: peak {_db(peak):.1f} dBFS < {t.silence_dbfs:.0f} dBFS")
+        return QcReport(QcVerdict.FAIL, fails, peak, rms)
+
+    clipped = float(np.mean(np.abs(audio) >= t.clip_level))
+    if clipped > t.clip_fraction:
+        fails.append(f"clipping: {clipped:.2%} of samples at full scale")
+    dc = float(np.abs(audio.mean(axis=0)).max())
+    if dc > t.dc_offset:
+        warns.append(f"dc offset {dc:.3f} > {t.dc_offset}")
+
+    pre_roll = audio[:note_on_frame]
+    floor = float(np.sqrt(np.mean(np.square(pre_roll, dtype=np.float64)))) if pre_roll.size else 0.0
+    if pre_roll.size and _db(floor) > t.noise_floor_dbfs:
+        warns.append(f"noise floor {_db(floor):.1f} dBFS > {t.noise_floor_dbfs:.0f} dBFS")
+    ac_pre_roll = pre_roll - pre_roll.mean(axis=0) if pre_roll.size else pre_roll
+    if pre_roll.size and _db(float(np.abs(ac_pre_roll).max())) > _db(peak) + t.bleed_db:
+        fails.append(
+            f"sound before the note-on (pre-roll within {-t.bleed_db:.0f} dB of the peak): "
+            "latency compensation is off or the previous take is bleeding in"
+        )
+    threshold = max(floor * 10 ** (t.onset_rise_db / 20), peak * 10 ** (t.silence_dbfs / 20))
+    search_from = max(0, note_on_frame - int(t.onset_window_s * sample_rate))
+    onset = onset_frame(audio, search_from, threshold)
+    onset_s = None if onset is None else (onset - note_on_frame) / sample_rate
+    if onset_s is None or abs(onset_s) > t.onset_window_s:
+        # A slow attack is a legitimate sound; a late onset is worth a look, not a retry.
+        where = "none" if onset_s is None else f"{onset_s * 1000:+.1f} ms"
+        warns.append(f"onset not within {t.onset_window_s * 1000:.0f} ms of the note-on ({where})")
+
+    verdict = QcVerdict.FAIL if fails else QcVerdict.WARN if warns else QcVerdict.PASS
+    return QcReport(verdict, fails + warns, peak, rms, onset_s)

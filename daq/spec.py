@@ -1,0 +1,446 @@
+"""What an operator submits: the job spec (parameter source, notes, durations, count, rigs).
+
+The REST API and ``jxdaq job submit spec.toml`` both validate through these models, so a
+bad spec is rejected the same way everywhere, with the field and the allowed values named.
+Tone values are raw bytes 0..127 as in a tone dump, or a switch label (``"saw"``); sweeps
+step switches by position. Paths to ``.syx`` banks in a TOML file are relative to that file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from firmware_protocol.parameters import BY_NAME, MAX_VALUE, ToneParameter, lookup
+
+#: scipy's Sobol engine (default 30 bits) yields at most 2**30 points.
+SOBOL_MAX_POINTS = 2**30
+MAX_SEED = 2**63 - 1
+
+ToneValue = StrictInt | str
+
+
+class SpecError(ValueError):
+    """A job spec that cannot be used, with every problem and where it is."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# -- tone values -------------------------------------------------------------------------
+def parameter_named(name: str) -> ToneParameter:
+    """The tone parameter called ``name``, or an error that suggests the closest names."""
+    try:
+        return lookup(name)
+    except KeyError:
+        close = difflib.get_close_matches(name.upper(), BY_NAME, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise ValueError(
+            f"unknown tone parameter {name!r}{hint}; known: {', '.join(BY_NAME)}"
+        ) from None
+
+
+def raw_value(parameter: ToneParameter, value: int | str) -> int:
+    """A raw byte 0..127, or a switch label turned into its stock byte."""
+    if isinstance(value, str):
+        if value in parameter.labels:
+            return parameter.canonical(parameter.labels.index(value))
+        labels = f"labels {', '.join(parameter.labels)} or " if parameter.labels else ""
+        raise ValueError(
+            f"{parameter.name} = {value!r} is not a value; allowed {labels}{parameter.allowed()}"
+        )
+    if not 0 <= value <= MAX_VALUE:
+        raise ValueError(
+            f"{parameter.name} = {value} is out of range; allowed {parameter.allowed()}"
+        )
+    return value
+
+
+def raw_values(values: Mapping[str, int | str]) -> dict[str, int]:
+    """``{name or key: value}`` checked and keyed by panel name."""
+    out: dict[str, int] = {}
+    for key, value in values.items():
+        parameter = parameter_named(key)
+        if parameter.name in out:
+            raise ValueError(f"{parameter.name} is given twice (as {key!r} too)")
+        out[parameter.name] = raw_value(parameter, value)
+    return out
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    """Relative bank paths are taken from the spec file's folder (``load_spec`` says which)."""
+    base_dir = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
+
+
+def _check_bank(path: Path) -> Path:
+    # Imported here: sampling builds on these models, and a bank must be readable at submit
+    # time rather than days later on a worker.
+    from daq.sampling import read_bank
+
+    if not path.is_file():
+        raise ValueError(f"bank file not found: {path}")
+    read_bank(path)
+    return path
+
+
+class BaseTone(_Model):
+    """The tone that sweeps, explicit lists and locked parameters start from."""
+
+    bank: Path | None = Field(None, description="a .syx bank; default: the INIT tone")
+    index: int = Field(0, ge=0, description="position of the tone in the bank, from 0")
+    values: dict[str, ToneValue] = Field(default_factory=dict)
+
+    @field_validator("bank")
+    @classmethod
+    def _bank_readable(cls, bank: Path | None, info: ValidationInfo) -> Path | None:
+        return None if bank is None else _check_bank(_resolve(bank, info))
+
+    @field_validator("values")
+    @classmethod
+    def _values_in_range(cls, values: dict[str, int | str]) -> dict[str, int]:
+        return raw_values(values)
+
+    @model_validator(mode="after")
+    def _index_in_bank(self) -> BaseTone:
+        if self.bank is not None:
+            from daq.sampling import read_bank
+
+            count = len(read_bank(self.bank))
+            if self.index >= count:
+                raise ValueError(
+                    f"index {self.index} is past the end of {self.bank} "
+                    f"({count} tones: allowed 0..{count - 1})"
+                )
+        return self
+
+
+# -- parameter sources -------------------------------------------------------------------
+class UniformSource(_Model):
+    """Every free parameter uniform over its range (switches uniform over positions)."""
+
+    kind: Literal["uniform"]
+
+
+class SobolSource(_Model):
+    """A scrambled Sobol sequence over the free parameters: even coverage for small jobs."""
+
+    kind: Literal["sobol"]
+
+
+class PriorSource(_Model):
+    """The preset prior: a normal fitted to real tones (default: the shipped JX-8P banks)."""
+
+    kind: Literal["prior"]
+    banks: list[Path] = Field(default_factory=list, description="fit from these .syx banks")
+
+    @field_validator("banks")
+    @classmethod
+    def _banks_readable(cls, banks: list[Path], info: ValidationInfo) -> list[Path]:
+        return [_check_bank(_resolve(bank, info)) for bank in banks]
+
+
+class BankSource(_Model):
+    """Every tone of one or more ``.syx`` banks, in file order."""
+
+    kind: Literal["bank"]
+    banks: list[Path] = Field(min_length=1)
+
+    @field_validator("banks")
+    @classmethod
+    def _banks_readable(cls, banks: list[Path], info: ValidationInfo) -> list[Path]:
+        return [_check_bank(_resolve(bank, info)) for bank in banks]
+
+
+class SweepSource(_Model):
+    """One parameter through a list or an even range of values, the rest from the base tone.
+
+    Values are raw 0..127 for continuous parameters and positions 0..N-1 for switches. A
+    range runs from ``start`` to ``stop`` inclusive in ``steps`` values (default: every one).
+    """
+
+    kind: Literal["sweep"]
+    parameter: str
+    values: list[StrictInt] | None = Field(None, min_length=1)
+    start: StrictInt | None = None
+    stop: StrictInt | None = None
+    steps: StrictInt | None = Field(None, ge=2)
+
+    @field_validator("parameter")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return parameter_named(name).name
+
+    @model_validator(mode="after")
+    def _values_in_range(self) -> SweepSource:
+        top = self.top()
+        if self.values is not None:
+            if any(v is not None for v in (self.start, self.stop, self.steps)):
+                raise ValueError("give either values or start/stop/steps, not both")
+            bad = [v for v in self.values if not 0 <= v <= top]
+            if bad:
+                raise ValueError(f"values {bad} out of range for {self.parameter}; {self._unit()}")
+        for field in ("start", "stop"):
+            value = getattr(self, field)
+            if value is not None and not 0 <= value <= top:
+                raise ValueError(f"{field} = {value} is out of range; {self._unit()}")
+        return self
+
+    def top(self) -> int:
+        """The largest sweep value: the last switch position, or 127."""
+        parameter = BY_NAME[self.parameter]
+        return parameter.ways - 1 if parameter.is_switch else MAX_VALUE
+
+    def _unit(self) -> str:
+        parameter = BY_NAME[self.parameter]
+        if parameter.is_switch:
+            return f"allowed positions 0..{self.top()} ({', '.join(parameter.labels)})"
+        return f"allowed 0..{MAX_VALUE}"
+
+
+class ListSource(_Model):
+    """Explicit tones as value dicts on the base tone: how trainers ask for resynthesis."""
+
+    kind: Literal["list"]
+    tones: list[dict[str, ToneValue]] = Field(min_length=1)
+
+    @field_validator("tones")
+    @classmethod
+    def _values_in_range(cls, tones: list[dict[str, int | str]]) -> list[dict[str, int]]:
+        checked = []
+        for i, values in enumerate(tones):
+            try:
+                checked.append(raw_values(values))
+            except ValueError as error:
+                raise ValueError(f"tones[{i}]: {error}") from None
+        return checked
+
+
+ParameterSource = Annotated[
+    UniformSource | SobolSource | PriorSource | BankSource | SweepSource | ListSource,
+    Field(discriminator="kind"),
+]
+UNBOUNDED_KINDS = ("uniform", "sobol", "prior")
+
+
+class SamplingSpec(_Model):
+    """Everything that decides sample i's tone (with the seed): see :mod:`daq.sampling`."""
+
+    source: ParameterSource
+    base: BaseTone = Field(default_factory=BaseTone)
+    fixed: dict[str, ToneValue] = Field(
+        default_factory=dict, description="parameter -> value held in every tone"
+    )
+    vary: list[str] | None = Field(
+        None, description="vary only these parameters; the others are locked to the base tone"
+    )
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed_in_range(cls, fixed: dict[str, int | str]) -> dict[str, int]:
+        return raw_values(fixed)
+
+    @field_validator("vary")
+    @classmethod
+    def _vary_known(cls, vary: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if vary is None:
+            return None
+        names = [parameter_named(name).name for name in vary]
+        if not names:
+            raise ValueError("vary must name at least one parameter (leave it out to vary all)")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"parameters named twice: {', '.join(twice)}")
+        both = sorted(set(names) & set(info.data.get("fixed", ())))
+        if both:
+            raise ValueError(f"parameters both varied and fixed: {', '.join(both)}")
+        return names
+
+
+# -- notes and durations -----------------------------------------------------------------
+class Note(_Model):
+    """One note of a take; times are from the end of the pre-roll."""
+
+    key: int = Field(69, ge=0, le=127, description="MIDI key; 69 = A4 = 440 Hz")
+    velocity: int = Field(100, ge=1, le=127)
+    start_s: float = Field(0.0, ge=0.0)
+    duration_s: float | None = Field(None, gt=0.0, description="default: to the end of hold")
+
+
+class TailSpec(_Model):
+    """The release tail after the hold: stop at silence or at ``max_s``, whichever first."""
+
+    silence_db: float | None = Field(
+        -60.0, ge=-120.0, le=0.0, description="dBFS; None records the whole max_s"
+    )
+    max_s: float = Field(2.0, ge=0.0, le=60.0)
+
+
+class CaptureSpec(_Model):
+    """How one take is played and recorded."""
+
+    sample_rate: Literal[44100, 48000, 96000] = 44100
+    channels: Literal[1, 2] = 1
+    settle_s: float = Field(0.05, ge=0.0, le=10.0, description="after programming the tone")
+    pre_roll_s: float = Field(0.1, ge=0.0, le=5.0, description="recorded before the notes")
+    hold_s: float = Field(4.0, gt=0.0, le=600.0, description="time the notes play in")
+    tail: TailSpec = Field(default_factory=TailSpec)
+    notes: list[Note] = Field(default_factory=lambda: [Note()], min_length=1, max_length=128)
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _one_note_or_melody(cls, notes: object) -> object:
+        """``notes = 69`` or one table is a single note; a list is a melody."""
+        if isinstance(notes, int) and not isinstance(notes, bool):
+            return [{"key": notes}]
+        return [notes] if isinstance(notes, Mapping | Note) else notes
+
+    @field_validator("notes")
+    @classmethod
+    def _within_hold(cls, notes: list[Note], info: ValidationInfo) -> list[Note]:
+        hold = info.data.get("hold_s")
+        if hold is None:  # hold_s itself was invalid; that error is reported already
+            return notes
+        resolved = []
+        for i, note in enumerate(notes):
+            if note.start_s >= hold:
+                raise ValueError(
+                    f"notes[{i}].start_s = {note.start_s} s is not within the hold "
+                    f"(hold_s = {hold} s); allowed 0 <= start_s < hold_s"
+                )
+            end = note.start_s + (note.duration_s or hold - note.start_s)
+            if end > hold + 1e-9:
+                raise ValueError(
+                    f"notes[{i}] ends at {end:g} s, after the hold (hold_s = {hold} s); "
+                    f"allowed duration_s <= {hold - note.start_s:g}"
+                )
+            resolved.append(note.model_copy(update={"duration_s": end - note.start_s}))
+        return resolved
+
+    @property
+    def max_take_s(self) -> float:
+        """The longest a take can be: pre-roll, hold and the whole tail."""
+        return self.pre_roll_s + self.hold_s + self.tail.max_s
+
+
+# -- the job -----------------------------------------------------------------------------
+RIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class JobSpec(SamplingSpec):
+    """A capture job: which tones, how to play and record them, how many, where."""
+
+    name: str = Field("", max_length=200)
+    capture: CaptureSpec = Field(default_factory=CaptureSpec)
+    count: int | None = Field(
+        None,
+        ge=1,
+        validate_default=True,  # an unbounded source needs one
+        description="takes to capture; default: the whole of a bank/sweep/list",
+    )
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    priority: int = Field(0, ge=-100, le=100, description="higher runs first")
+    rigs: str | list[str] = Field("any", description="rig names, or 'any'")
+
+    @field_validator("rigs")
+    @classmethod
+    def _any_or_names(cls, rigs: str | list[str]) -> str | list[str]:
+        if isinstance(rigs, str):
+            if rigs != "any":
+                raise ValueError(f"rigs = {rigs!r}: give 'any' or a list of rig names")
+            return rigs
+        if not rigs:
+            raise ValueError("rigs is an empty list: give 'any' or at least one rig name")
+        for i, name in enumerate(rigs):
+            if not RIG_NAME.fullmatch(name):
+                raise ValueError(
+                    f"rigs[{i}] = {name!r}: a rig name is 1..64 letters, digits, '_', '.' or '-'"
+                )
+        return rigs
+
+    @field_validator("count")
+    @classmethod
+    def _count_fits_source(cls, count: int | None, info: ValidationInfo) -> int | None:
+        sampling_fields = {name: info.data.get(name) for name in SamplingSpec.model_fields}
+        if any(value is None for name, value in sampling_fields.items() if name != "vary"):
+            return count  # the source itself is invalid; that error is reported already
+        from daq.sampling import source_length
+
+        kind = sampling_fields["source"].kind
+        length = source_length(SamplingSpec.model_construct(**sampling_fields))
+        if length is None and count is None:
+            raise ValueError(
+                f"count is required for the {kind} source, which never runs out; "
+                "give a positive number of takes"
+            )
+        if kind == "sobol" and (count or 0) > SOBOL_MAX_POINTS:
+            raise ValueError(f"count = {count} is past the Sobol limit of 2**30 points")
+        if length is not None and count is not None and count > length:
+            raise ValueError(
+                f"count = {count} is more than the {kind} source holds; allowed 1..{length}"
+            )
+        return count
+
+    @property
+    def takes(self) -> int:
+        """How many takes the job captures."""
+        if self.count is not None:
+            return self.count
+        from daq.sampling import source_length
+
+        length = source_length(self)
+        assert length is not None  # guaranteed by _count_fits_source
+        return length
+
+
+def format_errors(error: ValidationError) -> str:
+    """One line per problem: ``capture.notes.0.key: Input should be ... (got 200)``."""
+    lines = []
+    for e in error.errors(include_url=False):
+        where = ".".join(str(part) for part in e["loc"]) or "spec"
+        message = e["msg"].removeprefix("Value error, ")
+        shown = e.get("input")
+        got = f" (got {shown!r})" if e["type"] != "value_error" and _is_scalar(shown) else ""
+        lines.append(f"  {where}: {message}{got}")
+    return "\n".join(lines)
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, int | float | str | bool)
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and validate a TOML job spec; every error names the file and the field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read the spec: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SpecError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return JobSpec.model_validate(data, context={"base_dir": path.parent})
+    except ValidationError as error:
+        count = error.error_count()
+        raise SpecError(
+            f"{path}: {count} error{'s' if count > 1 else ''} in the job spec\n"
+            + format_errors(error)
+        ) from None
