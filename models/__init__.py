@@ -1,0 +1,1 @@
+"""Training that consumes the catalog: datasets, features, networks, evaluation."""

@@ -1,0 +1,466 @@
+"""Training and evaluation loops for any ``Dataset`` yielding ``(features, target vector)``.
+
+``fit`` is deterministic for a seed (on CPU; cuDNN kernels may differ slightly on CUDA), runs on
+CUDA when present and on the CPU otherwise, stops early when the validation loss stops
+improving, and keeps in its output directory:
+
+* ``last.pt``: model, optimizer, epoch, early-stopping state and every RNG state, written
+  atomically after each epoch, so ``fit(..., resume=True)`` continues exactly where it stopped
+  (the same result as a run that was never interrupted);
+* ``best.pt``: the weights of the best validation epoch (loaded back into the model at the end);
+* ``metrics.csv`` and ``curves.png``: one row per epoch (every epoch), and the curves drawn
+  from it (at most once a minute during training, and at the end).
+
+Seed *before* building the model (``seed_everything(config.seed)``) so that the initial weights
+are part of what the seed fixes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sized
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
+from torch.utils.data import DataLoader, Dataset
+
+from models.metrics import parameter_mse, switch_accuracy
+from models.nets import ParameterNet
+from models.targets import TargetSpec
+
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+METRICS_CSV = "metrics.csv"
+CURVES_PNG = "curves.png"
+#: Redraw the curves during training at most this often (drawing takes about a second).
+CURVES_INTERVAL_S = 60.0
+
+
+class TrainConfig(BaseModel):
+    """How to train; stored in every checkpoint and checked again on resume."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs: PositiveInt = 100
+    batch_size: PositiveInt = 64
+    learning_rate: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    patience: PositiveInt = 10
+    min_delta: NonNegativeFloat = 0.0
+    max_grad_norm: PositiveFloat | None = None
+    seed: int = 0
+    device: str | None = None
+    num_workers: NonNegativeInt = 0
+
+
+#: Fields a resumed run may change: they do not alter what an epoch computes.
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_workers"})
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str | None = None) -> torch.device:
+    """``name`` if given, else CUDA when present, else the CPU."""
+    if name is not None:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """Loss and parameter metrics of a model on one split."""
+
+    spec: TargetSpec
+    loss: float
+    predictions: np.ndarray
+    targets: np.ndarray
+    parameter_mse: np.ndarray = field(init=False)
+    switch_accuracy: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parameter_mse = parameter_mse(self.predictions, self.targets, self.spec)
+        self.switch_accuracy = switch_accuracy(self.predictions, self.targets, self.spec)
+
+    @property
+    def mean_parameter_mse(self) -> float:
+        return float(self.parameter_mse.mean())
+
+    @property
+    def mean_switch_accuracy(self) -> float:
+        """NaN when the spec has no switches."""
+        return float(self.switch_accuracy.mean()) if self.switch_accuracy.size else math.nan
+
+    def summary(self) -> dict[str, float]:
+        """Flat ``{metric: value}``, per parameter too (for JSON or a table)."""
+        out = {
+            "loss": self.loss,
+            "parameter_mse": self.mean_parameter_mse,
+            "switch_accuracy": self.mean_switch_accuracy,
+        }
+        names = self.spec.names
+        out |= {f"mse/{n}": float(v) for n, v in zip(names, self.parameter_mse, strict=True)}
+        switches = [names[i] for i in self.spec.switch_index]
+        accuracy = zip(switches, self.switch_accuracy, strict=True)
+        out |= {f"accuracy/{n}": float(v) for n, v in accuracy}
+        return out
+
+
+@torch.no_grad()
+def evaluate(
+    model: ParameterNet,
+    data: Dataset | DataLoader,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> Evaluation:
+    """The model's loss, predictions and parameter metrics over a whole split."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
+    model.eval()
+    total, count = 0.0, 0
+    predictions, targets = [], []
+    for features, target in loader:
+        features, target = _to(features, device), _to(target, device)
+        output = model(features)
+        total += float(model.loss(output, target)) * len(target)
+        count += len(target)
+        predictions.append(model.predict(output).cpu().numpy())
+        targets.append(target.cpu().numpy())
+    if count == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    return Evaluation(
+        model.spec, total / count, np.concatenate(predictions), np.concatenate(targets)
+    )
+
+
+def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return tensor.to(device, dtype=torch.float32, non_blocking=True)
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_loss: float
+    epochs_run: int
+    stopped_early: bool
+    history: list[dict[str, float]]
+    out_dir: Path
+
+
+@dataclass
+class _State:
+    """What early stopping and the history need to carry across a resume."""
+
+    epoch: int = 0
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def fit(
+    model: ParameterNet,
+    train_set: Dataset,
+    val_set: Dataset,
+    out_dir: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` on ``train_set``, early-stopped on ``val_set``; see the module doc."""
+    config = config or TrainConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not len(_sized(train_set)) or not len(_sized(val_set)):
+        raise ValueError("training and validation sets must both hold examples")
+    device = resolve_device(config.device)
+    model.to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    shuffle = torch.Generator().manual_seed(config.seed)
+    state = _State()
+    if resume:
+        state = _restore(out / LAST_CHECKPOINT, config, model, optimizer, shuffle, device)
+    elif (out / LAST_CHECKPOINT).exists():
+        raise FileExistsError(f"{out} already holds a run; resume it or choose another directory")
+
+    train_loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=shuffle,
+        num_workers=config.num_workers,
+        worker_init_fn=_seed_worker,
+        pin_memory=device.type == "cuda",
+    )
+    val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
+    stopped_early = False
+    last_plot = time.monotonic()
+    with _progress_bars(progress) as bars:
+        epochs = bars.add_task("epochs", total=config.epochs, completed=state.epoch)
+        batches = bars.add_task("batches", total=len(train_loader))
+        for epoch in range(state.epoch + 1, config.epochs + 1):
+            if state.bad_epochs >= config.patience:
+                stopped_early = True
+                break
+            started = time.perf_counter()
+            bars.reset(batches, total=len(train_loader))
+
+            def advance(loss: float) -> None:
+                bars.update(batches, advance=1, description=f"epoch {epoch} loss {loss:.4f}")  # noqa: B023
+
+            train_loss = _train_epoch(model, train_loader, optimizer, device, config, advance)
+            result = evaluate(model, val_loader, device=device)
+            state.epoch = epoch
+            state.history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": result.loss,
+                    "val_parameter_mse": result.mean_parameter_mse,
+                    "val_switch_accuracy": result.mean_switch_accuracy,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            if result.loss < state.best_val_loss - config.min_delta:
+                state.best_val_loss, state.best_epoch, state.bad_epochs = result.loss, epoch, 0
+                _save(out / BEST_CHECKPOINT, {"epoch": epoch, "model": model.state_dict()})
+            else:
+                state.bad_epochs += 1
+            _save(out / LAST_CHECKPOINT, _checkpoint(config, model, optimizer, shuffle, state))
+            write_metrics_csv(out / METRICS_CSV, state.history)
+            if time.monotonic() - last_plot > CURVES_INTERVAL_S:
+                plot_curves(out / CURVES_PNG, state.history)
+                last_plot = time.monotonic()
+            bars.update(epochs, completed=epoch, description=f"best val {state.best_val_loss:.4f}")
+    if state.history:
+        plot_curves(out / CURVES_PNG, state.history)
+    if (out / BEST_CHECKPOINT).exists():
+        model.load_state_dict(_load(out / BEST_CHECKPOINT, device)["model"])
+    return TrainResult(
+        state.best_epoch, state.best_val_loss, state.epoch, stopped_early, state.history, out
+    )
+
+
+def _sized(dataset: Dataset) -> Sized:
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"{type(dataset).__name__} has no length; fit needs map-style datasets")
+    return dataset
+
+
+def _train_epoch(
+    model: ParameterNet,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    config: TrainConfig,
+    on_batch: Callable[[float], None],
+) -> float:
+    model.train()
+    total, count = 0.0, 0
+    for batch, (features, target) in enumerate(loader):
+        features, target = _to(features, device), _to(target, device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.loss(model(features), target)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at batch {batch}")
+        loss.backward()
+        if config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        total += loss.item() * len(target)
+        count += len(target)
+        on_batch(loss.item())
+    return total / count
+
+
+def _seed_worker(worker_id: int) -> None:
+    """DataLoader workers get torch seeds from the loader; give numpy and random the same."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+def _rng_states(shuffle: torch.Generator) -> dict:
+    numpy_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(numpy_state[1].astype(np.int64)),
+            "position": int(numpy_state[2]),
+            "has_gauss": int(numpy_state[3]),
+            "gauss": float(numpy_state[4]),
+        },
+        "python": list(random.getstate()[1]),
+        "shuffle": shuffle.get_state(),
+    }
+
+
+def _set_rng_states(states: dict, shuffle: torch.Generator) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    numpy_state = states["numpy"]
+    keys = numpy_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(
+        ("MT19937", keys, numpy_state["position"], numpy_state["has_gauss"], numpy_state["gauss"])
+    )
+    random.setstate((3, tuple(states["python"]), None))
+    shuffle.set_state(states["shuffle"])
+
+
+def _checkpoint(
+    config: TrainConfig,
+    model: ParameterNet,
+    optimizer: torch.optim.Optimizer,
+    shuffle: torch.Generator,
+    state: _State,
+) -> dict:
+    return {
+        "config": config.model_dump(),
+        "model_name": model.name,
+        "targets": list(model.spec.names),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "state": asdict(state),
+        "rng": _rng_states(shuffle),
+    }
+
+
+def _restore(
+    path: Path,
+    config: TrainConfig,
+    model: ParameterNet,
+    optimizer: torch.optim.Optimizer,
+    shuffle: torch.Generator,
+    device: torch.device,
+) -> _State:
+    if not path.exists():
+        raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+    saved = _load(path, device)
+    changed = {
+        name
+        for name, value in config.model_dump().items()
+        if saved["config"].get(name) != value and name not in RESUMABLE_CHANGES
+    }
+    if changed:
+        raise ValueError(
+            f"cannot resume {path} with a different {', '.join(sorted(changed))}; "
+            f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change"
+        )
+    if saved["model_name"] != model.name or saved["targets"] != list(model.spec.names):
+        raise ValueError(
+            f"{path} holds a {saved['model_name']} for {len(saved['targets'])} targets, "
+            f"not a {model.name} for {len(model.spec)}"
+        )
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    _set_rng_states(saved["rng"], shuffle)
+    return _State(**saved["state"])
+
+
+def _save(path: Path, payload: dict) -> None:
+    """Atomically: a crash leaves the previous checkpoint, never half a new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _load(path: Path, device: torch.device) -> dict:
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
+    """All epochs so far (rewritten whole, atomically, so it always matches ``last.pt``)."""
+    if not history:
+        return
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text.getvalue())
+    os.replace(tmp, path)
+
+
+def plot_curves(path: Path, history: list[dict[str, float]]) -> None:
+    """Loss curves and validation parameter metrics as a PNG (Agg canvas: no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = [row["epoch"] for row in history]
+    figure = Figure(figsize=(10, 4))
+    figure.subplots_adjust(left=0.08, right=0.92, wspace=0.35, bottom=0.13)
+    FigureCanvasAgg(figure)
+    losses, parameters = figure.subplots(1, 2)
+    losses.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    losses.plot(epochs, [r["val_loss"] for r in history], "o-", label="validation")
+    losses.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    losses.legend()
+    parameters.plot(epochs, [r["val_parameter_mse"] for r in history], "o-", color="C2")
+    parameters.set(xlabel="epoch", ylabel="normalised parameter MSE", title="validation")
+    accuracy = [r["val_switch_accuracy"] for r in history]
+    if not all(math.isnan(a) for a in accuracy):
+        twin = parameters.twinx()
+        twin.plot(epochs, accuracy, "s--", color="C3")
+        twin.set(ylabel="switch accuracy", ylim=(0, 1))
+    tmp = path.with_name(path.stem + ".tmp.png")
+    figure.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+
+
+def _progress_bars(enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )
