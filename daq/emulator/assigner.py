@@ -179,7 +179,11 @@ class Assigner:
         status = message[0]
         if status == 0xF0:
             return self._sysex(bytes(message))
-        if status & 0x0F != self.settings.channel or len(message) < 2:
+        if (
+            status & 0x0F != self.settings.channel
+            or len(message) < 2
+            or any(byte > 0x7F for byte in message[1:])  # a data byte cannot be a status byte
+        ):
             self.ignored += 1
             return b""
         kind = status & 0xF0
