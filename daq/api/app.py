@@ -1,0 +1,95 @@
+"""The FastAPI application: routers under ``/api/v1``, auth, error mapping, metrics.
+
+``create_app()`` opens the catalog and the store named by the settings (and closes the
+catalog on shutdown); tests and embedders pass their own ``catalog`` / ``store`` instead,
+which the app then leaves open.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from daq.api import errors
+from daq.api.metrics import ApiMetrics, LatencyMiddleware
+from daq.api.routers import jobs, rigs, samples, system, takes, tokens
+from daq.settings import Settings, get_settings
+from db.catalog import Catalog
+from db.engine import open_catalog
+from db.store import AudioStore
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """\
+Schedule and watch capture jobs on Roland Super JX rigs, browse the takes they record,
+and pull datasets for training.
+
+Every route but `/health` needs a bearer token (`Authorization: Bearer jxd_...`), made with
+`jxdaq token create --role ROLE --name NAME`. Roles: **admin** (everything), **operator**
+(jobs, rigs, catalog reads), **trainer** (catalog reads, datasets, resynthesis jobs only),
+**rig** (a worker: its own rig's heartbeat and status). 401: no token, or an unknown or
+revoked one; 403: a role that may not use the route.
+
+Lists are keyset-paginated: pass a page's `next_cursor` back as `cursor`.
+"""
+TAGS = [
+    {"name": "jobs", "description": "Capture jobs: submit, watch, pause, resume, cancel"},
+    {"name": "samples", "description": "A job's samples, with failure reasons"},
+    {"name": "takes", "description": "Recorded takes: queries, audio, spectrograms"},
+    {"name": "datasets", "description": "Frozen selections of takes, and their exports"},
+    {"name": "rigs", "description": "Rig status, calibration, faults, heartbeats"},
+    {"name": "tokens", "description": "API tokens (admin)"},
+    {"name": "system", "description": "Health and Prometheus metrics"},
+]
+
+
+def _routers() -> list[APIRouter]:
+    routers = [jobs.router, samples.router, takes.router, rigs.router, tokens.router]
+    if importlib.util.find_spec("daq.api.routers.datasets") is not None:
+        from daq.api.routers import datasets
+
+        routers.append(datasets.router)
+    return routers
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    catalog: Catalog | None = None,
+    store: AudioStore | None = None,
+) -> FastAPI:
+    """The API over ``catalog`` and ``store`` (default: the ones ``settings`` name)."""
+    settings = settings or get_settings()
+    owns_catalog = catalog is None
+    if catalog is None:
+        catalog = open_catalog(settings.resolved_catalog_url)
+    if store is None:
+        store = AudioStore(settings.resolved_store_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_catalog:
+            catalog.close()
+
+    app = FastAPI(
+        title="jx-daq",
+        version=system.VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.state.store = store
+    app.state.metrics = ApiMetrics(catalog)
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics, api=app)
+    errors.install(app)
+    app.include_router(system.router)
+    api = APIRouter(prefix=API_PREFIX)
+    for router in _routers():
+        api.include_router(router)
+    app.include_router(api)
+    return app

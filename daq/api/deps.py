@@ -1,0 +1,77 @@
+"""What routes depend on: the catalog, the audio store, and the caller's token and role.
+
+The contract other routers code against::
+
+    token: Annotated[TokenInfo, Depends(require(Role.OPERATOR))]
+
+``require(*roles)`` authenticates the bearer token (401 with ``WWW-Authenticate: Bearer``
+when it is missing, unknown or revoked) and checks its role (403 when it is not one of
+``roles``). ``admin`` passes every check; ``require()`` with no roles admits any valid token.
+The roles a dependency admits are kept on it as ``.roles`` so tests can check every route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from db.catalog import Catalog
+from db.records import TokenInfo
+from db.schema import Role
+from db.store import AudioStore
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="An API token from `jxdaq token create --role ROLE --name NAME`.",
+)
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def get_store(request: Request) -> AudioStore:
+    return request.app.state.store
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+StoreDep = Annotated[AudioStore, Depends(get_store)]
+
+
+def _unauthorized(message: str, error: str | None = None) -> HTTPException:
+    challenge = "Bearer" if error is None else f'Bearer error="{error}"'
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": challenge}
+    )
+
+
+def require(*roles: Role) -> Callable[..., TokenInfo]:
+    """A dependency that admits a live token of one of ``roles`` (or admin) and returns it."""
+    admitted = frozenset(roles or Role) | {Role.ADMIN}
+    wanted = " or ".join(sorted(admitted))
+
+    def authenticated(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    ) -> TokenInfo:
+        if credentials is None:
+            raise _unauthorized(
+                "this route needs a bearer token (header 'Authorization: Bearer <token>')"
+            )
+        token = get_catalog(request).authenticate(credentials.credentials)
+        if token is None:
+            raise _unauthorized("the bearer token is unknown or revoked", "invalid_token")
+        if token.role not in admitted:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"token {token.name!r} has role {token.role}; this route needs {wanted}",
+            )
+        request.state.token = token
+        return token
+
+    authenticated.roles = admitted  # type: ignore[attr-defined]
+    return authenticated

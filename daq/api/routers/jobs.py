@@ -1,0 +1,182 @@
+"""Capture jobs: submit (a validated spec), list, progress with rate and ETA, pause, resume,
+cancel, change priority, and the history of state changes and failures.
+
+Operators may do all of it. Trainers may read jobs and submit resynthesis jobs only: jobs
+whose parameter source is an explicit list of tones (``source.kind = "list"``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+
+from daq import jobs
+from daq.api.deps import CatalogDep, require
+from daq.api.errors import documented
+from daq.api.schemas import JobDetailOut, JobOut, Page, PriorityIn, ProgressOut, ReasonIn
+from daq.spec import JobSpec
+from db.reads import MAX_PAGE
+from db.records import TokenInfo
+from db.schema import JobState, Role, SampleState, utcnow
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the job's id")]
+Operator = Depends(require(Role.OPERATOR))
+Reader = Depends(require(Role.OPERATOR, Role.TRAINER))
+RESYNTHESIS_KIND = "list"
+_EXAMPLE_SPEC = FilePath(__file__).resolve().parents[3] / "examples" / "job-prior.toml"
+
+
+def _spec_examples() -> dict[str, dict[str, Any]]:
+    """OpenAPI examples: the shipped example spec (when this is a checkout) and a resynthesis."""
+    examples: dict[str, dict[str, Any]] = {}
+    if _EXAMPLE_SPEC.is_file():
+        examples["prior"] = {
+            "summary": "200 takes from the preset prior (examples/job-prior.toml)",
+            "value": tomllib.loads(_EXAMPLE_SPEC.read_text(encoding="utf-8")),
+        }
+    examples["resynthesis"] = {
+        "summary": "Resynthesis: play two predicted tones (what trainers may submit)",
+        "value": {
+            "name": "resynthesis of model v3 predictions",
+            "source": {
+                "kind": "list",
+                "tones": [{"VCF FREQ": 64, "VCF RES": 20}, {"VCF FREQ": 90, "DCO1 WF": "saw"}],
+            },
+            "capture": {"hold_s": 1.0, "notes": {"key": 60}},
+            "rigs": ["emulated"],
+        },
+    }
+    return examples
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobOut,
+    responses=documented(),
+    summary="Submit a job",
+)
+def create_job(
+    spec: Annotated[JobSpec, Body(openapi_examples=_spec_examples())],
+    catalog: CatalogDep,
+    request: Request,
+    response: Response,
+    token: Annotated[TokenInfo, Depends(require(Role.OPERATOR, Role.TRAINER))],
+) -> JobOut:
+    """Validate and queue a job; a malformed spec is a 422 naming each bad field and what
+    is allowed, and nothing is stored. Samples are generated as rigs claim them."""
+    if token.role == Role.TRAINER and spec.source.kind != RESYNTHESIS_KIND:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"trainer tokens may submit resynthesis jobs only (source.kind = "
+            f"{RESYNTHESIS_KIND!r}), not source.kind = {spec.source.kind!r}",
+        )
+    if "\x00" in spec.name:  # the catalog (PostgreSQL) cannot store NUL characters
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "name"),
+                    "msg": "the name must not contain NUL characters",
+                    "type": "value_error",
+                    "input": spec.name,
+                }
+            ]
+        )
+    job = jobs.submit_job(catalog, spec, created_by=token.name)
+    response.headers["Location"] = request.url_for("get_job", job_id=job.id).path
+    return JobOut.from_info(job)
+
+
+@router.get(
+    "",
+    response_model=Page[JobOut],
+    responses=documented(),
+    dependencies=[Reader],
+    summary="List jobs",
+)
+def list_jobs(
+    catalog: CatalogDep,
+    state: Annotated[list[JobState] | None, Query(description="only these states (repeat)")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="a next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> Page[JobOut]:
+    """Jobs in submission order (keyset pages: pass ``next_cursor`` back as ``cursor``)."""
+    after = int(cursor) if cursor is not None else 0
+    found = catalog.list_jobs(state, after_id=after, limit=limit + 1)
+    items = [JobOut.from_info(job) for job in found[:limit]]
+    more = len(found) > limit
+    return Page[JobOut](items=items, next_cursor=str(items[-1].id) if more else None)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobDetailOut,
+    responses=documented(404),
+    dependencies=[Reader],
+    summary="A job with its progress",
+)
+def get_job(job_id: JobId, catalog: CatalogDep) -> JobDetailOut:
+    """The job, its counts, recent rate, ETA, and a per-rig breakdown."""
+    job = catalog.get_job(job_id)
+    progress = catalog.job_progress(job_id)
+    claimed = Counter(
+        sample.lease_owner
+        for sample in catalog.list_samples(job_id, SampleState.CLAIMED, limit=MAX_PAGE)
+        if sample.lease_owner is not None
+    )
+    return JobDetailOut(
+        **JobOut.from_info(job).model_dump(),
+        progress=ProgressOut.from_progress(progress, dict(claimed), utcnow()),
+    )
+
+
+def _change(action: str, summary: str, doc: str) -> None:
+    """Register POST /jobs/{id}/<action> for one of the state changes of :mod:`daq.jobs`."""
+
+    def route(
+        job_id: JobId, catalog: CatalogDep, body: Annotated[ReasonIn | None, Body()] = None
+    ) -> JobOut:
+        change = getattr(jobs, f"{action}_job")
+        return JobOut.from_info(change(catalog, job_id, reason=body.reason if body else None))
+
+    route.__name__ = f"{action}_job"
+    route.__doc__ = doc
+    router.post(
+        f"/{{job_id}}/{action}",
+        response_model=JobOut,
+        responses=documented(404, 409),
+        dependencies=[Operator],
+        summary=summary,
+    )(route)
+
+
+_change(
+    "pause",
+    "Pause a job",
+    "Rigs finish the take in hand and claim no more of it (409 when it is over).",
+)
+_change("resume", "Resume a paused job", "Back to the queue (409 when it is not paused).")
+_change(
+    "cancel",
+    "Cancel a job",
+    "For good: unclaimed samples are never captured; takes so far are kept.",
+)
+
+
+@router.patch(
+    "/{job_id}",
+    response_model=JobOut,
+    responses=documented(404, 409),
+    dependencies=[Operator],
+    summary="Change a job's priority",
+)
+def set_priority(job_id: JobId, body: PriorityIn, catalog: CatalogDep) -> JobOut:
+    """Higher priority jobs are claimed first; takes effect at the rigs' next claim."""
+    return JobOut.from_info(jobs.set_priority(catalog, job_id, body.priority))

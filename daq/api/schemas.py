@@ -1,0 +1,347 @@
+"""The API's request and response bodies: what the OpenAPI schema shows and clients parse.
+
+Catalog records (:mod:`db.records`) are converted here, in one place, so a route body is a
+query plus a ``from_*`` call. Tone bytes appear as ``{parameter key: raw value}`` (the keys
+that ``p_<key>=lo..hi`` take filters use) plus the 59-byte APR body in hex.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from daq.api.rigstate import RigState
+from db.records import JobInfo, Progress, SampleInfo, TakeInfo, TokenInfo
+from db.schema import JobState, QcVerdict, RigStatus, Role, SampleState
+from firmware_protocol.parameters import TONE_PARAMETERS
+from firmware_protocol.tone import Tone
+
+#: Names (tokens, reasons) are printable text: no control characters (PostgreSQL rejects NUL).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+T = TypeVar("T")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorOut(_Out):
+    detail: str = Field(examples=["job 7 does not exist"])
+
+
+class Page(_Out, Generic[T]):
+    """One page of a keyset-paginated list; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+# -- jobs ------------------------------------------------------------------------------------
+class JobOut(_Out):
+    id: int
+    name: str
+    state: JobState
+    state_reason: str | None
+    priority: int
+    seed: int
+    takes: int = Field(description="samples the job captures")
+    captured: int
+    failed: int
+    max_attempts: int
+    rigs: list[str] | None = Field(description="rigs allowed to work on it; null: any")
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    spec: dict[str, Any] = Field(description="the validated job spec, as stored")
+
+    @classmethod
+    def from_info(cls, job: JobInfo) -> JobOut:
+        return cls(
+            id=job.id,
+            name=job.name,
+            state=job.state,
+            state_reason=job.state_reason,
+            priority=job.priority,
+            seed=job.seed,
+            takes=job.sample_count,
+            captured=job.captured,
+            failed=job.failed,
+            max_attempts=job.max_attempts,
+            rigs=job.rigs,
+            created_by=job.created_by,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            spec=job.spec,
+        )
+
+
+class RigProgressOut(_Out):
+    rig: str
+    rate_per_s: float = Field(description="takes/s over the job's most recent takes")
+    claimed: int = Field(description="samples this rig holds leases on now")
+
+
+class ProgressOut(_Out):
+    total: int
+    pending: int
+    claimed: int
+    captured: int
+    failed: int
+    done: int
+    fraction: float = Field(ge=0, le=1, description="done / total (1 for an empty job)")
+    rate_per_s: float
+    eta_s: float | None = Field(description="seconds left at the current rate; null: stalled")
+    eta_at: datetime | None
+    rigs: list[RigProgressOut]
+
+    @classmethod
+    def from_progress(
+        cls, progress: Progress, claimed_by_rig: dict[str, int], now: datetime
+    ) -> ProgressOut:
+        rigs = sorted(set(progress.rate_by_rig) | set(claimed_by_rig))
+        return cls(
+            total=progress.total,
+            pending=progress.pending,
+            claimed=progress.claimed,
+            captured=progress.captured,
+            failed=progress.failed,
+            done=progress.done,
+            fraction=min(1.0, progress.done / progress.total) if progress.total else 1.0,
+            rate_per_s=progress.rate_per_s,
+            eta_s=progress.eta_s,
+            eta_at=None if progress.eta_s is None else now + timedelta(seconds=progress.eta_s),
+            rigs=[
+                RigProgressOut(
+                    rig=rig,
+                    rate_per_s=progress.rate_by_rig.get(rig, 0.0),
+                    claimed=claimed_by_rig.get(rig, 0),
+                )
+                for rig in rigs
+            ],
+        )
+
+
+class JobDetailOut(JobOut):
+    progress: ProgressOut
+
+
+class PriorityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"priority": 10}]})
+
+    priority: int = Field(ge=-100, le=100, description="higher runs first")
+
+
+class ReasonIn(BaseModel):
+    """Why an operator paused, resumed or cancelled a job (kept in the job's history)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "re-cabling rig b"}]}
+    )
+
+    reason: str | None = Field(None, max_length=500, pattern=PRINTABLE)
+
+
+# -- samples and takes -------------------------------------------------------------------------
+class ToneOut(_Out):
+    name: str
+    apr_hex: str = Field(description="the 59-byte APR tone body, hex")
+    parameters: dict[str, int] = Field(description="parameter key -> raw value 0..127")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ToneOut:
+        tone = Tone(data)
+        return cls(
+            name=tone.name,
+            apr_hex=data.hex(),
+            parameters={p.key: tone.value(p) for p in TONE_PARAMETERS},
+        )
+
+
+class AudioOut(_Out):
+    sha256: str
+    sample_rate: int
+    channels: int
+    frames: int
+    duration_s: float
+
+
+class TakeOut(_Out):
+    id: int
+    job_id: int
+    sample_index: int
+    rig: str
+    qc_verdict: QcVerdict
+    qc_reasons: list[str]
+    onset_latency_s: float | None
+    peak: float | None
+    rms: float | None
+    software_version: str
+    firmware_version: str | None
+    captured_at: datetime
+    recorded_at: datetime
+    broken_reason: str | None = Field(description="set when the audio was found bad")
+    audio: AudioOut
+    tone: ToneOut
+
+    @classmethod
+    def from_info(cls, take: TakeInfo) -> TakeOut:
+        audio = take.audio
+        return cls(
+            id=take.id,
+            job_id=take.job_id,
+            sample_index=take.sample_index,
+            rig=take.rig,
+            qc_verdict=take.qc_verdict,
+            qc_reasons=take.qc_reasons,
+            onset_latency_s=take.onset_latency_s,
+            peak=take.peak,
+            rms=take.rms,
+            software_version=take.software_version,
+            firmware_version=take.firmware_version,
+            captured_at=take.captured_at,
+            recorded_at=take.recorded_at,
+            broken_reason=take.broken_reason,
+            audio=AudioOut(
+                sha256=audio.sha256,
+                sample_rate=audio.sample_rate,
+                channels=audio.channels,
+                frames=audio.frames,
+                duration_s=audio.frames / audio.sample_rate,
+            ),
+            tone=ToneOut.from_bytes(take.tone),
+        )
+
+
+class SampleOut(_Out):
+    index: int
+    state: SampleState
+    attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    last_error: str | None = Field(description="why the last attempt failed")
+    tone: ToneOut | None = Field(description="set once the sample was captured or failed")
+
+    @classmethod
+    def from_info(cls, sample: SampleInfo) -> SampleOut:
+        return cls(
+            index=sample.index,
+            state=sample.state,
+            attempts=sample.attempts,
+            lease_owner=sample.lease_owner,
+            lease_expires_at=sample.lease_expires_at,
+            last_error=sample.last_error,
+            tone=None if sample.tone is None else ToneOut.from_bytes(sample.tone),
+        )
+
+
+# -- rigs --------------------------------------------------------------------------------------
+class DriftOut(_Out):
+    value: float | None = Field(description="log-spectral distance from the baseline, dB")
+    measured_at: datetime
+
+
+class RigOut(_Out):
+    name: str
+    transport: str
+    audio_device: str | None
+    status: RigStatus = Field(description="offline also when the heartbeat is stale")
+    status_reason: str | None
+    last_heartbeat: datetime | None
+    heartbeat_age_s: float | None
+    latency_s: float | None = Field(description="calibrated round-trip latency")
+    drift: DriftOut | None = Field(description="the newest drift calibration")
+    config: dict[str, Any]
+
+    @classmethod
+    def from_state(cls, rig: RigState) -> RigOut:
+        drift = rig.drift
+        return cls(
+            name=rig.name,
+            transport=rig.transport,
+            audio_device=rig.audio_device,
+            status=rig.status,
+            status_reason=rig.status_reason,
+            last_heartbeat=rig.last_heartbeat,
+            heartbeat_age_s=rig.heartbeat_age_s,
+            latency_s=rig.latency_s,
+            drift=None
+            if drift is None
+            else DriftOut(value=drift.value, measured_at=drift.measured_at),
+            config=rig.config,
+        )
+
+
+class CalibrateIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"kinds": ["latency", "drift"]}]}
+    )
+
+    kinds: list[Literal["latency", "drift"]] = Field(
+        default_factory=lambda: ["latency", "drift"], min_length=1, max_length=2
+    )
+
+
+class CalibrationRequestOut(_Out):
+    rig: str
+    event_id: int = Field(description="the rig.calibrate event the rig's worker acts on")
+    kinds: list[str]
+    requested_by: str
+
+
+class HeartbeatIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "capturing"}]}
+    )
+
+    status: RigStatus | None = Field(None, description="null: only 'still alive'")
+    reason: str | None = Field(None, max_length=500, pattern=PRINTABLE)
+
+
+# -- tokens and system ---------------------------------------------------------------------------
+class TokenIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "alice-laptop", "role": "operator"}]},
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="who or what holds it; a rig token is named after its rig",
+    )
+    role: Role
+
+
+class TokenOut(_Out):
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_info(cls, token: TokenInfo) -> TokenOut:
+        return cls(
+            id=token.id,
+            name=token.name,
+            role=token.role,
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
+        )
+
+
+class TokenCreatedOut(TokenOut):
+    secret: str = Field(description="the bearer token; shown once, only its hash is stored")
+
+
+class HealthOut(_Out):
+    status: Literal["ok", "unavailable"]
+    catalog: str = Field(description="'ok' or what went wrong reaching it")
+    version: str

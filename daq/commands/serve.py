@@ -1,0 +1,75 @@
+"""``jxdaq serve``: the REST API under uvicorn.
+
+The catalog is upgraded to the current schema on start. A server reachable from other
+machines (any host but loopback) must not run open: with no live token in the catalog it
+refuses to start, naming the command that makes one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from db.catalog import Catalog
+
+app = typer.Typer(help="Run the REST API server.")
+
+
+class Exposed(Exception):
+    """Binding to ``host`` would serve the API beyond this machine with no token to guard it."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def check_exposure(host: str, port: int, catalog: Catalog) -> None:
+    """Raise :class:`Exposed` when ``host`` is not loopback and the catalog has no live token."""
+    if is_loopback(host) or any(t.revoked_at is None for t in catalog.list_tokens()):
+        return
+    raise Exposed(
+        f"refusing to serve on {host}:{port}: the catalog has no API tokens, so the API "
+        "could not be used safely from other machines; create one first with "
+        "'jxdaq token create --role admin --name NAME', or bind to 127.0.0.1"
+    )
+
+
+@app.callback(invoke_without_command=True)
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 for every interface")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the API (jobs, rigs, takes, datasets, tokens, /health, /metrics)."""
+    import uvicorn
+
+    from daq.api.app import create_app
+    from daq.settings import get_settings
+    from db.engine import open_catalog
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    catalog = open_catalog(settings.resolved_catalog_url, upgrade=True)
+    try:
+        check_exposure(host, port, catalog)
+        uvicorn.run(
+            create_app(settings, catalog=catalog),
+            host=host,
+            port=port,
+            log_level=log_level,
+        )
+    except Exposed as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        catalog.close()
