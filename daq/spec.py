@@ -31,6 +31,8 @@ from firmware_protocol.parameters import BY_NAME, MAX_VALUE, ToneParameter, look
 #: scipy's Sobol engine (default 30 bits) yields at most 2**30 points.
 SOBOL_MAX_POINTS = 2**30
 MAX_SEED = 2**63 - 1
+#: The catalog counts a job's samples in a 32-bit integer column.
+MAX_TAKES = 2**31 - 1
 
 ToneValue = StrictInt | str
 
@@ -353,6 +355,7 @@ class JobSpec(SamplingSpec):
     count: int | None = Field(
         None,
         ge=1,
+        le=MAX_TAKES,
         validate_default=True,  # an unbounded source needs one
         description="takes to capture; default: the whole of a bank/sweep/list",
     )
