@@ -258,3 +258,166 @@ def test_streaming_300_takes_holds_a_small_part_of_them_in_memory(tmp_path):
         catalog.close()
     assert peak < plan.size / 10, f"peak {peak} bytes while streaming {plan.size}"
     assert digest.hexdigest()  # every byte went through
+
+
+# -- over HTTP -------------------------------------------------------------------------------
+@pytest.fixture
+def api(catalog, store, tmp_path):
+    """A TestClient on the app over this catalog, and a token of each role."""
+    from fastapi.testclient import TestClient
+
+    from daq.api.app import create_app
+    from daq.settings import Settings
+    from db.schema import Role
+
+    app = create_app(Settings(var_dir=tmp_path / "var"), catalog=catalog, store=store)
+    tokens = {role: catalog.create_token(f"{role}-t", role)[1] for role in Role}
+    with TestClient(app) as client:
+        yield client, {role: {"Authorization": f"Bearer {t}"} for role, t in tokens.items()}
+
+
+def test_freezing_over_http_counts_splits_and_checks_roles_and_input(catalog, store, api):
+    from db.schema import Role
+
+    client, auth = api
+    job = fill(catalog, store, 30)
+    body = {"name": "d1", "filter": {"job_id": job.id}, "splits": SPLITS, "seed": 5}
+    assert client.post("/api/v1/datasets", json=body).status_code == 401
+    assert (
+        client.post("/api/v1/datasets", json=body, headers=auth[Role.OPERATOR]).status_code == 403
+    )
+    created = client.post("/api/v1/datasets", json=body, headers=auth[Role.TRAINER])
+    assert created.status_code == 201, created.text
+    out = created.json()
+    dataset = catalog.get_dataset("d1")
+    assert out["takes"] == 30 and out["counts"] == split_counts(catalog, dataset)
+    assert out["created_by"] == "trainer-t" and out["filter"]["max_take_id"] >= 30
+    again = client.post("/api/v1/datasets", json=body, headers=auth[Role.ADMIN])
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
+
+    for role in (Role.OPERATOR, Role.TRAINER, Role.ADMIN):
+        listed = client.get("/api/v1/datasets", headers=auth[role])
+        assert [d["name"] for d in listed.json()] == ["d1"]
+        assert client.get("/api/v1/datasets/d1", headers=auth[role]).json() == out
+    assert client.get("/api/v1/datasets/d1", headers=auth[Role.RIG]).status_code == 403
+    assert client.get("/api/v1/datasets/nope", headers=auth[Role.TRAINER]).status_code == 404
+
+    bad = [
+        ({"splits": {"train": 0.5, "val": 0.4}}, ["body", "splits"], "sum to 1"),
+        ({"splits": {"a b": 1.0}}, ["body", "splits", "a b"], "split name"),
+        ({"filter": {"parameters": {"vcf_fre": [0, 9]}}}, ["body", "filter", "parameters"], ""),
+        ({"filter": {"parameters": {"vcf_freq": [9, 3]}}}, ["body", "filter", "parameters"], ""),
+        ({"filter": {"rig": "ghost"}}, ["body", "filter", "rig"], "not registered"),
+        ({"filter": {"qc_verdicts": ["great"]}}, ["body", "filter", "qc_verdicts", 0], ""),
+        ({"name": "../x"}, ["body", "name"], ""),
+    ]
+    for change, where, words in bad:
+        answer = client.post(
+            "/api/v1/datasets", json={**body, "name": "d2", **change}, headers=auth[Role.TRAINER]
+        )
+        assert answer.status_code == 422, (change, answer.text)
+        error = answer.json()["detail"][0]
+        assert error["loc"][: len(where)] == where and words in error["msg"], error
+    assert [d.name for d in catalog.list_datasets()] == ["d1"]  # nothing half-made
+
+
+def test_the_tar_over_http_resumes_with_range(catalog, store, dataset, api):
+    from db.schema import Role
+
+    client, auth = api
+    url = "/api/v1/datasets/noise/export.tar"
+    full = client.get(url, params={"split": "train"}, headers=auth[Role.TRAINER])
+    assert full.status_code == 200 and full.headers["content-type"] == "application/x-tar"
+    plan = plan_tar(catalog, store, dataset, "train")
+    assert full.content == whole(catalog, store, plan)
+    assert int(full.headers["content-length"]) == plan.size
+    assert full.headers["x-dataset-takes"] == str(plan.takes)
+    etag = full.headers["etag"]
+
+    cut = plan.size // 3 + 17
+    part = client.get(
+        url,
+        params={"split": "train"},
+        headers={**auth[Role.OPERATOR], "Range": f"bytes={cut}-", "If-Range": etag},
+    )
+    assert part.status_code == 206 and part.content == full.content[cut:]
+    assert part.headers["content-range"] == f"bytes {cut}-{plan.size - 1}/{plan.size}"
+    middle = client.get(
+        url, params={"split": "train"}, headers={**auth[Role.ADMIN], "Range": "bytes=100-199"}
+    )
+    assert middle.status_code == 206 and middle.content == full.content[100:200]
+    stale = client.get(
+        url,
+        params={"split": "train"},
+        headers={**auth[Role.TRAINER], "Range": f"bytes={cut}-", "If-Range": '"old"'},
+    )
+    assert stale.status_code == 200 and stale.content == full.content
+    past = client.get(
+        url,
+        params={"split": "train"},
+        headers={**auth[Role.TRAINER], "Range": f"bytes={plan.size}-"},
+    )
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{plan.size}"
+
+    started = client.get(url, params={"start": 35}, headers=auth[Role.TRAINER])
+    with tarfile.open(fileobj=io.BytesIO(started.content)) as archive:
+        assert len([n for n in archive.getnames() if n.endswith(".flac")]) == 5
+    wrong = client.get(url, params={"split": "dev"}, headers=auth[Role.TRAINER])
+    assert wrong.status_code == 422 and "its splits are" in wrong.json()["detail"][0]["msg"]
+    assert client.get(url, headers=auth[Role.RIG]).status_code == 403
+
+
+def test_feature_shards_over_http(catalog, store, dataset, api):
+    import json
+
+    from db.schema import Role
+    from models.features import StftFeatures
+
+    client, auth = api
+    overrides = {"sample_rate": RATE, "duration_s": 0.05, "n_fft": 128, "hop": 32}
+    config = StftFeatures(**overrides)
+    query = {"split": "train", "shard_size": 8, "feature_config": json.dumps(overrides)}
+    index = client.get("/api/v1/datasets/noise/shards", params=query, headers=auth[Role.TRAINER])
+    assert index.status_code == 200, index.text
+    info = index.json()
+    plan = plan_shards(catalog, dataset, "train", 8)
+    assert (info["takes"], info["shards"], info["selection"]) == (
+        plan.takes, plan.shards, plan.digest,
+    )  # fmt: skip
+    assert info["features"]["hash"] == config.hash and info["features"]["shape"] == list(
+        config.shape
+    )
+    ids = []
+    for i in range(info["shards"]):
+        answer = client.get(
+            f"/api/v1/datasets/noise/shards/{i}.npz",
+            params={**query, "selection": info["selection"]},
+            headers=auth[Role.OPERATOR],
+        )
+        assert answer.status_code == 200, answer.text
+        with np.load(io.BytesIO(answer.content)) as shard:
+            for take_id, features in zip(shard["take_id"], shard["features"], strict=True):
+                audio, _ = store.read(catalog.get_take(int(take_id)).audio.key)
+                np.testing.assert_array_equal(features, config.compute(mono(audio)))
+            ids += shard["take_id"].tolist()
+    assert ids == [t.id for t in iter_selection(catalog, dataset, "train")]
+
+    shard = "/api/v1/datasets/noise/shards/0.npz"
+    moved = client.get(shard, params={**query, "selection": "0" * 64}, headers=auth[Role.TRAINER])
+    assert moved.status_code == 409 and "read the index again" in moved.json()["detail"]
+    beyond = client.get(
+        f"/api/v1/datasets/noise/shards/{plan.shards}.npz", params=query, headers=auth[Role.TRAINER]
+    )
+    assert beyond.status_code == 404
+    for bad, where in [
+        ('{"hop": -1}', ["query", "feature_config", "hop"]),
+        ('{"colour": 1}', ["query", "feature_config", "colour"]),
+        ("[1]", ["query", "feature_config"]),
+        ("{", ["query", "feature_config"]),
+    ]:
+        answer = client.get(
+            shard, params={**query, "feature_config": bad}, headers=auth[Role.TRAINER]
+        )
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == where, answer.text
+    rate = client.get(shard, params={"split": "train", "shard_size": 8}, headers=auth[Role.TRAINER])
+    assert rate.status_code == 422 and "sampled at 8000 Hz" in rate.json()["detail"][0]["msg"]
