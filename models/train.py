@@ -8,6 +8,9 @@ improving, and keeps in its output directory:
   atomically after each epoch, so ``fit(..., resume=True)`` continues exactly where it stopped
   (the same result as a run that was never interrupted);
 * ``best.pt``: the weights of the best validation epoch (loaded back into the model at the end);
+  both checkpoints also say what they hold (model name, head, targets, input shape and the
+  caller's ``meta``, e.g. the dataset and the feature config), so :func:`load_model` rebuilds
+  the network from the file alone;
 * ``metrics.csv`` and ``curves.png``: one row per epoch (every epoch), and the curves drawn
   from it (at most once a minute during training, and at the end).
 
@@ -26,6 +29,7 @@ import time
 from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +44,7 @@ from pydantic import (
 from torch.utils.data import DataLoader, Dataset
 
 from models.metrics import parameter_mse, switch_accuracy
-from models.nets import ParameterNet
+from models.nets import HEADS, ParameterNet, build_model
 from models.targets import TargetSpec
 
 LAST_CHECKPOINT = "last.pt"
@@ -192,13 +196,18 @@ def fit(
     *,
     resume: bool = False,
     progress: bool = True,
+    meta: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``train_set``, early-stopped on ``val_set``; see the module doc."""
+    """Train ``model`` on ``train_set``, early-stopped on ``val_set``; see the module doc.
+
+    ``meta`` (JSON-able) is stored in the checkpoints; a resumed run must pass the same.
+    """
     config = config or TrainConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not len(_sized(train_set)) or not len(_sized(val_set)):
         raise ValueError("training and validation sets must both hold examples")
+    card = _describe(model, tuple(train_set[0][0].shape), meta or {})
     device = resolve_device(config.device)
     model.to(device)
     optimizer = torch.optim.Adam(
@@ -207,7 +216,7 @@ def fit(
     shuffle = torch.Generator().manual_seed(config.seed)
     state = _State()
     if resume:
-        state = _restore(out / LAST_CHECKPOINT, config, model, optimizer, shuffle, device)
+        state = _restore(out / LAST_CHECKPOINT, config, card, model, optimizer, shuffle, device)
     elif (out / LAST_CHECKPOINT).exists():
         raise FileExistsError(f"{out} already holds a run; resume it or choose another directory")
 
@@ -223,7 +232,7 @@ def fit(
     val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
     stopped_early = False
     last_plot = time.monotonic()
-    with _progress_bars(progress) as bars:
+    with progress_bars(progress) as bars:
         epochs = bars.add_task("epochs", total=config.epochs, completed=state.epoch)
         batches = bars.add_task("batches", total=len(train_loader))
         for epoch in range(state.epoch + 1, config.epochs + 1):
@@ -251,10 +260,11 @@ def fit(
             )
             if result.loss < state.best_val_loss - config.min_delta:
                 state.best_val_loss, state.best_epoch, state.bad_epochs = result.loss, epoch, 0
-                _save(out / BEST_CHECKPOINT, {"epoch": epoch, "model": model.state_dict()})
+                _save(out / BEST_CHECKPOINT, {**card, "epoch": epoch, "model": model.state_dict()})
             else:
                 state.bad_epochs += 1
-            _save(out / LAST_CHECKPOINT, _checkpoint(config, model, optimizer, shuffle, state))
+            checkpoint = _checkpoint(config, card, model, optimizer, shuffle, state)
+            _save(out / LAST_CHECKPOINT, checkpoint)
             write_metrics_csv(out / METRICS_CSV, state.history)
             if time.monotonic() - last_plot > CURVES_INTERVAL_S:
                 plot_curves(out / CURVES_PNG, state.history)
@@ -340,17 +350,56 @@ def _set_rng_states(states: dict, shuffle: torch.Generator) -> None:
     shuffle.set_state(states["shuffle"])
 
 
+def _describe(model: ParameterNet, input_shape: tuple[int, ...], meta: dict[str, Any]) -> dict:
+    """What a checkpoint holds, enough for :func:`load_model` to rebuild the network."""
+    if len(input_shape) != 2:
+        raise ValueError(f"examples must be features [frames, bins], got shape {input_shape}")
+    head = next(name for name, kind in HEADS.items() if type(model.head) is kind)
+    return {
+        "model_name": model.name,
+        "head": head,
+        "targets": list(model.spec.names),
+        "input_shape": list(input_shape),
+        "meta": meta,
+    }
+
+
+def load_model(
+    path: str | Path, device: str | torch.device | None = None
+) -> tuple[ParameterNet, dict[str, Any]]:
+    """The network saved in a checkpoint of :func:`fit` (``best.pt`` or ``last.pt``), in eval
+    mode on ``device`` (default: the CPU), and the checkpoint's ``meta``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    device = torch.device(device or "cpu")
+    try:
+        saved = _load(path, device)
+    except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
+        raise ValueError(f"{path} is not a readable checkpoint: {error}") from None
+    missing = [
+        k for k in ("model_name", "head", "targets", "input_shape", "model") if k not in saved
+    ]
+    if missing:
+        raise ValueError(f"{path} is not a jx-daq checkpoint (no {', '.join(missing)})")
+    model = build_model(
+        saved["model_name"], *saved["input_shape"], TargetSpec.of(saved["targets"]), saved["head"]
+    )
+    model.load_state_dict(saved["model"])
+    return model.to(device).eval(), saved.get("meta", {})
+
+
 def _checkpoint(
     config: TrainConfig,
+    card: dict,
     model: ParameterNet,
     optimizer: torch.optim.Optimizer,
     shuffle: torch.Generator,
     state: _State,
 ) -> dict:
     return {
+        **card,
         "config": config.model_dump(),
-        "model_name": model.name,
-        "targets": list(model.spec.names),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "state": asdict(state),
@@ -361,6 +410,7 @@ def _checkpoint(
 def _restore(
     path: Path,
     config: TrainConfig,
+    card: dict,
     model: ParameterNet,
     optimizer: torch.optim.Optimizer,
     shuffle: torch.Generator,
@@ -384,6 +434,14 @@ def _restore(
             f"{path} holds a {saved['model_name']} for {len(saved['targets'])} targets, "
             f"not a {model.name} for {len(model.spec)}"
         )
+    if saved.get("head", card["head"]) != card["head"]:
+        raise ValueError(f"{path} holds a model with a {saved['head']} head, not {card['head']}")
+    meta, saved_meta = card["meta"], saved.get("meta", {})
+    different = sorted(
+        k for k in meta.keys() | saved_meta.keys() if meta.get(k) != saved_meta.get(k)
+    )
+    if different:
+        raise ValueError(f"cannot resume {path} with a different {', '.join(different)}")
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     _set_rng_states(saved["rng"], shuffle)
@@ -446,7 +504,8 @@ def plot_curves(path: Path, history: list[dict[str, float]]) -> None:
     os.replace(tmp, path)
 
 
-def _progress_bars(enabled: bool):
+def progress_bars(enabled: bool):
+    """Rich progress bars with counts, elapsed time and ETA; ``enabled=False`` shows nothing."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
