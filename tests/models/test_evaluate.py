@@ -1,0 +1,130 @@
+"""Evaluation: parameter scores on known predictions, resynthesis on a real captured catalog,
+and resynthesis jobs that a rig captures."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from daq.jobs import submit_job
+from daq.rigs import EMULATED
+from daq.spec import load_spec
+from daq.worker import Worker
+from db.engine import open_catalog
+from db.records import TakeFilter
+from db.store import AudioStore
+from models.data import CatalogSource, FrozenDataset
+from models.evaluate import (
+    Report,
+    mean_prediction,
+    predicted_tones,
+    resynthesise,
+    write_report,
+    write_resynthesis_job,
+)
+from models.features import StftFeatures
+from models.targets import TargetSpec
+from models.train import Evaluation
+
+SPEC = TargetSpec.of(["VCF FREQ", "DCO1 WF"])  # DCO1 WF: 4 positions, scaled by 1/3
+
+
+@pytest.fixture
+def source(captured_dataset):
+    catalog = open_catalog(captured_dataset.catalog_url)
+    yield CatalogSource(catalog, AudioStore(captured_dataset.store_root), "tiny")
+    catalog.close()
+
+
+@pytest.fixture
+def test_split(source, tmp_path):
+    data = FrozenDataset.open(source, StftFeatures(bins=4), tmp_path)
+    return data.split("test", SPEC)
+
+
+def known_report(tones=()) -> Report:
+    targets = np.array([[0.2, 0], [0.4, 1], [0.6, 1]], np.float32)
+    predictions = np.array([[0.3, 0], [0.4, 3], [0.5, 1]], np.float32)
+    train_targets = np.array([[0.1, 2], [0.3, 2], [0.5, 0]], np.float32)
+    baseline = mean_prediction(train_targets, SPEC)
+    assert baseline.tolist() == pytest.approx([0.3, 2])
+    baseline_mse = ((baseline - targets) * SPEC.scale) ** 2
+    evaluation = Evaluation(SPEC, 0.5, predictions, targets)
+    return Report("tiny", "test", evaluation, baseline_mse.mean(axis=0), list(tones))
+
+
+def test_parameter_scores_of_known_predictions(tmp_path):
+    report = known_report()
+    rows = {r["parameter"]: r for r in report.parameter_rows()}
+    assert rows["VCF FREQ"]["mse"] == pytest.approx(0.02 / 3)
+    assert rows["DCO1 WF"]["mse"] == pytest.approx(4 / 27)  # one miss by 2 of 3 steps
+    assert rows["VCF FREQ"]["baseline_mse"] == pytest.approx((0.01 + 0.01 + 0.09) / 3)
+    assert rows["DCO1 WF"]["baseline_mse"] == pytest.approx((4 / 9 + 1 / 9 + 1 / 9) / 3)
+    assert rows["DCO1 WF"]["accuracy"] == pytest.approx(2 / 3)
+    assert rows["VCF FREQ"]["accuracy"] is None and rows["VCF FREQ"]["kind"] == "continuous"
+
+    paths = write_report(report, tmp_path)
+    assert [p.name for p in paths] == ["evaluation-test.json", "evaluation-test-parameters.csv"]
+    summary = json.loads(paths[0].read_text())
+    assert summary["parameter_mse"] == pytest.approx((0.02 / 3 + 4 / 27) / 2)
+    assert summary["switch_accuracy"] == pytest.approx(2 / 3)
+    assert summary["baseline_parameter_mse"] > summary["parameter_mse"]
+    with open(paths[1]) as f:
+        table = list(csv.DictReader(f))
+    assert [r["parameter"] for r in table] == ["VCF FREQ", "DCO1 WF"]
+    assert float(table[1]["mse"]) == pytest.approx(4 / 27)
+
+
+def test_true_tones_resynthesise_exactly_and_wrong_ones_do_not(source, test_split):
+    records = test_split.records[:6]
+    tones = predicted_tones(test_split.targets[:6], records, SPEC)
+    for tone, record in zip(tones, records, strict=True):
+        assert tone.values() == record.tone.canonical().values()
+    exact = resynthesise(source, records, tones)
+    assert exact.take_ids == [r.take_id for r in records]
+    assert exact.spectral_convergence.max() < 1e-3  # FLAC's 24-bit rounding only
+    assert exact.mfcc_distance.max() < 0.5
+
+    wrong = test_split.targets[:6].copy()
+    wrong[:, 0] = 1.0 - wrong[:, 0]  # filter cutoff mirrored
+    far = resynthesise(source, records, predicted_tones(wrong, records, SPEC))
+    assert far.spectral_convergence.min() > 10 * exact.spectral_convergence.max()
+    assert far.log_spectral_distance.mean() > exact.log_spectral_distance.mean() + 3
+    assert far.mfcc_distance.mean() > 4 * exact.mfcc_distance.mean()
+
+    init_based = predicted_tones(test_split.targets[:1], records[:1], SPEC, base="init")
+    assert init_based[0]["VCA LEVEL"] == 127  # INIT's, not the take's
+    assert records[0].tone["VCA LEVEL"] != 127
+
+
+def test_a_resynthesis_job_captures_the_predicted_tones(test_split, tmp_path):
+    records = test_split.records[:5]
+    wrong = test_split.targets[:5].copy()
+    wrong[:, 1] = (wrong[:, 1] + 1) % 4  # another waveform
+    tones = predicted_tones(wrong, records, SPEC)
+    report = known_report(tones)
+    path = write_resynthesis_job(report, records, tmp_path / "resynthesis.toml")
+    text = path.read_text()
+    assert " ".join(str(r.take_id) for r in records) in text  # sample i <-> take id
+    spec = load_spec(path)
+    assert spec.source.kind == "list" and spec.takes == 5
+    assert spec.capture == records[0].capture
+
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'rig.db'}")
+    job = submit_job(catalog, spec)
+    Worker(catalog, AudioStore(tmp_path / "audio"), EMULATED).run(job_id=job.id)
+    takes = catalog.query_takes(TakeFilter(job_id=job.id)).items
+    assert len(takes) == 5
+    for take in takes:
+        assert take.tone == tones[take.sample_index].data
+    catalog.close()
+
+    shorter = records[1].capture.model_copy(update={"hold_s": 1.0})
+    mixed = [records[0], dataclasses.replace(records[1], capture=shorter)]
+    with pytest.raises(ValueError, match="2 different setups"):
+        write_resynthesis_job(known_report(tones[:2]), mixed, tmp_path / "mixed.toml")
+    assert not (tmp_path / "mixed.toml").exists()
