@@ -278,6 +278,10 @@ class SamplingSpec(_Model):
 
 
 # -- notes and durations -----------------------------------------------------------------
+#: Slack when checking that notes fit the hold, so that e.g. 0.1 + 0.2 s fits a 0.3 s hold.
+TIME_TOLERANCE_S = 1e-9
+
+
 class Note(_Model):
     """One note of a take; times are from the end of the pre-roll."""
 
@@ -329,7 +333,7 @@ class CaptureSpec(_Model):
                     f"(hold_s = {hold} s); allowed 0 <= start_s < hold_s"
                 )
             end = note.start_s + (note.duration_s or hold - note.start_s)
-            if end > hold + 1e-9:
+            if end > hold + TIME_TOLERANCE_S:
                 raise ValueError(
                     f"notes[{i}] ends at {end:g} s, after the hold (hold_s = {hold} s); "
                     f"allowed duration_s <= {hold - note.start_s:g}"

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from daq.spec import JobSpec, SpecError, load_spec
+from daq.spec import TIME_TOLERANCE_S, JobSpec, SpecError, load_spec
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
 
@@ -181,10 +181,13 @@ def test_a_note_is_accepted_exactly_when_it_fits_the_hold(
         **PRIOR,
         "capture": {"hold_s": hold, "notes": [{"start_s": start, "duration_s": duration}]},
     }
-    fits = start < hold and (duration is None or start + duration <= hold)
+    fits = start < hold and (duration is None or start + duration <= hold + TIME_TOLERANCE_S)
     if fits:
         [note] = JobSpec.model_validate(data).capture.notes
-        assert note.duration_s is not None and note.start_s + note.duration_s <= hold + 1e-9
+        assert (
+            note.duration_s is not None
+            and note.start_s + note.duration_s <= hold + TIME_TOLERANCE_S
+        )
     else:
         assert any(loc == "capture.notes" for loc, _ in errors_of(data))
 
