@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline anywhere: a slow example on a shared machine is not a bug. In CI the
+# examples are derandomized, so a verdict is reproducible; locally every run explores anew (and
+# the .hypothesis database replays what failed before).
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
