@@ -376,11 +376,17 @@ class FeatureConfig(Protocol):
 
     kind: str
     sample_rate: int
+    dtype: str
 
     @property
     def hash(self) -> str: ...
 
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
     def compute(self, audio: np.ndarray) -> np.ndarray: ...
+
+    def model_dump(self, *, mode: str) -> dict: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,3 +506,61 @@ class ShardCache:
             raise
         fsync_directory(path.parent)
         return path
+
+
+# -- what the API and the local CLI both answer --------------------------------------------------
+SHARD_ARRAYS = {
+    "take_id": "int64 [n]",
+    "sha256": "bytes [n]: sha256 of each take's FLAC",
+    "split": "str [n]",
+    "parameters": "str [44]: tone parameter keys, the columns of tone",
+    "tone": "uint8 [n, 44]: raw tone values",
+    "features": "[n, frames, bins] in the feature config's dtype",
+}
+
+
+def describe_dataset(dataset: DatasetInfo, counts: dict[str, int] | None = None) -> dict:
+    """A dataset as JSON; ``counts`` (takes per split) when it was counted."""
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "filter": dataset.filter.to_json(),
+        "splits": dataset.splits,
+        "seed": dataset.seed,
+        "created_by": dataset.created_by,
+        "created_at": dataset.created_at.isoformat(),
+        "takes": None if counts is None else sum(counts.values()),
+        "counts": counts,
+    }
+
+
+def describe_shards(plan: ShardPlan, config: FeatureConfig) -> dict:
+    """The shard index: how many, how big, what they hold, and the selection digest."""
+    return {
+        "dataset": plan.dataset.name,
+        "split": plan.split,
+        "takes": plan.takes,
+        "shard_size": plan.shard_size,
+        "shards": plan.shards,
+        "selection": plan.digest,
+        "features": {
+            "kind": config.kind,
+            "hash": config.hash,
+            "config": config.model_dump(mode="json"),
+            "shape": list(config.shape),
+            "dtype": config.dtype,
+        },
+        "arrays": SHARD_ARRAYS,
+    }
+
+
+def load_feature_config(kind: str, fields: dict | None = None) -> FeatureConfig:
+    """A :mod:`models.features` config of ``kind`` with ``fields`` changed.
+
+    Imported here, lazily: ``models`` depends on ``daq``, so ``daq`` never imports it at
+    module level; features need only numpy and scipy, not the training extra's torch.
+    Raises pydantic's ValidationError for a bad field.
+    """
+    from models.features import parse_feature_config
+
+    return parse_feature_config({**(fields or {}), "kind": kind})

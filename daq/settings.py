@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     store_url: str = Field(
         "", description="Audio store root: a path or fsspec URL; default: var_dir/audio."
     )
+    api_url: str = Field(
+        "",
+        description="jx-daq API to talk to (http://host:8000); empty: use the catalog directly.",
+    )
+    api_token: str = Field("", description="Bearer token for api_url (jxdaq token create).")
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,5 @@
-"""Dataset exports: the tar and NPZ shard generators (daq.export) on SQLite and PostgreSQL.
+"""Dataset exports: the tar and NPZ shard generators (daq.export) and the datasets routes, on
+SQLite and PostgreSQL.
 
 A population of real takes (noise FLACs in a real store, random tones) is frozen into a
 dataset; the tests read the exports back with the standard library and numpy and compare with
@@ -10,15 +11,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import random
 import tarfile
 import tracemalloc
-import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 
 from daq.export import (
@@ -41,7 +39,6 @@ from db.store import AudioStore
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.tone import Tone
 
-PG_URL = os.environ.get("JXDAQ_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RATE = 8000
 SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
@@ -71,29 +68,15 @@ def fill(catalog: Catalog, store: AudioStore, count: int, *, seconds: float = 0.
     return job
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog(request, tmp_path):
-    """A migrated, empty catalog on the parametrised backend."""
-    if request.param == "sqlite":
-        catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-        yield catalog
-        catalog.close()
-        return
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True, connect_timeout=5)
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        catalog = open_catalog(f"{PG_URL}?options=-csearch_path%3D{schema}")
-        try:
-            yield catalog
-        finally:
-            catalog.close()
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+@pytest.fixture
+def catalog(api):
+    """The catalog behind the app (tests/api/conftest.py: SQLite and PostgreSQL)."""
+    return api.catalog
 
 
 @pytest.fixture
-def store(tmp_path):
-    return AudioStore(tmp_path / "audio")
+def store(api):
+    return api.store
 
 
 @pytest.fixture
@@ -261,46 +244,31 @@ def test_streaming_300_takes_holds_a_small_part_of_them_in_memory(tmp_path):
 
 
 # -- over HTTP -------------------------------------------------------------------------------
-@pytest.fixture
-def api(catalog, store, tmp_path):
-    """A TestClient on the app over this catalog, and a token of each role."""
-    from fastapi.testclient import TestClient
-
-    from daq.api.app import create_app
-    from daq.settings import Settings
-    from db.schema import Role
-
-    app = create_app(Settings(var_dir=tmp_path / "var"), catalog=catalog, store=store)
-    tokens = {role: catalog.create_token(f"{role}-t", role)[1] for role in Role}
-    with TestClient(app) as client:
-        yield client, {role: {"Authorization": f"Bearer {t}"} for role, t in tokens.items()}
-
-
 def test_freezing_over_http_counts_splits_and_checks_roles_and_input(catalog, store, api):
     from db.schema import Role
 
-    client, auth = api
+    client, auth = api.client, api.auth
     job = fill(catalog, store, 30)
     body = {"name": "d1", "filter": {"job_id": job.id}, "splits": SPLITS, "seed": 5}
     assert client.post("/api/v1/datasets", json=body).status_code == 401
     assert (
-        client.post("/api/v1/datasets", json=body, headers=auth[Role.OPERATOR]).status_code == 403
+        client.post("/api/v1/datasets", json=body, headers=auth(Role.OPERATOR)).status_code == 403
     )
-    created = client.post("/api/v1/datasets", json=body, headers=auth[Role.TRAINER])
+    created = client.post("/api/v1/datasets", json=body, headers=auth(Role.TRAINER))
     assert created.status_code == 201, created.text
     out = created.json()
     dataset = catalog.get_dataset("d1")
     assert out["takes"] == 30 and out["counts"] == split_counts(catalog, dataset)
-    assert out["created_by"] == "trainer-t" and out["filter"]["max_take_id"] >= 30
-    again = client.post("/api/v1/datasets", json=body, headers=auth[Role.ADMIN])
+    assert out["created_by"] == "test-trainer" and out["filter"]["max_take_id"] >= 30
+    again = client.post("/api/v1/datasets", json=body, headers=auth(Role.ADMIN))
     assert again.status_code == 409 and "already exists" in again.json()["detail"]
 
     for role in (Role.OPERATOR, Role.TRAINER, Role.ADMIN):
-        listed = client.get("/api/v1/datasets", headers=auth[role])
+        listed = client.get("/api/v1/datasets", headers=auth(role))
         assert [d["name"] for d in listed.json()] == ["d1"]
-        assert client.get("/api/v1/datasets/d1", headers=auth[role]).json() == out
-    assert client.get("/api/v1/datasets/d1", headers=auth[Role.RIG]).status_code == 403
-    assert client.get("/api/v1/datasets/nope", headers=auth[Role.TRAINER]).status_code == 404
+        assert client.get("/api/v1/datasets/d1", headers=auth(role)).json() == out
+    assert client.get("/api/v1/datasets/d1", headers=auth(Role.RIG)).status_code == 403
+    assert client.get("/api/v1/datasets/nope", headers=auth(Role.TRAINER)).status_code == 404
 
     bad = [
         ({"splits": {"train": 0.5, "val": 0.4}}, ["body", "splits"], "sum to 1"),
@@ -313,7 +281,7 @@ def test_freezing_over_http_counts_splits_and_checks_roles_and_input(catalog, st
     ]
     for change, where, words in bad:
         answer = client.post(
-            "/api/v1/datasets", json={**body, "name": "d2", **change}, headers=auth[Role.TRAINER]
+            "/api/v1/datasets", json={**body, "name": "d2", **change}, headers=auth(Role.TRAINER)
         )
         assert answer.status_code == 422, (change, answer.text)
         error = answer.json()["detail"][0]
@@ -324,9 +292,9 @@ def test_freezing_over_http_counts_splits_and_checks_roles_and_input(catalog, st
 def test_the_tar_over_http_resumes_with_range(catalog, store, dataset, api):
     from db.schema import Role
 
-    client, auth = api
+    client, auth = api.client, api.auth
     url = "/api/v1/datasets/noise/export.tar"
-    full = client.get(url, params={"split": "train"}, headers=auth[Role.TRAINER])
+    full = client.get(url, params={"split": "train"}, headers=auth(Role.TRAINER))
     assert full.status_code == 200 and full.headers["content-type"] == "application/x-tar"
     plan = plan_tar(catalog, store, dataset, "train")
     assert full.content == whole(catalog, store, plan)
@@ -338,33 +306,33 @@ def test_the_tar_over_http_resumes_with_range(catalog, store, dataset, api):
     part = client.get(
         url,
         params={"split": "train"},
-        headers={**auth[Role.OPERATOR], "Range": f"bytes={cut}-", "If-Range": etag},
+        headers={**auth(Role.OPERATOR), "Range": f"bytes={cut}-", "If-Range": etag},
     )
     assert part.status_code == 206 and part.content == full.content[cut:]
     assert part.headers["content-range"] == f"bytes {cut}-{plan.size - 1}/{plan.size}"
     middle = client.get(
-        url, params={"split": "train"}, headers={**auth[Role.ADMIN], "Range": "bytes=100-199"}
+        url, params={"split": "train"}, headers={**auth(Role.ADMIN), "Range": "bytes=100-199"}
     )
     assert middle.status_code == 206 and middle.content == full.content[100:200]
     stale = client.get(
         url,
         params={"split": "train"},
-        headers={**auth[Role.TRAINER], "Range": f"bytes={cut}-", "If-Range": '"old"'},
+        headers={**auth(Role.TRAINER), "Range": f"bytes={cut}-", "If-Range": '"old"'},
     )
     assert stale.status_code == 200 and stale.content == full.content
     past = client.get(
         url,
         params={"split": "train"},
-        headers={**auth[Role.TRAINER], "Range": f"bytes={plan.size}-"},
+        headers={**auth(Role.TRAINER), "Range": f"bytes={plan.size}-"},
     )
     assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{plan.size}"
 
-    started = client.get(url, params={"start": 35}, headers=auth[Role.TRAINER])
+    started = client.get(url, params={"start": 35}, headers=auth(Role.TRAINER))
     with tarfile.open(fileobj=io.BytesIO(started.content)) as archive:
         assert len([n for n in archive.getnames() if n.endswith(".flac")]) == 5
-    wrong = client.get(url, params={"split": "dev"}, headers=auth[Role.TRAINER])
+    wrong = client.get(url, params={"split": "dev"}, headers=auth(Role.TRAINER))
     assert wrong.status_code == 422 and "its splits are" in wrong.json()["detail"][0]["msg"]
-    assert client.get(url, headers=auth[Role.RIG]).status_code == 403
+    assert client.get(url, headers=auth(Role.RIG)).status_code == 403
 
 
 def test_feature_shards_over_http(catalog, store, dataset, api):
@@ -373,11 +341,11 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
     from db.schema import Role
     from models.features import StftFeatures
 
-    client, auth = api
+    client, auth = api.client, api.auth
     overrides = {"sample_rate": RATE, "duration_s": 0.05, "n_fft": 128, "hop": 32}
     config = StftFeatures(**overrides)
     query = {"split": "train", "shard_size": 8, "feature_config": json.dumps(overrides)}
-    index = client.get("/api/v1/datasets/noise/shards", params=query, headers=auth[Role.TRAINER])
+    index = client.get("/api/v1/datasets/noise/shards", params=query, headers=auth(Role.TRAINER))
     assert index.status_code == 200, index.text
     info = index.json()
     plan = plan_shards(catalog, dataset, "train", 8)
@@ -392,7 +360,7 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
         answer = client.get(
             f"/api/v1/datasets/noise/shards/{i}.npz",
             params={**query, "selection": info["selection"]},
-            headers=auth[Role.OPERATOR],
+            headers=auth(Role.OPERATOR),
         )
         assert answer.status_code == 200, answer.text
         with np.load(io.BytesIO(answer.content)) as shard:
@@ -403,10 +371,10 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
     assert ids == [t.id for t in iter_selection(catalog, dataset, "train")]
 
     shard = "/api/v1/datasets/noise/shards/0.npz"
-    moved = client.get(shard, params={**query, "selection": "0" * 64}, headers=auth[Role.TRAINER])
+    moved = client.get(shard, params={**query, "selection": "0" * 64}, headers=auth(Role.TRAINER))
     assert moved.status_code == 409 and "read the index again" in moved.json()["detail"]
     beyond = client.get(
-        f"/api/v1/datasets/noise/shards/{plan.shards}.npz", params=query, headers=auth[Role.TRAINER]
+        f"/api/v1/datasets/noise/shards/{plan.shards}.npz", params=query, headers=auth(Role.TRAINER)
     )
     assert beyond.status_code == 404
     for bad, where in [
@@ -416,8 +384,8 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
         ("{", ["query", "feature_config"]),
     ]:
         answer = client.get(
-            shard, params={**query, "feature_config": bad}, headers=auth[Role.TRAINER]
+            shard, params={**query, "feature_config": bad}, headers=auth(Role.TRAINER)
         )
         assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == where, answer.text
-    rate = client.get(shard, params={"split": "train", "shard_size": 8}, headers=auth[Role.TRAINER])
+    rate = client.get(shard, params={"split": "train", "shard_size": 8}, headers=auth(Role.TRAINER))
     assert rate.status_code == 422 and "sampled at 8000 Hz" in rate.json()["detail"][0]["msg"]

@@ -107,17 +107,7 @@ class DatasetOut(BaseModel):
 
     @classmethod
     def from_info(cls, dataset: DatasetInfo, counts: dict[str, int] | None = None) -> DatasetOut:
-        return cls(
-            id=dataset.id,
-            name=dataset.name,
-            filter=dataset.filter.to_json(),
-            splits=dataset.splits,
-            seed=dataset.seed,
-            created_by=dataset.created_by,
-            created_at=dataset.created_at,
-            takes=None if counts is None else sum(counts.values()),
-            counts=counts,
-        )
+        return cls(**export.describe_dataset(dataset, counts))
 
 
 class FeaturesOut(BaseModel):
@@ -137,16 +127,6 @@ class ShardIndexOut(BaseModel):
     selection: str = Field(description="digest of the takes; pass it back with each shard")
     features: FeaturesOut
     arrays: dict[str, str] = Field(description="what each NPZ shard holds")
-
-
-SHARD_ARRAYS = {
-    "take_id": "int64 [n]",
-    "sha256": "bytes [n]: sha256 of each take's FLAC",
-    "split": "str [n]",
-    "parameters": "str [44]: tone parameter keys, the columns of tone",
-    "tone": "uint8 [n, 44]: raw tone values",
-    "features": "[n, frames, bins] in the feature config's dtype",
-}
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -192,20 +172,13 @@ def _dataset(catalog: Catalog, name: str, split: str | None = None) -> DatasetIn
 
 def _feature_config(kind: str, overrides: str | None) -> export.FeatureConfig:
     try:
-        from models.features import parse_feature_config
-    except ImportError as error:  # pragma: no cover - models ships with daq
-        raise HTTPException(
-            status.HTTP_501_NOT_IMPLEMENTED,
-            f"feature shards need the models package on the server ({error})",
-        ) from None
-    try:
         fields = json.loads(overrides) if overrides else {}
     except json.JSONDecodeError as error:
         raise _invalid(("query", "feature_config"), f"not JSON: {error}", overrides) from None
     if not isinstance(fields, dict):
         raise _invalid(("query", "feature_config"), "must be a JSON object", overrides)
     try:
-        return parse_feature_config({**fields, "kind": kind})
+        return export.load_feature_config(kind, fields)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ("query", "feature_config", *first["loc"][1:])
@@ -399,25 +372,10 @@ def shard_index(
     feature_config: FeatureConfigQuery = None,
 ) -> ShardIndexOut:
     """How many shards, what each holds, and the selection digest that names them."""
-    config: Any = _feature_config(features, feature_config)
+    config = _feature_config(features, feature_config)
     dataset = _dataset(catalog, name, split)
     plan = _plans(request).get(catalog, dataset, split, shard_size, fresh=True)
-    return ShardIndexOut(
-        dataset=name,
-        split=split,
-        takes=plan.takes,
-        shard_size=shard_size,
-        shards=plan.shards,
-        selection=plan.digest,
-        features=FeaturesOut(
-            kind=config.kind,
-            hash=config.hash,
-            config=config.model_dump(mode="json"),
-            shape=list(config.shape),
-            dtype=config.dtype,
-        ),
-        arrays=SHARD_ARRAYS,
-    )
+    return ShardIndexOut(**export.describe_shards(plan, config))
 
 
 @router.get(

@@ -1,0 +1,185 @@
+"""Pulling a frozen dataset into a directory, resumably: a tar, or NPZ feature shards.
+
+The source is either the API (:class:`daq.client.ApiClient`) or the catalog on this machine
+(:class:`LocalDatasets`); both answer the same calls with the same bytes, since both run
+:mod:`daq.export`. So a laptop without a server and a trainer far from the lab use one path.
+
+Resuming: a tar is written to ``<file>.part`` with its ETag beside it; a new pull asks for the
+rest (``Range`` from the part's length, valid only while the ETag matches, else from zero).
+Shards are written one file each, under a temporary name then renamed; a new pull skips the
+complete ones, unless the index says the selection or the shard size changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from daq import export
+from daq.client import TarResponse
+from db.catalog import Catalog
+from db.records import TakeFilter
+from db.store import AudioStore, fsync_directory
+
+#: Reading cached shards in pieces of this size.
+CHUNK = 1024 * 1024
+#: progress(done, total): bytes for a tar, takes for shards.
+Progress = Callable[[int, int], None]
+
+
+class DatasetSource(Protocol):
+    """What a pull needs; :class:`daq.client.ApiClient` and :class:`LocalDatasets` fit."""
+
+    def freeze_dataset(
+        self, name: str, filters: dict[str, Any], splits: dict[str, float], seed: int = 0
+    ) -> dict[str, Any]: ...
+
+    def get_dataset(self, name: str) -> dict[str, Any]: ...
+
+    def list_datasets(self) -> list[dict[str, Any]]: ...
+
+    def export_tar(
+        self, name: str, split: str | None = None, offset: int = 0, etag: str | None = None
+    ) -> AbstractContextManager[TarResponse]: ...
+
+    def shard_index(self, name: str, **query: Any) -> dict[str, Any]: ...
+
+    def shard(self, name: str, index: int, **query: Any) -> Iterator[bytes]: ...
+
+
+class LocalDatasets:
+    """The catalog and store of this machine, answering like the API does."""
+
+    def __init__(self, catalog: Catalog, store: AudioStore, cache_root: Path) -> None:
+        self.catalog, self.store = catalog, store
+        self.cache = export.ShardCache(cache_root)
+
+    def freeze_dataset(
+        self, name: str, filters: dict[str, Any], splits: dict[str, float], seed: int = 0
+    ) -> dict[str, Any]:
+        dataset = self.catalog.freeze_dataset(
+            name, TakeFilter.from_json(filters), splits, seed=seed
+        )
+        return export.describe_dataset(dataset, export.split_counts(self.catalog, dataset))
+
+    def get_dataset(self, name: str) -> dict[str, Any]:
+        dataset = self.catalog.get_dataset(name)
+        return export.describe_dataset(dataset, export.split_counts(self.catalog, dataset))
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        return [export.describe_dataset(d) for d in self.catalog.list_datasets()]
+
+    @contextmanager
+    def export_tar(
+        self, name: str, split: str | None = None, offset: int = 0, etag: str | None = None
+    ) -> Iterator[TarResponse]:
+        plan = export.plan_tar(self.catalog, self.store, self.catalog.get_dataset(name), split)
+        quoted = f'"{plan.etag}"'
+        start = offset if etag == quoted and 0 <= offset <= plan.size else 0
+        chunks = export.tar_stream(self.catalog, self.store, plan, start)
+        yield TarResponse(start, plan.size, quoted, plan.takes, chunks)
+
+    def _plan(self, name: str, query: dict[str, Any]) -> tuple[export.ShardPlan, Any]:
+        dataset = self.catalog.get_dataset(name)
+        fields = json.loads(query["feature_config"]) if query.get("feature_config") else {}
+        config = export.load_feature_config(query.get("features") or "stft", fields)
+        size = query.get("shard_size") or export.SHARD_SIZE
+        return export.plan_shards(self.catalog, dataset, query.get("split"), size), config
+
+    def shard_index(self, name: str, **query: Any) -> dict[str, Any]:
+        return export.describe_shards(*self._plan(name, query))
+
+    def shard(self, name: str, index: int, **query: Any) -> Iterator[bytes]:
+        plan, config = self._plan(name, query)
+        if query.get("selection") not in (None, plan.digest):
+            raise ValueError(f"dataset {name!r} changed since its shard index was read")
+        path = self.cache.get(self.catalog, self.store, plan, config, index)
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+
+def pull_tar(
+    source: DatasetSource,
+    name: str,
+    out: Path,
+    split: str | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """``out/<name>-<split or all>.tar``, resuming a partial download; returns its path."""
+    final = out / f"{name}-{split or 'all'}.tar"
+    if final.exists():
+        return final
+    out.mkdir(parents=True, exist_ok=True)
+    part, etag_file = final.with_name(final.name + ".part"), final.with_name(final.name + ".etag")
+    resumable = part.exists() and etag_file.exists()
+    offset = part.stat().st_size if resumable else 0
+    etag = etag_file.read_text().strip() if resumable else None
+    with source.export_tar(name, split, offset, etag) as answer:
+        etag_file.write_text(answer.etag)
+        with open(part, "ab" if answer.offset else "wb") as handle:
+            handle.truncate(answer.offset)
+            position = answer.offset
+            for chunk in answer.chunks:
+                handle.write(chunk)
+                position += len(chunk)
+                if progress:
+                    progress(position, answer.size)
+            handle.flush()
+            os.fsync(handle.fileno())
+    if position != answer.size:
+        raise OSError(f"{part}: got {position} of {answer.size} bytes; pull again to resume")
+    os.replace(part, final)
+    etag_file.unlink()
+    fsync_directory(out)
+    return final
+
+
+def pull_shards(
+    source: DatasetSource,
+    name: str,
+    out: Path,
+    progress: Progress | None = None,
+    **query: Any,
+) -> Path:
+    """NPZ shards into ``out/<name>-<split>-<kind>-<hash>/``, skipping complete ones.
+
+    ``query``: split, shard_size, features, feature_config (JSON text), as the API takes.
+    """
+    index = source.shard_index(name, **query)
+    features = index["features"]
+    directory = out / f"{name}-{index['split'] or 'all'}-{features['kind']}-{features['hash']}"
+    saved = directory / "index.json"
+    if saved.exists() and json.loads(saved.read_text()) != index:
+        shutil.rmtree(directory)  # another selection or shard size: nothing here is reusable
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_atomically(saved, json.dumps(index, indent=1).encode())
+    size, takes = index["shard_size"], index["takes"]
+    for i in range(index["shards"]):
+        path = directory / f"{i:06d}.npz"
+        if not path.exists():
+            part = path.with_name(path.name + ".part")
+            with open(part, "wb") as handle:
+                for chunk in source.shard(name, i, **query, selection=index["selection"]):
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(part, path)
+        if progress:
+            progress(min((i + 1) * size, takes), takes)
+    fsync_directory(directory)
+    return directory
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".part")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
