@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from daq.audio.ring import RingBuffer, StreamClock
 from daq.instruments.base import Instrument
 from daq.spec import CaptureSpec
 from firmware_protocol.tone import Tone
@@ -33,6 +34,8 @@ class RawTake:
     sample_rate: int
     note_on_frame: int
     latency_s: float = 0.0
+    #: What went wrong while recording (e.g. an input overflow): such a take is not stored.
+    problems: tuple[str, ...] = ()
 
 
 def render_seed(job_seed: int, index: int) -> int:
@@ -85,64 +88,106 @@ class AudioSource(Protocol):
     """What a real-time capture needs of its input: see :class:`daq.audio.DeviceInput`."""
 
     sample_rate: int
+    buffer: RingBuffer
+    clock: StreamClock
+    status_flags: list[str]
 
     def now(self) -> float: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Played:
+    """A take the synth has finished playing: where it lies in the input's frame count.
+
+    Its last frames may still be on their way back (the rig's latency), so a capture can
+    program and start the next take before it collects this one (:meth:`collect`).
+    """
+
+    begin: int
+    note_on: int
+    end: int
+    problems: tuple[str, ...] = ()
+
+
 class RealtimeCapture:
     """A take from a rig in real time: notes sent on the stream's clock, audio cut from the
-    input's ring buffer by frame index, shifted by the rig's measured latency."""
+    input's ring buffer by frame index, shifted by the rig's measured latency.
+
+    The settle time runs during the pre-roll (both are quiet time before the note), so a take
+    costs its own audio plus a few milliseconds; the tail stops once the recorded tail is
+    silent or, at the latest, once the synth has played ``tail.max_s`` of it.
+    """
 
     def __init__(self, instrument: Instrument, audio: AudioSource, latency_s: float = 0.0) -> None:
         self.instrument = instrument
         self.audio = audio
         self.latency_s = latency_s
 
-    def _sleep_until(self, stream_time: float) -> None:
-        delay = stream_time - self.audio.now()
-        if delay > 0:
-            time.sleep(delay)
-
     def capture(self, tone: Tone, spec: CaptureSpec) -> RawTake:
+        return self.collect(self.play(tone, spec))
+
+    def play(self, tone: Tone, spec: CaptureSpec) -> Played:
+        """Program, wait, play the notes and the tail; returns when the synth is done."""
         audio = self.audio
         rate = audio.sample_rate
+        flags_before = len(audio.status_flags)
         self.instrument.program(tone)
-        time.sleep(spec.settle_s)
-        start = audio.now() + spec.pre_roll_s
+        start = audio.now() + max(spec.settle_s, spec.pre_roll_s)
         events = sorted(
             [(n.start_s, 1, n) for n in spec.notes]
             + [(n.start_s + (n.duration_s or spec.hold_s), 0, n) for n in spec.notes],
             key=lambda e: (e[0], e[1]),  # at equal times, note-offs go first
         )
-        first_on: float | None = None
+        melody_start: float | None = None  # when the melody's time 0 really was
         for at, is_on, note in events:
             self._sleep_until(start + at)
             if is_on:
                 self.instrument.note_on(note.key, note.velocity)
-                first_on = audio.now() if first_on is None else first_on
+                if melody_start is None:
+                    melody_start = audio.now() - at
             else:
                 self.instrument.note_off(note.key)
-        assert first_on is not None  # a spec has at least one note
-        clock, buffer = audio.clock, audio.buffer  # type: ignore[attr-defined]
-        note_on = clock.frame_at(first_on) + round(self.latency_s * rate)
-        begin = note_on - round(spec.pre_roll_s * rate)
+        assert melody_start is not None  # a spec has at least one note
+        note_on = audio.clock.frame_at(melody_start) + round(self.latency_s * rate)
         hold_end = note_on + round(spec.hold_s * rate)
         end = hold_end + round(spec.tail.max_s * rate)
-        if spec.tail.silence_db is not None:
-            end = self._tail_until_silence(hold_end, end, spec.tail.silence_db, buffer, clock)
-        buffer.wait_for(end, timeout_s=spec.tail.max_s + 5.0)
-        return RawTake(buffer.read(begin, end), rate, note_on - begin, self.latency_s)
+        synth_done = melody_start + spec.hold_s + spec.tail.max_s
+        if spec.tail.silence_db is None:
+            self._sleep_until(synth_done)
+        else:
+            end = self._tail(hold_end, end, synth_done, spec.tail.silence_db)
+        flags = audio.status_flags[flags_before:]
+        problems = tuple(f"audio input reported {flag!r}" for flag in dict.fromkeys(flags))
+        return Played(note_on - round(spec.pre_roll_s * rate), note_on, end, problems)
 
-    def _tail_until_silence(self, hold_end: int, end: int, silence_db: float, buffer, clock) -> int:
-        """Stop recording once the last ``TAIL_POLL_S`` of the tail is below the threshold."""
+    def collect(self, played: Played, timeout_s: float = 5.0) -> RawTake:
+        """The take's audio once its last frame has come back (:class:`AudioTimeout` if not)."""
+        buffer = self.audio.buffer
+        buffer.wait_for(played.end, timeout_s=timeout_s + self.latency_s)
+        return RawTake(
+            buffer.read(played.begin, played.end),
+            self.audio.sample_rate,
+            played.note_on - played.begin,
+            self.latency_s,
+            played.problems,
+        )
+
+    def _sleep_until(self, stream_time: float) -> None:
+        delay = stream_time - self.audio.now()
+        if delay > 0:
+            time.sleep(delay)
+
+    def _tail(self, hold_end: int, end: int, synth_done: float, silence_db: float) -> int:
+        """The end of the take: where the recorded tail fell silent for ``TAIL_POLL_S``, or
+        ``end`` if the synth played the whole tail first."""
+        buffer = self.audio.buffer
         window = round(TAIL_POLL_S * self.audio.sample_rate)
         level = 10 ** (silence_db / 20)
-        buffer.wait_for(hold_end + window, timeout_s=5.0)
-        while True:
+        while self.audio.now() < synth_done:
             written = min(buffer.written, end)
-            if written >= end:
-                return end
-            recent = buffer.read(max(hold_end, written - window), written)
-            if recent.size and np.abs(recent).max() < level:
-                return written
-            time.sleep(TAIL_POLL_S)
+            if written >= hold_end + window:
+                recent = buffer.read(written - window, written)
+                if np.abs(recent).max() < level:
+                    return written
+            time.sleep(TAIL_POLL_S / 2)
+        return end

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from daq.commands import catalog, db, emulator, job, serve, syx, token
+from daq.commands import catalog, db, emulator, job, serve, syx, token, worker
 
 app = typer.Typer(
     name="jxdaq",
@@ -23,6 +23,7 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(job.app, name="job")
 app.add_typer(serve.app, name="serve")
 app.add_typer(token.app, name="token")
+app.add_typer(worker.app, name="worker")
 
 if __name__ == "__main__":
     app()

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daq.spec import format_errors
+
+if TYPE_CHECKING:
+    from daq.audio.device_input import DeviceInput
+    from daq.instruments.base import Instrument
 
 
 class RigDefinition(BaseModel):
@@ -36,7 +40,7 @@ class RigDefinition(BaseModel):
     tone_message: Literal["apr", "ipr"] = "apr"
     audio_device: str | int | None = None
     channels: int = Field(1, ge=1, le=2)
-    sample_rate: int = 44100
+    sample_rate: Literal[44100, 48000, 96000] = 44100
     latency_s: float | None = Field(None, description="override the calibrated latency")
 
     @property
@@ -48,6 +52,19 @@ class RigDefinition(BaseModel):
         return {"emulated": "emulator", "serial": "voice-board serial", "midi": "midi"}[
             self.instrument
         ]
+
+    @property
+    def instrument_description(self) -> str:
+        """The instrument's device as an operator looks for it: ``serial port /dev/ttyUSB0``."""
+        if self.instrument == "serial":
+            return f"serial port {self.port}"
+        if self.instrument == "midi":
+            return f"MIDI output {self.port!r}"
+        return "the in-process emulator"
+
+    @property
+    def audio_description(self) -> str:
+        return f"audio input {self.audio_device if self.audio_device is not None else 'default'!r}"
 
 
 #: The rig every installation has: the emulated board, rendered as fast as the CPU allows.
@@ -80,3 +97,38 @@ def find_rig(name: str, path: str | Path | None) -> RigDefinition:
     if name not in rigs:
         raise RigConfigError(f"no rig named {name!r}; defined: {', '.join(sorted(rigs))}")
     return rigs[name]
+
+
+def make_instrument(rig: RigDefinition) -> Instrument:
+    """The (unopened) instrument of a real-time rig."""
+    from firmware_protocol.soundboard import Board
+
+    if rig.port is None:
+        raise RigConfigError(f"rig {rig.name!r}: instrument = {rig.instrument!r} needs a port")
+    if rig.instrument == "serial":
+        from daq.instruments.serial_board import SerialVoiceBoard
+
+        return SerialVoiceBoard(rig.port, name=rig.name, board=Board[rig.board.upper()])
+    if rig.instrument == "midi":
+        from daq.instruments.midi_synth import MidiSynth
+        from firmware_protocol.sysex import Device
+
+        device = Device.JX8P if rig.midi_device == "jx8p" else Device.MKS70
+        return MidiSynth(
+            rig.port,
+            name=rig.name,
+            channel=rig.midi_channel,
+            device=device,
+            tone_message=rig.tone_message,
+            backend=rig.midi_backend,
+        )
+    raise RigConfigError(f"rig {rig.name!r}: the {rig.instrument} rig has no instrument to open")
+
+
+def make_audio_input(
+    rig: RigDefinition, sample_rate: int | None = None, channels: int | None = None
+) -> DeviceInput:
+    """The (unstarted) input stream of a real-time rig, at its own format unless told."""
+    from daq.audio.device_input import DeviceInput
+
+    return DeviceInput(rig.audio_device, sample_rate or rig.sample_rate, channels or rig.channels)

@@ -2,46 +2,154 @@
 
 Everything a worker holds is either leased (a claim that expires if the worker dies) or
 durable (a stored, recorded take), so SIGKILL at any moment loses nothing: the lease runs
-out and another claim captures the sample again. SIGTERM sets ``stop``; the worker finishes
-the take in hand, flushes the writer and gives back what it claimed but did not capture.
+out and another claim captures the sample again. Setting ``stop`` (the CLI does on SIGTERM
+and SIGINT) finishes the take in hand, flushes the writer and gives back what was claimed but
+not captured.
+
+One loop serves every rig; what differs is the :class:`daq.capture_backends.CaptureBackend`. A
+real-time rig can fault: its serial port disappears, its audio input errors, or its takes go
+silent. The worker then gives back the claims in hand (a bad take is never stored), marks
+the rig FAULTED with a reason that names the rig, the device and the last good take, and
+reopens the devices with exponential backoff until a probe tone is heard again. Other rigs
+never notice: their workers are separate processes sharing only the catalog.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from daq import sampling
-from daq.capture import RawTake, RenderedCapture, render_seed
+from daq.capture import RawTake, render_seed
+from daq.capture_backends import PROBE_TONE, CaptureBackend, Work, backend_for, probe_spec
+from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
 from daq.rigs import RigDefinition
 from daq.spec import JobSpec
 from daq.writer import FinishedTake, TakeWriter
 from db.catalog import Catalog
-from db.records import ClaimedSample
-from db.schema import FINAL_JOB_STATES, QcVerdict, RigStatus
+from db.records import ClaimedSample, InvalidTransition, LeaseLost
+from db.schema import FINAL_JOB_STATES, JobState, QcVerdict, RigStatus, utcnow
 from db.store import AudioStore
-from firmware_protocol.tone import Tone
 
-#: How often idle workers look for work and for leases that ran out.
+#: How often idle workers look for work.
 POLL_S = 0.5
+#: How often the keeper returns leases that ran out (any worker's) to the queue.
 REQUEUE_EVERY_S = 10.0
 HEARTBEAT_EVERY_S = 5.0
+PROGRESS_EVERY_S = 10.0
+#: Calibration kinds this worker reads and writes.
+LATENCY, DRIFT, DRIFT_BASELINE = "latency", "drift", "drift-baseline"
+
+log = logging.getLogger("jxdaq.worker")
 
 
 @dataclass
 class WorkerStats:
     submitted: int = 0
     failed_attempts: int = 0
+    released: int = 0
+    faults: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPolicy:
+    """When a real-time rig counts as broken and how eagerly it is retried."""
+
+    silent_takes: int = 3  # consecutive silent takes before the rig is probed
+    backoff_s: float = 1.0  # first wait before reopening; doubles up to backoff_max_s
+    backoff_max_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DriftPolicy:
+    """Re-capture the reference tone every ``every_takes`` takes or ``every_s`` seconds."""
+
+    every_takes: int = 500
+    every_s: float = 3600.0
+    threshold_db: float = 3.0
+
+
+class SilentRig(RuntimeError):
+    """Takes keep coming back silent and a probe tone is not heard either."""
 
 
 @dataclass(frozen=True, slots=True)
 class _JobPlan:
     spec: JobSpec
     sampler: sampling.Sampler
-    rendered: RenderedCapture
+    notes: list[dict[str, Any]]
+
+
+class LeaseKeeper:
+    """A thread that keeps a worker's claims and heartbeat alive while it captures.
+
+    A real-time take lasts seconds to minutes; the claims in hand are extended every third
+    of the lease so that a long take never loses its sample to another rig, while a worker
+    that dies stops extending and its leases run out.
+    """
+
+    def __init__(self, catalog: Catalog, rig: str, lease_s: float) -> None:
+        self.catalog = catalog
+        self.rig = rig
+        self.lease_s = lease_s
+        self._held: dict[int, ClaimedSample] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def hold(self, claims: list[ClaimedSample]) -> None:
+        with self._lock:
+            self._held.update((c.sample_id, c) for c in claims)
+
+    def done(self, claim: ClaimedSample) -> None:
+        with self._lock:
+            self._held.pop(claim.sample_id, None)
+
+    def take_all(self) -> list[ClaimedSample]:
+        """The claims still in hand (no take for them), forgetting them."""
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        return held
+
+    def _run(self) -> None:
+        interval = min(HEARTBEAT_EVERY_S, self.lease_s / 3)
+        last_requeue = 0.0
+        while not self._stop.wait(interval):
+            try:
+                self.catalog.heartbeat(self.rig)
+                with self._lock:
+                    held = list(self._held.values())
+                for claim in held:
+                    try:
+                        self.catalog.extend_lease(claim, self.lease_s)
+                    except LeaseLost:
+                        self.done(claim)
+                        log_event(
+                            log,
+                            "lease.lost",
+                            logging.WARNING,
+                            rig=self.rig,
+                            job=claim.job_id,
+                            index=claim.index,
+                        )
+                if time.monotonic() - last_requeue > REQUEUE_EVERY_S:
+                    self.catalog.requeue_expired()
+                    last_requeue = time.monotonic()
+            except Exception as error:  # a catalog hiccup must not kill the keeper
+                log_event(log, "keeper.error", logging.ERROR, rig=self.rig, error=str(error))
 
 
 class Worker:
@@ -54,60 +162,101 @@ class Worker:
         rig: RigDefinition,
         *,
         lease_s: float = 60.0,
-        batch: int = 8,
+        batch: int | None = None,
         qc: QcThresholds | None = None,
         stop: threading.Event | None = None,
         on_take: Callable[[int], None] | None = None,
+        backend: CaptureBackend | None = None,
+        faults: FaultPolicy | None = None,
+        drift: DriftPolicy | None = None,
     ) -> None:
-        if not rig.accelerated:
-            raise NotImplementedError(
-                f"rig {rig.name!r}: real-time {rig.instrument} rigs run through "
-                "daq.capture.RealtimeCapture; the worker loop drives the emulated rig only"
-            )
         self.catalog = catalog
         self.store = store
         self.rig = rig
         self.lease_s = lease_s
-        self.batch = batch
+        self.backend = backend or backend_for(rig)
+        self.batch = batch or self.backend.batch
         self.qc = qc or QcThresholds()
         self.stop = stop or threading.Event()
         self.on_take = on_take
+        self.fault_policy = faults or FaultPolicy()
+        self.drift_policy = drift
         self.stats = WorkerStats()
         self._plans: dict[int, _JobPlan] = {}
-        self._last_heartbeat = 0.0
-        self._last_requeue = 0.0
+        self._status: tuple[RigStatus, str | None] | None = None
+        self._connected = False
+        self._faulted = False
+        self._backoff = self.fault_policy.backoff_s
+        self._silent = 0
+        self._last_good = "none yet"
+        self._last_job: int | None = None
+        self._drift_monitor: Any = None
+        self._last_progress = time.monotonic()
+
+    @property
+    def _fault_types(self) -> tuple[type[BaseException], ...]:
+        return (*self.backend.faults, SilentRig)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, job_id: int | None = None) -> WorkerStats:
         """Capture until ``stop`` is set, or until job ``job_id`` is over."""
         rig = self.rig
-        self.catalog.upsert_rig(rig.name, rig.transport, config=rig.model_dump(mode="json"))
-        self.catalog.heartbeat(rig.name, RigStatus.IDLE)
+        audio = None if rig.audio_device is None else str(rig.audio_device)
+        self.catalog.upsert_rig(
+            rig.name, rig.transport, audio_device=audio, config=rig.model_dump(mode="json")
+        )
+        self._set_status(RigStatus.IDLE)
+        log_event(log, "worker.start", rig=rig.name, instrument=rig.instrument, job=job_id)
         writer = TakeWriter(self.catalog, self.store)
+        keeper = LeaseKeeper(self.catalog, rig.name, self.lease_s)
+        keeper.start()
         try:
             while not self.stop.is_set():
-                self._housekeeping()
+                if job_id is not None and not self._connected and self._job_over(job_id):
+                    break
+                if not self._connected and not self._connect():
+                    continue
                 claims = self._claim_batch()
                 if not claims:
+                    self._set_status(RigStatus.IDLE)
                     writer.flush()
                     if job_id is not None and self._job_over(job_id):
                         break
                     self.stop.wait(POLL_S)
                     continue
-                self._capture(claims, writer)
+                self._set_status(RigStatus.CAPTURING)
+                keeper.hold(claims)
+                try:
+                    self._capture(claims, writer, keeper)
+                except self._fault_types as error:
+                    self._fault(error)
+                finally:
+                    self._give_back(keeper)
+                self._check_drift()
+                self._progress(writer)
         finally:
-            writer.close()
-            self.catalog.heartbeat(rig.name, RigStatus.OFFLINE)
+            try:
+                writer.close()
+            finally:
+                keeper.close()
+                self.backend.close()
+                self._set_status(RigStatus.OFFLINE)
+                log_event(
+                    log,
+                    "worker.stop",
+                    rig=rig.name,
+                    recorded=writer.recorded,
+                    failed=self.stats.failed_attempts,
+                    released=self.stats.released,
+                    faults=self.stats.faults,
+                    lost=writer.lost,
+                )
         return self.stats
 
-    def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if now - self._last_requeue > REQUEUE_EVERY_S:
-            self.catalog.requeue_expired()
-            self._last_requeue = now
-        if now - self._last_heartbeat > HEARTBEAT_EVERY_S:
-            self.catalog.heartbeat(self.rig.name, RigStatus.CAPTURING)
-            self._last_heartbeat = now
+    def _set_status(self, status: RigStatus, reason: str | None = None) -> None:
+        if self._status != (status, reason):
+            self.catalog.heartbeat(self.rig.name, status, reason)
+            self._status = (status, reason)
 
     def _job_over(self, job_id: int) -> bool:
         return self.catalog.get_job(job_id).state in FINAL_JOB_STATES
@@ -121,45 +270,294 @@ class Worker:
             claims.append(claim)
         return claims
 
+    def _give_back(self, keeper: LeaseKeeper) -> None:
+        """Claims in hand without a take go back to the queue untouched."""
+        for claim in keeper.take_all():
+            if self.catalog.release(claim):
+                self.stats.released += 1
+
+    def _progress(self, writer: TakeWriter) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            log_event(
+                log,
+                "worker.progress",
+                rig=self.rig.name,
+                submitted=self.stats.submitted,
+                recorded=writer.recorded,
+                failed=self.stats.failed_attempts,
+            )
+
+    # -- devices and faults ---------------------------------------------------------------
+    def _connect(self) -> bool:
+        """Open the rig (calibrating its latency if unknown) and prove it makes sound.
+
+        On failure the rig is (or stays) FAULTED and the next try waits twice as long.
+        """
+        backend = self.backend
+        try:
+            backend.open()
+            if backend.latency_s is None:
+                backend.latency_s = self._resolve_latency()
+            if not backend.deterministic:
+                self._probe("the probe tone was not heard")
+        except self._fault_types as error:
+            self._fault(error)
+            log_event(
+                log, "rig.retry", logging.WARNING, rig=self.rig.name, in_s=round(self._backoff, 3)
+            )
+            self.stop.wait(self._backoff)
+            self._backoff = min(self._backoff * 2, self.fault_policy.backoff_max_s)
+            return False
+        self._connected = True
+        self._backoff = self.fault_policy.backoff_s
+        self._set_status(RigStatus.CAPTURING)
+        if self._faulted:
+            self._faulted = False
+            message = f"rig {self.rig.name} works again"
+            self.catalog.log_event("rig.recovered", message, rig=self.rig.name)
+            log_event(log, "rig.recovered", rig=self.rig.name)
+        return True
+
+    def _fault(self, error: BaseException) -> None:
+        """The rig is broken: close it, say why, and let ``_connect`` retry later."""
+        self._connected = False
+        self._silent = 0
+        self.stats.faults += 1
+        self.backend.close()
+        device = self.backend.device(error)
+        reason = (
+            f"rig {self.rig.name} faulted on {device}: {error}; last good take: {self._last_good}"
+        )
+        first = not self._faulted
+        self._faulted = True
+        self._set_status(RigStatus.FAULTED, reason)
+        if first:
+            self.catalog.log_event(
+                "rig.fault",
+                reason,
+                level="error",
+                rig=self.rig.name,
+                data={"device": device, "error": str(error), "last_good_take": self._last_good},
+            )
+        log_event(
+            log,
+            "rig.fault",
+            logging.ERROR,
+            rig=self.rig.name,
+            device=device,
+            error=str(error),
+            last_good=self._last_good,
+        )
+
+    def _probe(self, failure: str) -> None:
+        """Raise :class:`SilentRig` (saying ``failure``) unless a known loud tone is heard."""
+        backend = self.backend
+        take = backend.capture_one(PROBE_TONE, probe_spec(backend.sample_rate, backend.channels))
+        if assess(take.audio, take.sample_rate, take.note_on_frame, self.qc).silent:
+            raise SilentRig(failure)
+
+    def _resolve_latency(self) -> float:
+        """The rig's latest calibrated latency, measured and recorded now if there is none."""
+        latest = self.catalog.list_calibrations(self.rig.name, LATENCY, limit=1)
+        if latest and latest[0].value is not None:
+            return latest[0].value
+        self._set_status(RigStatus.CALIBRATING)
+        result: Any = self.backend.measure_latency()
+        self.catalog.record_calibration(
+            self.rig.name,
+            LATENCY,
+            {
+                "latency_s": result.latency_s,
+                "jitter_s": result.jitter_s,
+                "attempts": result.attempts,
+                "sample_rate": self.backend.sample_rate,
+                "measured_by": "worker",
+            },
+            value=result.latency_s,
+        )
+        log_event(
+            log,
+            "rig.latency",
+            rig=self.rig.name,
+            latency_ms=result.latency_s * 1000,
+            jitter_ms=result.jitter_s * 1000,
+        )
+        return result.latency_s
+
+    # -- one batch ------------------------------------------------------------------------
     def _plan(self, job_id: int) -> _JobPlan:
         if job_id not in self._plans:
             spec = JobSpec.model_validate(self.catalog.get_job(job_id).spec)
-            self._plans[job_id] = _JobPlan(
-                spec, sampling.sampler(spec), RenderedCapture(spec.capture)
-            )
+            notes = [n.model_dump() for n in spec.capture.notes]
+            self._plans[job_id] = _JobPlan(spec, sampling.sampler(spec), notes)
         return self._plans[job_id]
 
-    # -- one batch ------------------------------------------------------------------------
-    def _capture(self, claims: list[ClaimedSample], writer: TakeWriter) -> None:
+    def _work(self, claims: list[ClaimedSample]) -> list[Work]:
         by_job: dict[int, list[ClaimedSample]] = {}
         for claim in claims:
             by_job.setdefault(claim.job_id, []).append(claim)
+        work = []
         for job_id, job_claims in by_job.items():
             plan = self._plan(job_id)
-            tones = plan.sampler.tones(plan.spec.seed, [c.index for c in job_claims])
-            seeds = [render_seed(plan.spec.seed, c.index) for c in job_claims]
-            takes = plan.rendered.capture_many(tones, seeds)
-            notes = [n.model_dump() for n in plan.spec.capture.notes]
-            for claim, tone, take in zip(job_claims, tones, takes, strict=True):
-                self._finish(claim, tone, take, notes, writer)
+            seed = plan.spec.seed
+            tones = plan.sampler.tones(seed, [c.index for c in job_claims])
+            for claim, tone in zip(job_claims, tones, strict=True):
+                work.append(Work(claim, tone, plan.spec.capture, render_seed(seed, claim.index)))
+        return work
 
-    def _finish(
-        self,
-        claim: ClaimedSample,
-        tone: Tone,
-        take: RawTake,
-        notes: list[dict[str, float]],
-        writer: TakeWriter,
+    def _capture(
+        self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
     ) -> None:
+        for item, take in self.backend.capture(self._work(claims), self.stop):
+            self._finish(item, take, writer)
+            keeper.done(item.claim)
+            self._last_job = item.claim.job_id
+
+    def _finish(self, item: Work, take: RawTake, writer: TakeWriter) -> None:
+        claim = item.claim
         report: QcReport = assess(take.audio, take.sample_rate, take.note_on_frame, self.qc)
+        if take.problems:
+            report = QcReport(
+                QcVerdict.FAIL,
+                [*take.problems, *report.reasons],
+                report.peak,
+                report.rms,
+                report.onset_s,
+            )
         if report.verdict is QcVerdict.FAIL:
-            # The emulator is deterministic: the same tone and seed would fail again, so a
-            # failed take (e.g. a tone whose levels make it silent) is final, not retried.
-            self.stats.failed_attempts += 1
-            reason = "; ".join(report.reasons)
-            self.catalog.fail_sample(claim, reason, tone=tone.data, retry=False)
+            self._failed(item, report)
             return
-        writer.submit(FinishedTake(claim, tone.data, take, report, notes))
+        self._silent = 0
+        writer.submit(
+            FinishedTake(claim, item.tone.data, take, report, self._plans[claim.job_id].notes)
+        )
         self.stats.submitted += 1
+        self._last_good = (
+            f"job {claim.job_id} sample {claim.index} at {utcnow():%Y-%m-%d %H:%M:%SZ}"
+        )
+        log_event(
+            log,
+            "take",
+            logging.DEBUG,
+            rig=self.rig.name,
+            job=claim.job_id,
+            index=claim.index,
+            qc=report.verdict.value,
+            onset_ms=_ms(report.onset_s),
+        )
         if self.on_take is not None:
             self.on_take(self.stats.submitted)
+
+    def _failed(self, item: Work, report: QcReport) -> None:
+        """A take failed QC. The emulator is deterministic: the same tone and seed would fail
+        again, so its failures are final. A real rig's are retried while attempts remain,
+        and a run of silent takes is a fault if even a probe tone is not heard."""
+        claim = item.claim
+        retry = not self.backend.deterministic
+        if retry and report.silent:
+            self._silent += 1
+            if self._silent >= self.fault_policy.silent_takes:
+                self._probe(f"{self._silent} takes in a row were silent, and so was a probe tone")
+                self._silent = 0
+        self.stats.failed_attempts += 1
+        reason = "; ".join(report.reasons)
+        try:
+            state = self.catalog.fail_sample(claim, reason, tone=item.tone.data, retry=retry)
+        except LeaseLost:
+            log_event(
+                log,
+                "lease.lost",
+                logging.WARNING,
+                rig=self.rig.name,
+                job=claim.job_id,
+                index=claim.index,
+            )
+            return
+        log_event(
+            log,
+            "take.failed",
+            logging.INFO,
+            rig=self.rig.name,
+            job=claim.job_id,
+            index=claim.index,
+            attempt=claim.attempt,
+            sample=state.value,
+            reason=reason,
+        )
+
+    # -- drift ----------------------------------------------------------------------------
+    def _monitor(self) -> Any:
+        if self._drift_monitor is None:
+            import numpy as np
+
+            from daq.calibration import DriftMonitor
+
+            policy = self.drift_policy
+            assert policy is not None
+            saved = self.catalog.list_calibrations(self.rig.name, DRIFT_BASELINE, limit=1)
+            baseline = np.asarray(saved[0].result["spectrum_db"]) if saved else None
+            self._drift_monitor = DriftMonitor(
+                policy.every_takes, policy.every_s, policy.threshold_db, baseline
+            )
+        return self._drift_monitor
+
+    def _check_drift(self) -> None:
+        """Between batches, when due: re-capture the reference tone; pause the job on drift."""
+        if self.drift_policy is None or self._last_job is None or not self._connected:
+            return
+        monitor = self._monitor()
+        if not monitor.due(self.stats.submitted, time.monotonic()):
+            return
+        from daq.calibration import REFERENCE_TONE, reference_capture_spec
+
+        backend = self.backend
+        had_baseline = monitor.baseline is not None
+        try:
+            spec = reference_capture_spec(backend.sample_rate, backend.channels)
+            result = monitor.check(backend.capture_one(REFERENCE_TONE, spec))
+        except self._fault_types as error:
+            self._fault(error)
+            return
+        rig, job_id = self.rig.name, self._last_job
+        if not had_baseline:
+            spectrum = [round(float(v), 3) for v in monitor.baseline]
+            self.catalog.record_calibration(rig, DRIFT_BASELINE, {"spectrum_db": spectrum})
+        threshold = self.drift_policy.threshold_db
+        self.catalog.record_calibration(
+            rig,
+            DRIFT,
+            {
+                "distance_db": result.distance,
+                "threshold_db": threshold,
+                "job_id": job_id,
+                "exceeded": result.exceeded,
+            },
+            value=result.distance,
+        )
+        log_event(log, "rig.drift", rig=rig, distance_db=result.distance, exceeded=result.exceeded)
+        if not result.exceeded:
+            return
+        reason = (
+            f"rig {rig}: the reference tone drifted {result.distance:.2f} dB from its baseline "
+            f"(threshold {threshold:g} dB); recalibrate the rig, then resume the job"
+        )
+        self.catalog.log_event(
+            "rig.drift",
+            reason,
+            level="warning",
+            rig=rig,
+            job_id=job_id,
+            data={"distance_db": result.distance},
+        )
+        from daq.jobs import pause_job
+
+        with contextlib.suppress(InvalidTransition):  # over or paused: nothing to protect
+            pause_job(self.catalog, job_id, reason)
+        if self.catalog.get_job(job_id).state == JobState.PAUSED:
+            log_event(log, "job.paused", logging.WARNING, rig=rig, job=job_id, reason=reason)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)

@@ -1,0 +1,111 @@
+"""``jxdaq worker --rig NAME``: a rig worker daemon (one process per rig).
+
+It captures whatever jobs the catalog hands its rig until SIGTERM / SIGINT (or, with
+``--job``, until that job is over), logging one structured line per event on stderr.
+SIGTERM finishes the take in hand, stores what was captured, gives back unfinished claims and
+exits 0; after SIGKILL, the claims come back to the queue when their leases run out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Run a rig worker: capture jobs on one rig until stopped.")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@app.callback(invoke_without_command=True)
+def worker(
+    rig: Annotated[str, typer.Option(help="Rig to capture on ('emulated' or one of --rigs-file)")],
+    rigs_file: Annotated[
+        Path | None, typer.Option(help="Rig definitions (TOML)", envvar="JXDAQ_RIGS_FILE")
+    ] = None,
+    job: Annotated[int | None, typer.Option(help="Exit once this job is over")] = None,
+    lease_s: Annotated[float, typer.Option(min=1.0, help="Lease per claim, seconds")] = 60.0,
+    batch: Annotated[int | None, typer.Option(min=1, help="Claims per batch")] = None,
+    silent_takes: Annotated[
+        int, typer.Option(min=1, help="Silent takes in a row before the rig is probed")
+    ] = 3,
+    backoff_max_s: Annotated[
+        float, typer.Option(min=0.1, help="Longest wait between reopening a faulted rig")
+    ] = 60.0,
+    drift_every: Annotated[
+        int | None, typer.Option(min=1, help="Check drift every N takes (enables drift checks)")
+    ] = None,
+    drift_minutes: Annotated[
+        float | None, typer.Option(min=0.1, help="... or every M minutes, whichever first")
+    ] = None,
+    drift_threshold_db: Annotated[
+        float, typer.Option(min=0.01, help="Spectral distance that pauses the job")
+    ] = 3.0,
+    log_format: Annotated[str, typer.Option(help="text (logfmt) or json")] = "text",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Capture jobs on one rig until SIGTERM/SIGINT (or until --job is over)."""
+    import logging
+    import signal
+    import threading
+
+    from daq.logs import configure, log_event
+    from daq.rigs import RigConfigError, find_rig
+    from daq.settings import get_settings
+    from daq.worker import DriftPolicy, FaultPolicy, Worker
+    from daq.writer import WriterError
+    from db.engine import open_catalog
+    from db.store import AudioStore
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"{log_format!r}: give text or json", param_hint="--log-format")
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(f"{log_level!r}: give debug, info, warning or error")
+    configure(log_format, log_level)  # type: ignore[arg-type]
+    try:
+        rig_definition = find_rig(rig, rigs_file)
+    except RigConfigError as error:
+        raise _fail(str(error)) from None
+    drift = None
+    if drift_every is not None or drift_minutes is not None:
+        drift = DriftPolicy(
+            every_takes=drift_every or 10**9,
+            every_s=(drift_minutes or 10**9) * 60.0,
+            threshold_db=drift_threshold_db,
+        )
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        catalog = open_catalog(settings.resolved_catalog_url)
+    except Exception as error:  # driver errors vary; the user needs the URL and the cause
+        raise _fail(f"cannot open the catalog {settings.resolved_catalog_url}: {error}") from None
+    store = AudioStore(settings.resolved_store_url)
+    stop = threading.Event()
+    logger = logging.getLogger("jxdaq.worker")
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log_event(logger, "worker.stopping", rig=rig, signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    worker_ = Worker(
+        catalog,
+        store,
+        rig_definition,
+        lease_s=lease_s,
+        batch=batch,
+        stop=stop,
+        faults=FaultPolicy(silent_takes=silent_takes, backoff_max_s=backoff_max_s),
+        drift=drift,
+    )
+    try:
+        worker_.run(job_id=job)
+    except WriterError as error:
+        raise _fail(f"rig {rig}: {error}") from None
+    finally:
+        catalog.close()
