@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from daq.commands import catalog, db, emulator, job, serve, syx, token, worker
+from daq.commands import catalog, dataset, db, emulator, job, serve, syx, token, worker
 
 app = typer.Typer(
     name="jxdaq",
@@ -21,6 +21,7 @@ app.add_typer(emulator.app, name="emulator")
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(job.app, name="job")
+app.add_typer(dataset.app, name="dataset")
 app.add_typer(serve.app, name="serve")
 app.add_typer(token.app, name="token")
 app.add_typer(worker.app, name="worker")
