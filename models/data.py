@@ -185,8 +185,18 @@ class FrozenDataset:
         cache_root: str | Path = "var/features",
         *,
         progress: bool = False,
+        splits: Sequence[str] = (),
     ) -> FrozenDataset:
-        """Records from ``source``; features from the cache, computed first if missing."""
+        """Records from ``source``; features from the cache, computed first if missing.
+
+        ``splits``: names that must exist, checked before any work is done.
+        """
+        unknown = [name for name in splits if name not in source.split_names]
+        if unknown:
+            raise ValueError(
+                f"split {unknown[0]!r} of dataset {source.dataset!r} does not exist; it has: "
+                f"{', '.join(source.split_names)}"
+            )
         records = source.records()
         if not records:
             raise ValueError(f"dataset {source.dataset!r} holds no takes")

@@ -1,0 +1,214 @@
+"""``jxdaq train`` and ``jxdaq evaluate``: models from a frozen dataset, and their scores.
+
+torch and :mod:`models` are imported inside the commands, so ``jxdaq --help`` and every other
+command work on machines without the training extra.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+if TYPE_CHECKING:
+    from models.data import FrozenDataset
+
+app = typer.Typer(help="Train and evaluate models on frozen datasets.")
+
+FEATURE_KINDS = ("stft", "logmel", "auditory")
+DatasetOption = Annotated[str, typer.Option(help="Frozen dataset name (catalog.freeze_dataset)")]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="cpu or cuda (default: cuda when present, else cpu)")
+]
+CacheOption = Annotated[
+    Path | None, typer.Option(help="Feature cache directory (default: var_dir/features)")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _open_dataset(
+    name: str, features: object, cache: Path | None, splits: tuple[str, ...]
+) -> FrozenDataset:
+    from daq.settings import get_settings
+    from db.engine import open_catalog
+    from db.store import AudioStore
+    from models.data import CatalogSource, FrozenDataset
+
+    settings = get_settings()
+    catalog = open_catalog(settings.resolved_catalog_url)
+    source = CatalogSource(catalog, AudioStore(settings.resolved_store_url), name)
+    root = cache or settings.var_dir / "features"
+    return FrozenDataset.open(source, features, root, progress=True, splits=splits)  # type: ignore[arg-type]
+
+
+def _device(name: str | None) -> str | None:
+    import torch
+
+    if name not in (None, "cpu", "cuda"):
+        raise _fail(f"--device {name!r}: use cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise _fail("--device cuda: no CUDA device is available here (torch sees none)")
+    return name
+
+
+def _feature_config(kind: str):
+    from models.features import THESIS_STFT, AuditoryFeatures, LogMelFeatures
+
+    configs = {"stft": THESIS_STFT, "logmel": LogMelFeatures(), "auditory": AuditoryFeatures()}
+    if kind not in configs:
+        raise _fail(f"--features {kind!r}: use one of {', '.join(FEATURE_KINDS)}")
+    return configs[kind]
+
+
+def _targets(names: str):
+    from models.targets import TargetSpec
+
+    if names == "thesis":
+        return TargetSpec.thesis()
+    if names == "all":
+        return TargetSpec.of()
+    try:
+        return TargetSpec.of([n.strip() for n in names.split(",") if n.strip()])
+    except (KeyError, ValueError) as error:
+        raise _fail(f"--targets: {error.args[0]}") from None
+
+
+@app.command()
+def train(
+    dataset: DatasetOption,
+    out: Annotated[Path, typer.Option(help="Run directory: checkpoints, metrics.csv, curves.png")],
+    model: Annotated[str, typer.Option(help="lstm1-3, cnn1-3 or lcnn1-2")] = "lstm1",
+    features: Annotated[str, typer.Option(help="stft (thesis 690x16), logmel, auditory")] = "stft",
+    head: Annotated[
+        str, typer.Option(help="mixed (switches as classes) or mse (thesis)")
+    ] = "mixed",
+    targets: Annotated[str, typer.Option(help="thesis (26), all (44) or comma-separated names")] = (
+        "thesis"
+    ),
+    epochs: Annotated[int, typer.Option(min=1)] = 100,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    patience: Annotated[int, typer.Option(min=1, help="epochs without improvement")] = 10,
+    seed: int = 0,
+    train_split: str = "train",
+    val_split: str = "validation",
+    resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
+    device: DeviceOption = None,
+    cache: CacheOption = None,
+) -> None:
+    """Train a model on a frozen dataset; early-stopped on its validation split."""
+    from db.records import NotFound
+    from models.nets import BODIES, HEADS, build_model
+    from models.train import TrainConfig, fit, seed_everything
+
+    if model not in BODIES:
+        raise _fail(f"--model {model!r}: unknown model; known: {', '.join(BODIES)}")
+    if head not in HEADS:
+        raise _fail(f"--head {head!r}: unknown head; known: {', '.join(HEADS)}")
+    config = _feature_config(features)
+    spec = _targets(targets)
+    train_config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        patience=patience,
+        seed=seed,
+        device=_device(device),
+    )
+    try:
+        data = _open_dataset(dataset, config, cache, (train_split, val_split))
+        train_set, val_set = data.split(train_split, spec), data.split(val_split, spec)
+        seed_everything(seed)
+        net = build_model(model, *config.shape, spec, head)
+        meta = {"dataset": dataset, "features": config.model_dump(mode="json")}
+        typer.echo(
+            f"{model} ({net.parameter_count():,} weights, {head} head, {len(spec)} targets) on "
+            f"{dataset}: {len(train_set)} {train_split} / {len(val_set)} {val_split} takes"
+        )
+        result = fit(net, train_set, val_set, out, train_config, resume=resume, meta=meta)
+    except (NotFound, FileExistsError, FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    best = result.history[result.best_epoch - 1] if result.best_epoch else None
+    stopped = "stopped early" if result.stopped_early else "done"
+    typer.echo(f"{stopped} after {result.epochs_run} epochs; best epoch {result.best_epoch}")
+    if best is not None:
+        typer.echo(
+            f"validation loss {best['val_loss']:.4f}, parameter MSE "
+            f"{best['val_parameter_mse']:.4f}, switch accuracy {best['val_switch_accuracy']:.3f}"
+        )
+    typer.echo(f"checkpoint: {out / 'best.pt'}  metrics: {out / 'metrics.csv'}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="best.pt (or last.pt) of a jxdaq train run")],
+    dataset: DatasetOption,
+    split: str = "test",
+    train_split: Annotated[str, typer.Option(help="split the mean baseline is fitted on")] = (
+        "train"
+    ),
+    resynthesis: Annotated[
+        int, typer.Option(min=0, help="takes to resynthesise on the emulator (0: none)")
+    ] = 100,
+    base: Annotated[
+        str, typer.Option(help="parameters the model does not predict: from the take or INIT")
+    ] = "take",
+    report: Annotated[
+        Path | None, typer.Option(help="Report directory (default: the checkpoint's)")
+    ] = None,
+    as_job: Annotated[
+        Path | None, typer.Option(help="Also write the predicted tones as a job spec (TOML)")
+    ] = None,
+    device: DeviceOption = None,
+    cache: CacheOption = None,
+) -> None:
+    """Score a trained model on a split: parameter error and emulator resynthesis."""
+    from db.records import NotFound
+    from models.evaluate import evaluate_split, write_report, write_resynthesis_job
+    from models.features import parse_feature_config
+    from models.train import load_model
+
+    if base not in ("take", "init"):
+        raise _fail(f"--base {base!r}: use take or init")
+    resolved_base: Literal["take", "init"] = "take" if base == "take" else "init"
+    try:
+        net, meta = load_model(checkpoint, _device(device) or "cpu")
+        if "features" not in meta:
+            raise ValueError(f"{checkpoint} does not say which features it was trained on")
+        config = parse_feature_config(meta["features"])
+        data = _open_dataset(dataset, config, cache, (split, train_split))
+        test_set = data.split(split, net.spec)
+        scores = evaluate_split(
+            net,
+            test_set,
+            data.split(train_split, net.spec),
+            resynthesis=resynthesis,
+            base=resolved_base,
+            device=device,
+            progress=True,
+        )
+        written = write_report(scores, report or checkpoint.parent)
+        if as_job is not None:
+            written.append(write_resynthesis_job(scores, test_set.records, as_job))
+    except (NotFound, FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    summary = scores.summary()
+    typer.echo(
+        f"{dataset}/{split}: {summary['takes']} takes, parameter MSE "
+        f"{summary['parameter_mse']:.4f} (predict-the-mean {summary['baseline_parameter_mse']:.4f})"
+        f", switch accuracy {scores.evaluation.mean_switch_accuracy:.3f}"
+    )
+    if scores.resynthesis is not None:
+        r = scores.resynthesis.summary()
+        typer.echo(
+            f"resynthesis of {r['resynthesised']} takes: spectral convergence "
+            f"{r['spectral_convergence_mean']:.3f}, log-spectral distance "
+            f"{r['log_spectral_distance_mean']:.2f} dB, MFCC distance {r['mfcc_distance_mean']:.2f}"
+        )
+    for path in written:
+        typer.echo(f"wrote {path}")
