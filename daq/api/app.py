@@ -7,7 +7,6 @@ which the app then leaves open.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from daq.api import errors
 from daq.api.metrics import ApiMetrics, LatencyMiddleware
-from daq.api.routers import jobs, rigs, samples, system, takes, tokens
+from daq.api.routers import datasets, jobs, rigs, samples, system, takes, tokens
 from daq.settings import Settings, get_settings
 from db.catalog import Catalog
 from db.engine import open_catalog
@@ -45,13 +44,7 @@ TAGS = [
 ]
 
 
-def _routers() -> list[APIRouter]:
-    routers = [jobs.router, samples.router, takes.router, rigs.router, tokens.router]
-    if importlib.util.find_spec("daq.api.routers.datasets") is not None:
-        from daq.api.routers import datasets
-
-        routers.append(datasets.router)
-    return routers
+ROUTERS = (jobs, samples, takes, datasets, rigs, tokens)
 
 
 def create_app(
@@ -89,7 +82,7 @@ def create_app(
     errors.install(app)
     app.include_router(system.router)
     api = APIRouter(prefix=API_PREFIX)
-    for router in _routers():
-        api.include_router(router)
+    for module in ROUTERS:
+        api.include_router(module.router)
     app.include_router(api)
     return app

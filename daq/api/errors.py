@@ -20,7 +20,6 @@ from db.records import CatalogError, InvalidTransition, NotFound
 from db.store import StoreIntegrityError
 
 _DESCRIPTIONS = {
-    400: "The request cannot be served as asked",
     401: "No bearer token, or an unknown or revoked one",
     403: "The token's role may not use this route",
     404: "No such job, rig, take or token",
@@ -73,8 +72,35 @@ async def _store_integrity(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _document_body_errors(app: FastAPI) -> None:
+    """FastAPI answers 400 to a request body it cannot decode (not UTF-8, say): document it on
+    every operation that takes a body, the datasets' and dashboard's included."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for path in schema["paths"].values():
+            for operation in path.values():
+                if "requestBody" in operation:
+                    operation["responses"].setdefault(
+                        "400",
+                        {
+                            "description": "The body could not be decoded",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ErrorOut"}
+                                }
+                            },
+                        },
+                    )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     """Map the catalog's and the store's errors for every route of ``app``."""
+    _document_body_errors(app)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(InvalidTransition, _conflict)

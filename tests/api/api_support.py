@@ -1,0 +1,84 @@
+"""What the API tests share: routes, specs, and takes recorded with known audio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from db.catalog import Catalog
+from db.records import NewTake
+from db.schema import QcVerdict, Role, utcnow
+from db.store import AudioStore
+from firmware_protocol.tone import Tone
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "job-prior.toml"
+JOBS = "/api/v1/jobs"
+TAKES = "/api/v1/takes"
+RIGS = "/api/v1/rigs"
+TOKENS = "/api/v1/tokens"
+#: The rig the tests' rig token is named after.
+RIG = "board-a"
+UNIFORM = {"source": {"kind": "uniform"}, "count": 3, "capture": {"hold_s": 0.5}}
+LIST_SPEC = {"source": {"kind": "list", "tones": [{"VCF FREQ": 40}]}, "capture": {"hold_s": 0.5}}
+
+
+@dataclass
+class Api:
+    """A client of the app plus the catalog and store behind it, and a token per role."""
+
+    client: TestClient
+    catalog: Catalog
+    store: AudioStore
+    secrets: dict[Role, str] = field(default_factory=dict)
+
+    def auth(self, role: Role) -> dict[str, str]:
+        """Headers carrying a live token of ``role`` (a rig token is named after rig RIG)."""
+        if role not in self.secrets:
+            name = RIG if role == Role.RIG else f"test-{role}"
+            self.secrets[role] = self.catalog.create_token(name, role)[1]
+        return {"Authorization": f"Bearer {self.secrets[role]}"}
+
+    def as_(self, role: Role, method: str, url: str, **kwargs):
+        headers = {**kwargs.pop("headers", {}), **self.auth(role)}
+        return self.client.request(method, url, headers=headers, **kwargs)
+
+
+def sine(frequency: float, seconds: float = 0.5, rate: int = 44100, channels: int = 1):
+    t = np.arange(round(seconds * rate)) / rate
+    wave = (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    return np.repeat(wave[:, None], channels, axis=1)
+
+
+def record_takes(
+    api: Api,
+    tones: list[dict[str, int]],
+    *,
+    rig: str = RIG,
+    frequency: float = 440.0,
+    verdict: QcVerdict = QcVerdict.PASS,
+    channels: int = 1,
+) -> tuple[int, list[int]]:
+    """A job of ``len(tones)`` samples captured on ``rig`` as sine takes; (job id, take ids)."""
+    catalog = api.catalog
+    catalog.upsert_rig(rig, "emulator")
+    job = catalog.create_job("recorded", {}, len(tones), seed=0)
+    takes = []
+    for index, values in enumerate(tones):
+        claim = catalog.claim_next(rig, 60)
+        assert claim is not None and claim.index == index
+        takes.append(
+            NewTake(
+                claim=claim,
+                tone=Tone.from_values(values).data,
+                audio=api.store.write(sine(frequency, channels=channels), 44100),
+                qc_verdict=verdict,
+                captured_at=utcnow(),
+                software_version="test",
+            )
+        )
+    ids = catalog.record_takes(takes)
+    assert all(i is not None for i in ids)
+    return job.id, ids

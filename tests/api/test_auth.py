@@ -1,0 +1,159 @@
+"""Authentication and roles: every route of the app x every role x no token.
+
+The routes are walked from the app itself, so a route added later (datasets, dashboard) is
+covered without touching this file: it must declare its roles with ``require()``, and those
+roles are then enforced. The roles of the core routes are also pinned to the policy below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from api_support import JOBS, LIST_SPEC, RIG, TOKENS, record_takes
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from daq.api.routes import api_routes
+from db.schema import Role
+
+OPERATOR, TRAINER, RIG_ROLE = Role.OPERATOR, Role.TRAINER, Role.RIG
+READERS = {OPERATOR, TRAINER}
+#: Who may use each core route besides admin (admin may use every route).
+POLICY: dict[tuple[str, str], set[Role]] = {
+    ("POST", "/api/v1/jobs"): READERS,
+    ("GET", "/api/v1/jobs"): READERS,
+    ("GET", "/api/v1/jobs/{job_id}"): READERS,
+    ("GET", "/api/v1/jobs/{job_id}/history"): READERS,
+    ("GET", "/api/v1/jobs/{job_id}/samples"): READERS,
+    ("POST", "/api/v1/jobs/{job_id}/pause"): {OPERATOR},
+    ("POST", "/api/v1/jobs/{job_id}/resume"): {OPERATOR},
+    ("POST", "/api/v1/jobs/{job_id}/cancel"): {OPERATOR},
+    ("PATCH", "/api/v1/jobs/{job_id}"): {OPERATOR},
+    ("GET", "/api/v1/takes"): READERS,
+    ("GET", "/api/v1/takes/{take_id}"): READERS,
+    ("GET", "/api/v1/takes/{take_id}/audio"): READERS,
+    ("GET", "/api/v1/takes/{take_id}/spectrogram.png"): READERS,
+    ("GET", "/api/v1/rigs"): READERS,
+    ("GET", "/api/v1/rigs/{rig}"): {OPERATOR, TRAINER, RIG_ROLE},
+    ("POST", "/api/v1/rigs/{rig}/calibrate"): {OPERATOR},
+    ("POST", "/api/v1/rigs/{rig}/clear-fault"): {OPERATOR},
+    ("POST", "/api/v1/rigs/{rig}/heartbeat"): {RIG_ROLE},
+    ("POST", "/api/v1/tokens"): set(),
+    ("GET", "/api/v1/tokens"): set(),
+    ("DELETE", "/api/v1/tokens/{token_id}"): set(),
+    ("GET", "/metrics"): set(Role),
+}
+OPEN_ROUTES = {("GET", "/health")}
+BODIES = {
+    ("POST", "/api/v1/jobs"): LIST_SPEC,
+    ("PATCH", "/api/v1/jobs/{job_id}"): {"priority": 1},
+    ("POST", "/api/v1/tokens"): {"name": "made-by-the-matrix", "role": "trainer"},
+}
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    for child in dependant.dependencies:
+        yield child
+        yield from _dependants(child)
+
+
+def declared_roles(route: APIRoute) -> frozenset[Role] | None:
+    """The roles the route's ``require()`` dependencies admit (all must pass), or None."""
+    found = [d.call.roles for d in _dependants(route.dependant) if hasattr(d.call, "roles")]
+    return frozenset.intersection(*found) if found else None
+
+
+def operations(app) -> list[tuple[str, str, APIRoute]]:
+    return [
+        (method, template, route)
+        for template, route in api_routes(app)
+        for method in sorted(route.methods - {"HEAD"})
+    ]
+
+
+@pytest.fixture
+def world(sqlite_api):
+    """One of everything a path can name, so admitted roles get past the path lookups."""
+    job_id, (take_id,) = record_takes(sqlite_api, [{"VCF FREQ": 10}])
+    sqlite_api.catalog.heartbeat(RIG)
+    token, _ = sqlite_api.catalog.create_token("to-be-revoked", Role.TRAINER)
+    values = {"job_id": job_id, "take_id": take_id, "rig": RIG, "token_id": token.id}
+    return sqlite_api, values
+
+
+def fill(template: str, values: dict[str, object]) -> str:
+    return re.sub(r"{(\w+)(:\w+)?}", lambda m: str(values.get(m.group(1), "x")), template)
+
+
+def test_the_core_routes_declare_the_policy_and_every_other_route_declares_roles(sqlite_api):
+    app = sqlite_api.client.app
+    declared = {(m, t): declared_roles(r) for m, t, r in operations(app)}
+    assert set(POLICY) | OPEN_ROUTES <= set(declared), set(POLICY) - set(declared)
+    for key, roles in declared.items():
+        if key in OPEN_ROUTES:
+            assert roles is None, f"{key} must not need a token"
+            continue
+        assert roles, f"{key} declares no roles: every route but /health needs require()"
+        assert Role.ADMIN in roles
+        if key in POLICY:
+            assert roles == POLICY[key] | {Role.ADMIN}, key
+
+
+def test_every_route_x_every_role_x_no_token(world):
+    api, values = world
+    client = api.client
+    revoked, secret = api.catalog.create_token("revoked", Role.ADMIN)
+    api.catalog.revoke_token(revoked.id)
+    stale = {"Authorization": f"Bearer {secret}"}
+    for method, template, route in operations(client.app):
+        url = fill(template, values)
+        body = BODIES.get((method, template))
+        anonymous = client.request(method, url, json=body)
+        if (method, template) in OPEN_ROUTES:
+            assert anonymous.status_code == 200, (method, url)
+            continue
+        assert anonymous.status_code == 401, (method, url, anonymous.text)
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer"), (method, url)
+        wrong = client.request(method, url, json=body, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401, (method, url)
+        assert client.request(method, url, json=body, headers=stale).status_code == 401
+        admitted = declared_roles(route)
+        for role in Role:
+            answer = api.as_(role, method, url, json=body)
+            if role in admitted:
+                assert answer.status_code not in (401, 403), (role, method, url, answer.text)
+            else:
+                assert answer.status_code == 403, (role, method, url, answer.text)
+                assert role.value in answer.json()["detail"]
+
+
+def test_a_rig_token_acts_for_its_own_rig_only(world):
+    api, _ = world
+    api.catalog.upsert_rig("board-b", "emulator")
+    assert api.as_(RIG_ROLE, "GET", f"/api/v1/rigs/{RIG}").status_code == 200
+    other = api.as_(RIG_ROLE, "GET", "/api/v1/rigs/board-b")
+    assert other.status_code == 403 and "board-b" in other.json()["detail"]
+    beat = api.as_(RIG_ROLE, "POST", "/api/v1/rigs/board-b/heartbeat", json={})
+    assert beat.status_code == 403
+
+
+def test_tokens_are_created_once_listed_without_secrets_and_revoked(sqlite_api):
+    api = sqlite_api
+    made = api.as_(Role.ADMIN, "POST", TOKENS, json={"name": "ci-bot", "role": "operator"})
+    assert made.status_code == 201
+    secret = made.json()["secret"]
+    assert secret.startswith("jxd_")
+    bot = {"Authorization": f"Bearer {secret}"}
+    assert api.client.get(JOBS, headers=bot).status_code == 200
+    listed = api.as_(Role.ADMIN, "GET", TOKENS).json()
+    assert "ci-bot" in [t["name"] for t in listed]
+    assert all("secret" not in t for t in listed) and secret not in str(listed)
+    revoked = api.as_(Role.ADMIN, "DELETE", f"{TOKENS}/{made.json()['id']}")
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    after = api.client.get(JOBS, headers=bot)
+    assert after.status_code == 401 and "revoked" in after.json()["detail"]
+    assert api.as_(Role.ADMIN, "DELETE", f"{TOKENS}/9999").status_code == 404
+    bad = api.as_(Role.ADMIN, "POST", TOKENS, json={"name": "x", "role": "superuser"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "role"]

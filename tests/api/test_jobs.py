@@ -1,0 +1,251 @@
+"""Job routes on SQLite and PostgreSQL: submit (and refuse every kind of bad spec), list,
+progress, pause / resume / cancel, priority, history; and a real emulated capture end to end."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from api_support import EXAMPLE, JOBS, LIST_SPEC, UNIFORM
+
+from daq.rigs import EMULATED
+from daq.worker import Worker
+from db.schema import JobState, Role
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_the_example_spec_is_accepted_and_stored_as_validated(api):
+    spec = tomllib.loads(Path(EXAMPLE).read_text())
+    answer = api.as_(Role.OPERATOR, "POST", JOBS, json=spec)
+    assert answer.status_code == 201, answer.text
+    job = answer.json()
+    assert (job["state"], job["takes"], job["seed"], job["created_by"]) == (
+        "queued",
+        200,
+        1,
+        "test-operator",
+    )
+    assert answer.headers["Location"] == f"{JOBS}/{job['id']}"
+    stored = api.catalog.get_job(job["id"])
+    assert stored.spec == job["spec"] and stored.spec["source"]["kind"] == "prior"
+
+
+# (spec, the field the 422 must name, words the message must hold: the allowed values)
+MALFORMED = {
+    "count of the wrong type": ({**UNIFORM, "count": "many"}, "count", "valid integer"),
+    "hold of the wrong type": (
+        {**UNIFORM, "capture": {"hold_s": "long"}},
+        "capture.hold_s",
+        "valid number",
+    ),
+    "a tone value of the wrong type": (
+        {**UNIFORM, "fixed": {"VCF FREQ": 1.5}},
+        "fixed.VCF FREQ.int",
+        "valid integer",
+    ),
+    "a key out of range": (
+        {**UNIFORM, "capture": {"notes": [{"key": 200}]}},
+        "capture.notes.0.key",
+        "less than or equal to 127",
+    ),
+    "a tone value out of range": (
+        {**UNIFORM, "fixed": {"VCF FREQ": 300}},
+        "fixed",
+        "allowed 0..127",
+    ),
+    "an unknown switch label": (
+        {**UNIFORM, "fixed": {"DCO1 WF": "triangle"}},
+        "fixed",
+        "noise, square, pulse, saw",
+    ),
+    "an unknown parameter": (
+        {**UNIFORM, "fixed": {"VCF FREQUENCY": 3}},
+        "fixed",
+        "did you mean 'VCF FREQ'",
+    ),
+    "an unknown parameter to sweep": (
+        {"source": {"kind": "sweep", "parameter": "WOBBLE"}},
+        "source.sweep.parameter",
+        "known: DCO1 RANGE",
+    ),
+    "an unknown field": ({**UNIFORM, "colour": "red"}, "colour", "Extra inputs"),
+    "an unknown source": (
+        {"source": {"kind": "random"}, "count": 1},
+        "source",
+        "'uniform', 'sobol', 'prior', 'bank', 'sweep', 'list'",
+    ),
+    "a sample rate no rig records": (
+        {**UNIFORM, "capture": {"sample_rate": 22050}},
+        "capture.sample_rate",
+        "44100, 48000 or 96000",
+    ),
+    "a note starting after the hold": (
+        {**UNIFORM, "capture": {"hold_s": 1, "notes": [{"start_s": 2}]}},
+        "capture.notes",
+        "allowed 0 <= start_s < hold_s",
+    ),
+    "a note ending after the hold": (
+        {**UNIFORM, "capture": {"hold_s": 1, "notes": [{"start_s": 0.5, "duration_s": 1}]}},
+        "capture.notes",
+        "allowed duration_s <= 0.5",
+    ),
+    "a zero hold": ({**UNIFORM, "capture": {"hold_s": 0}}, "capture.hold_s", "greater than 0"),
+    "a negative note length": (
+        {**UNIFORM, "capture": {"notes": [{"duration_s": -1}]}},
+        "capture.notes.0.duration_s",
+        "greater than 0",
+    ),
+    "a tail past a minute": (
+        {**UNIFORM, "capture": {"tail": {"max_s": 100}}},
+        "capture.tail.max_s",
+        "less than or equal to 60",
+    ),
+    "an endless source without a count": ({"source": {"kind": "uniform"}}, "count", "required"),
+    "more takes than the list holds": (
+        {"source": {"kind": "list", "tones": [{}]}, "count": 2},
+        "count",
+        "allowed 1..1",
+    ),
+    "more takes than the catalog counts": (
+        {**UNIFORM, "count": 2**40},
+        "count",
+        "less than or equal to 2147483647",
+    ),
+    "a bank that is not there": (
+        {"source": {"kind": "bank", "banks": ["no-such-bank.syx"]}},
+        "source.bank.banks",
+        "bank file not found",
+    ),
+    "a negative seed": ({**UNIFORM, "seed": -1}, "seed", "greater than or equal to 0"),
+    "a priority out of range": ({**UNIFORM, "priority": 1000}, "priority", "less than or equal"),
+    "a bad rig name": ({**UNIFORM, "rigs": ["no spaces"]}, "rigs", "letters, digits"),
+    "a NUL in the name": ({**UNIFORM, "name": "a\x00b"}, "name", "NUL"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_spec_is_a_422_naming_the_field_and_nothing_is_stored(api, case):
+    spec, field, words = MALFORMED[case]
+    answer = api.as_(Role.OPERATOR, "POST", JOBS, json=spec)
+    assert answer.status_code == 422, answer.text
+    errors = {".".join(map(str, e["loc"][1:])): e["msg"] for e in answer.json()["detail"]}
+    assert field in errors, errors
+    assert words in errors[field], errors[field]
+    assert api.catalog.list_jobs() == []
+
+
+def test_a_body_that_is_not_json_is_a_422_and_nothing_is_stored(api):
+    answer = api.as_(
+        Role.OPERATOR, "POST", JOBS, content=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["type"] == "json_invalid"
+    assert api.catalog.list_jobs() == []
+
+
+def test_trainers_may_submit_resynthesis_jobs_only(api):
+    refused = api.as_(Role.TRAINER, "POST", JOBS, json=UNIFORM)
+    assert refused.status_code == 403
+    assert "resynthesis" in refused.json()["detail"] and "'uniform'" in refused.json()["detail"]
+    accepted = api.as_(Role.TRAINER, "POST", JOBS, json=LIST_SPEC)
+    assert accepted.status_code == 201, accepted.text
+    assert [job.id for job in api.catalog.list_jobs()] == [accepted.json()["id"]]
+
+
+def test_jobs_are_listed_by_state_in_keyset_pages(api):
+    ids = [api.as_(Role.OPERATOR, "POST", JOBS, json=UNIFORM).json()["id"] for _ in range(5)]
+    api.catalog.set_job_state(ids[1], JobState.PAUSED)
+    api.catalog.set_job_state(ids[3], JobState.CANCELLED)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api.as_(Role.TRAINER, "GET", JOBS, params=params).json()
+        assert len(page["items"]) <= 2
+        seen += [job["id"] for job in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+    queued_or_paused = api.as_(
+        Role.OPERATOR, "GET", JOBS, params={"state": ["queued", "paused"]}
+    ).json()
+    assert [job["id"] for job in queued_or_paused["items"]] == [ids[0], ids[1], ids[2], ids[4]]
+
+
+def test_an_unknown_job_is_a_404_that_says_which(api):
+    answer = api.as_(Role.OPERATOR, "GET", f"{JOBS}/999")
+    assert answer.status_code == 404 and answer.json() == {"detail": "job 999 does not exist"}
+    for action in ("pause", "resume", "cancel"):
+        assert api.as_(Role.OPERATOR, "POST", f"{JOBS}/999/{action}").status_code == 404
+    assert api.as_(Role.OPERATOR, "PATCH", f"{JOBS}/999", json={"priority": 1}).status_code == 404
+
+
+def test_pause_resume_cancel_and_priority_follow_the_job_state_rules(api):
+    job_id = api.as_(Role.OPERATOR, "POST", JOBS, json=UNIFORM).json()["id"]
+    paused = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/pause", json={"reason": "recable"})
+    assert paused.status_code == 200 and paused.json()["state"] == "paused"
+    assert paused.json()["state_reason"] == "recable"
+    again = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/resume")
+    assert again.status_code == 200 and again.json()["state"] in ("queued", "running")
+    twice = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/resume")
+    assert twice.status_code == 409 and f"job {job_id}" in twice.json()["detail"]
+    priority = api.as_(Role.OPERATOR, "PATCH", f"{JOBS}/{job_id}", json={"priority": 42})
+    assert priority.status_code == 200 and priority.json()["priority"] == 42
+    assert api.catalog.get_job(job_id).priority == 42
+    out_of_range = api.as_(Role.OPERATOR, "PATCH", f"{JOBS}/{job_id}", json={"priority": 101})
+    assert out_of_range.status_code == 422
+    cancelled = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    over = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/pause")
+    assert over.status_code == 409 and "cancelled" in over.json()["detail"]
+    history = api.as_(Role.TRAINER, "GET", f"{JOBS}/{job_id}/history")
+    assert history.status_code == 200, history.text
+    text = history.text
+    assert "recable" in text and "paused" in text and "cancelled" in text
+
+
+def test_a_captured_job_shows_progress_per_rig_its_samples_and_failures(api, tmp_path):
+    silent_then_loud = {
+        "name": "two tones",
+        "source": {"kind": "list", "tones": [{"VCA LEVEL": 0}, {"VCA LEVEL": 127}]},
+        "capture": {"hold_s": 0.3, "tail": {"max_s": 0.2}},
+        "rigs": ["emulated"],
+    }
+    job_id = api.as_(Role.OPERATOR, "POST", JOBS, json=silent_then_loud).json()["id"]
+    Worker(api.catalog, api.store, EMULATED).run(job_id=job_id)
+
+    job = api.as_(Role.TRAINER, "GET", f"{JOBS}/{job_id}").json()
+    assert job["state"] == "completed"
+    progress = job["progress"]
+    assert (progress["total"], progress["captured"], progress["failed"]) == (2, 1, 1)
+    assert progress["done"] == 2 and progress["fraction"] == 1.0 and progress["eta_s"] == 0.0
+    assert progress["pending"] == progress["claimed"] == 0
+
+    samples = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/samples").json()
+    assert [(s["index"], s["state"]) for s in samples["items"]] == [(0, "failed"), (1, "captured")]
+    failed = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/samples", params={"state": "failed"})
+    [sample] = failed.json()["items"]
+    assert "silent" in sample["last_error"] and sample["tone"]["parameters"]["vca_level"] == 0
+    history = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/history")
+    assert "silent" in history.text
+
+    takes = api.as_(Role.TRAINER, "GET", "/api/v1/takes", params={"job": job_id}).json()
+    [take] = takes["items"]
+    assert (take["rig"], take["sample_index"]) == ("emulated", 1)
+    audio = api.as_(Role.TRAINER, "GET", f"/api/v1/takes/{take['id']}/audio")
+    assert audio.status_code == 200 and audio.content.startswith(b"fLaC")
+
+
+def test_a_running_job_reports_its_rate_eta_and_the_rigs_holding_samples(api):
+    job_id = api.as_(Role.OPERATOR, "POST", JOBS, json={**UNIFORM, "count": 10}).json()["id"]
+    catalog = api.catalog
+    for rig in ("r1", "r2"):
+        catalog.upsert_rig(rig, "emulator")
+    claims = [catalog.claim_next(rig, 60) for rig in ("r1", "r1", "r2")]
+    assert all(claims)
+    progress = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()["progress"]
+    assert progress["claimed"] == 3 and progress["pending"] == 7
+    assert {r["rig"]: r["claimed"] for r in progress["rigs"]} == {"r1": 2, "r2": 1}
+    assert progress["eta_s"] is None  # nothing captured yet: no rate to go by

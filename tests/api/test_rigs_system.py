@@ -1,0 +1,123 @@
+"""Rig routes (status, calibrate, clear fault, heartbeat), /health and /metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from api_support import JOBS, RIG, RIGS, UNIFORM, record_takes
+
+from daq.api.rigstate import DRIFT, STALE_AFTER_S
+from db.registry import LATENCY
+from db.schema import RigStatus, Role, utcnow
+
+OPERATOR = Role.OPERATOR
+
+
+def test_rigs_show_status_heartbeat_latency_and_drift(api):
+    catalog = api.catalog
+    catalog.upsert_rig(RIG, "emulator")
+    catalog.upsert_rig("board-b", "voice-board serial")
+    catalog.upsert_rig("board-c", "midi")
+    catalog.heartbeat(RIG, RigStatus.CAPTURING)
+    catalog.heartbeat("board-b", RigStatus.FAULTED, "serial port /dev/ttyUSB0 vanished")
+    catalog.heartbeat(
+        "board-c", RigStatus.IDLE, now=utcnow() - timedelta(seconds=STALE_AFTER_S + 5)
+    )
+    catalog.record_calibration(RIG, LATENCY, {"runs": 5}, value=0.0123)
+    catalog.record_calibration(RIG, DRIFT, {"baseline": 1}, value=0.8)
+    catalog.record_calibration(RIG, DRIFT, {"baseline": 1}, value=1.5)
+
+    rigs = {r["name"]: r for r in api.as_(OPERATOR, "GET", RIGS).json()}
+    a, b, c = rigs[RIG], rigs["board-b"], rigs["board-c"]
+    assert a["status"] == "capturing" and a["heartbeat_age_s"] < STALE_AFTER_S
+    assert a["latency_s"] == 0.0123 and a["drift"]["value"] == 1.5
+    assert (b["status"], b["status_reason"]) == ("faulted", "serial port /dev/ttyUSB0 vanished")
+    assert c["status"] == "offline" and "no heartbeat for" in c["status_reason"]
+    assert c["drift"] is None and c["latency_s"] is None
+    one = api.as_(Role.TRAINER, "GET", f"{RIGS}/board-b")
+    assert one.status_code == 200 and one.json()["status"] == "faulted"
+    assert api.as_(OPERATOR, "GET", f"{RIGS}/nowhere").status_code == 404
+
+
+def test_calibration_is_requested_of_a_live_rig_and_refused_for_offline_or_faulted(api):
+    catalog = api.catalog
+    catalog.upsert_rig(RIG, "emulator")
+    offline = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/calibrate")
+    assert offline.status_code == 409 and "offline" in offline.json()["detail"]
+    catalog.heartbeat(RIG, RigStatus.IDLE)
+    asked = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/calibrate", json={"kinds": ["latency"]})
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["kinds"] == ["latency"]
+    [event] = [e for e in catalog.list_events(rig=RIG) if e.kind == "rig.calibrate"]
+    assert event.id == asked.json()["event_id"]
+    assert event.data == {"kinds": ["latency"], "requested_by": "test-operator"}
+    catalog.heartbeat(RIG, RigStatus.FAULTED, "no audio")
+    faulted = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/calibrate")
+    assert faulted.status_code == 409 and "clear the fault first" in faulted.json()["detail"]
+    bad = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/calibrate", json={"kinds": ["vibes"]})
+    assert bad.status_code == 422
+
+
+def test_a_fault_is_cleared_by_an_operator_and_only_when_there_is_one(api):
+    catalog = api.catalog
+    catalog.upsert_rig(RIG, "emulator")
+    catalog.heartbeat(RIG, RigStatus.IDLE)
+    not_faulted = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/clear-fault")
+    assert not_faulted.status_code == 409 and "not faulted" in not_faulted.json()["detail"]
+    catalog.heartbeat(RIG, RigStatus.FAULTED, "input overload")
+    cleared = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/clear-fault", json={"reason": "new cable"})
+    assert cleared.status_code == 200 and cleared.json()["status"] == "idle"
+    assert cleared.json()["status_reason"] == "fault cleared by test-operator: new cable"
+    assert catalog.get_rig(RIG).status == RigStatus.IDLE
+
+
+def test_a_rig_worker_heartbeats_over_http(api):
+    api.catalog.upsert_rig(RIG, "emulator")
+    beat = api.as_(Role.RIG, "POST", f"{RIGS}/{RIG}/heartbeat", json={"status": "capturing"})
+    assert beat.status_code == 204
+    rig = api.catalog.get_rig(RIG)
+    assert rig.status == RigStatus.CAPTURING and rig.last_heartbeat is not None
+    unregistered = api.as_(Role.ADMIN, "POST", f"{RIGS}/ghost/heartbeat")
+    assert unregistered.status_code == 404 and "ghost" in unregistered.json()["detail"]
+
+
+def test_health_needs_no_token_and_checks_the_catalog(sqlite_api):
+    answer = sqlite_api.client.get("/health")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok" and answer.json()["catalog"] == "ok"
+
+
+def test_health_is_503_when_the_catalog_is_unreachable(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from daq.api.app import create_app
+    from daq.settings import Settings
+    from db.catalog import Catalog
+    from db.engine import make_engine
+    from db.store import AudioStore
+
+    unreachable = Catalog(make_engine("postgresql://nobody@127.0.0.1:1/none"))
+    app = create_app(Settings(var_dir=tmp_path), catalog=unreachable, store=AudioStore(tmp_path))
+    with TestClient(app) as client:
+        answer = client.get("/health")
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "unavailable" and answer.json()["catalog"] != "ok"
+
+
+def test_metrics_report_takes_queue_rigs_and_request_latencies(api):
+    record_takes(api, [{}, {}, {}])
+    api.as_(OPERATOR, "POST", JOBS, json={**UNIFORM, "count": 7})
+    api.catalog.heartbeat(RIG, RigStatus.CAPTURING)
+    api.as_(OPERATOR, "GET", JOBS)
+    text = api.as_(Role.TRAINER, "GET", "/metrics").text
+    lines = set(text.splitlines())
+    assert "jxdaq_catalog_up 1.0" in lines
+    assert "jxdaq_takes_captured_total 3.0" in lines
+    assert "jxdaq_queue_depth 7.0" in lines
+    assert 'jxdaq_jobs{state="completed"} 1.0' in lines
+    assert 'jxdaq_jobs{state="queued"} 1.0' in lines
+    assert f'jxdaq_rig_status{{rig="{RIG}",status="capturing"}} 1.0' in lines
+    assert f'jxdaq_rig_status{{rig="{RIG}",status="idle"}} 0.0' in lines
+    assert any(line.startswith("jxdaq_takes_per_second ") for line in lines)
+    requests = 'jxdaq_http_request_duration_seconds_count{method="GET",route="/api/v1/jobs",'
+    assert any(line.startswith(requests) and 'status="200"' in line for line in lines), text
