@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from daq.worker import HEARTBEAT_EVERY_S
+from daq.worker import DRIFT, HEARTBEAT_EVERY_S
 from db.catalog import Catalog
 from db.records import RigInfo
 from db.schema import RigStatus
 
 #: A rig missing this many heartbeats in a row is taken to be offline.
 STALE_AFTER_S = 6 * HEARTBEAT_EVERY_S
-#: Calibration kind whose value is the rig's drift (latency is ``db.registry.LATENCY``).
-DRIFT = "drift"
 
 
 @dataclass(frozen=True, slots=True)
