@@ -8,11 +8,13 @@ that ``p_<key>=lo..hi`` take filters use) plus the 59-byte APR body in hex.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from daq.api.rigstate import RigState
+from daq.spec import JobSpec
 from db.records import JobInfo, Progress, SampleInfo, TakeInfo, TokenInfo
 from db.schema import JobState, QcVerdict, RigStatus, Role, SampleState
 from firmware_protocol.parameters import TONE_PARAMETERS
@@ -39,6 +41,39 @@ class Page(_Out, Generic[T]):
 
 
 # -- jobs ------------------------------------------------------------------------------------
+def _bank_paths(data: Any) -> list[tuple[str, Any]]:
+    """(where, path) of every .syx bank path in a raw job spec."""
+    if not isinstance(data, dict):
+        return []
+    found = []
+    base, source = data.get("base"), data.get("source")
+    if isinstance(base, dict) and base.get("bank") is not None:
+        found.append(("base.bank", base["bank"]))
+    if isinstance(source, dict) and isinstance(source.get("banks"), list):
+        found += [(f"source.banks[{i}]", bank) for i, bank in enumerate(source["banks"])]
+    return found
+
+
+class JobSpecIn(JobSpec):
+    """A job spec sent over HTTP. Its bank paths are read on the server, so they must be
+    ``.syx`` files below the server's working directory (relative, no ``..``): a spec must
+    not make the server open, and quote bytes of, any other file."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _banks_stay_inside(cls, data: Any) -> Any:
+        for where, bank in _bank_paths(data):
+            if not isinstance(bank, str):
+                continue  # the field's own validation names the type error
+            path = PurePosixPath(bank)
+            if path.is_absolute() or ".." in path.parts or path.suffix.lower() != ".syx":
+                raise ValueError(
+                    f"{where} = {bank!r}: over the API a bank is a .syx file below the "
+                    "server's working directory (a relative path without '..')"
+                )
+        return data
+
+
 class JobOut(_Out):
     id: int
     name: str

@@ -118,6 +118,16 @@ MALFORMED = {
         "source.bank.banks",
         "bank file not found",
     ),
+    "a bank outside the server's folder": (
+        {"source": {"kind": "bank", "banks": ["/etc/passwd"]}},
+        "",  # the whole body: the message names the field
+        "source.banks[0] = '/etc/passwd': over the API a bank is a .syx file below",
+    ),
+    "a bank path that climbs out": (
+        {**UNIFORM, "base": {"bank": "../../outside.syx"}},
+        "",
+        "base.bank = '../../outside.syx'",
+    ),
     "a negative seed": ({**UNIFORM, "seed": -1}, "seed", "greater than or equal to 0"),
     "a priority out of range": ({**UNIFORM, "priority": 1000}, "priority", "less than or equal"),
     "a bad rig name": ({**UNIFORM, "rigs": ["no spaces"]}, "rigs", "letters, digits"),

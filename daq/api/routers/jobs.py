@@ -18,8 +18,15 @@ from fastapi.exceptions import RequestValidationError
 from daq import jobs
 from daq.api.deps import CatalogDep, require
 from daq.api.errors import documented
-from daq.api.schemas import JobDetailOut, JobOut, Page, PriorityIn, ProgressOut, ReasonIn
-from daq.spec import JobSpec
+from daq.api.schemas import (
+    JobDetailOut,
+    JobOut,
+    JobSpecIn,
+    Page,
+    PriorityIn,
+    ProgressOut,
+    ReasonIn,
+)
 from db.reads import MAX_PAGE
 from db.records import TokenInfo
 from db.schema import JobState, Role, SampleState, utcnow
@@ -64,7 +71,7 @@ def _spec_examples() -> dict[str, dict[str, Any]]:
     summary="Submit a job",
 )
 def create_job(
-    spec: Annotated[JobSpec, Body(openapi_examples=_spec_examples())],
+    spec: Annotated[JobSpecIn, Body(openapi_examples=_spec_examples())],
     catalog: CatalogDep,
     request: Request,
     response: Response,
