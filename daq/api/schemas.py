@@ -55,9 +55,9 @@ def _bank_paths(data: Any) -> list[tuple[str, Any]]:
 
 
 class JobSpecIn(JobSpec):
-    """A job spec sent over HTTP. Its bank paths are read on the server, so they must be
-    ``.syx`` files below the server's working directory (relative, no ``..``): a spec must
-    not make the server open, and quote bytes of, any other file."""
+    """A job spec sent over HTTP. Its bank paths are opened on the server (relative ones
+    from its working directory), and a bank's parse error quotes the bytes it found, so a
+    path must name a ``.syx`` file: a spec must not make the server read out any other file."""
 
     @model_validator(mode="before")
     @classmethod
@@ -65,12 +65,8 @@ class JobSpecIn(JobSpec):
         for where, bank in _bank_paths(data):
             if not isinstance(bank, str):
                 continue  # the field's own validation names the type error
-            path = PurePosixPath(bank)
-            if path.is_absolute() or ".." in path.parts or path.suffix.lower() != ".syx":
-                raise ValueError(
-                    f"{where} = {bank!r}: over the API a bank is a .syx file below the "
-                    "server's working directory (a relative path without '..')"
-                )
+            if PurePosixPath(bank).suffix.lower() != ".syx":
+                raise ValueError(f"{where} = {bank!r}: a bank must be a .syx file")
         return data
 
 

@@ -118,15 +118,15 @@ MALFORMED = {
         "source.bank.banks",
         "bank file not found",
     ),
-    "a bank outside the server's folder": (
+    "a bank that is not a .syx file": (
         {"source": {"kind": "bank", "banks": ["/etc/passwd"]}},
         "",  # the whole body: the message names the field
-        "source.banks[0] = '/etc/passwd': over the API a bank is a .syx file below",
+        "source.banks[0] = '/etc/passwd': a bank must be a .syx file",
     ),
-    "a bank path that climbs out": (
-        {**UNIFORM, "base": {"bank": "../../outside.syx"}},
+    "a base bank that is not a .syx file": (
+        {**UNIFORM, "base": {"bank": "var/catalog.db"}},
         "",
-        "base.bank = '../../outside.syx'",
+        "base.bank = 'var/catalog.db'",
     ),
     "a negative seed": ({**UNIFORM, "seed": -1}, "seed", "greater than or equal to 0"),
     "a priority out of range": ({**UNIFORM, "priority": 1000}, "priority", "less than or equal"),
