@@ -57,6 +57,14 @@ def serve(
     sample_rate: Annotated[int, typer.Option(help="Hz.")] = 48000,
     block: Annotated[int, typer.Option(min=16, help="Frames per audio block.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of noise and random LFOs.")] = 0,
+    command_delay_ms: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="Play each command this long after it arrives, to the sample (a fixed "
+            "latency like a real board's); default: at the next audio block.",
+        ),
+    ] = None,
 ) -> None:
     """Run the emulated board until interrupted; prints each opened side, then 'ready'."""
     import signal
@@ -76,6 +84,7 @@ def serve(
         block_frames=block,
         seed=seed,
         assigner=AssignerSettings(channel=midi_channel - 1, key_mode=key_mode),
+        command_delay_s=None if command_delay_ms is None else command_delay_ms / 1000,
     )
     stop = threading.Event()
     signals = (signal.SIGINT, signal.SIGTERM)

@@ -23,6 +23,7 @@ import numpy as np
 
 from daq.emulator.assigner import Assigner, AssignerSettings
 from daq.emulator.board import BoardEmulator, blocks, mix
+from daq.emulator.timing import CommandScheduler
 
 #: The voice-board line's speed (PROTOCOL.md section 1).
 SERIAL_BAUD = 31250
@@ -103,6 +104,9 @@ class ServeConfig:
     block_frames: int = 256
     seed: int = 0
     assigner: AssignerSettings = field(default_factory=AssignerSettings)
+    #: Apply commands this long after they arrive, to the sample (:mod:`daq.emulator.timing`);
+    #: None applies them at the next audio block.
+    command_delay_s: float | None = None
 
 
 @dataclass
@@ -118,7 +122,10 @@ class Counters:
 
 
 def _pump_serial(
-    line: SerialLine, emulator: BoardEmulator, counters: Counters, stop: threading.Event
+    line: SerialLine,
+    emulator: BoardEmulator | CommandScheduler,
+    counters: Counters,
+    stop: threading.Event,
 ) -> None:
     while not stop.is_set():
         data = line.read(_POLL_S)
@@ -141,7 +148,7 @@ def _thread(target: Callable[..., None], *args: object) -> Iterator[None]:
 
 
 def _open_midi_input(
-    config: ServeConfig, emulator: BoardEmulator, counters: Counters
+    config: ServeConfig, emulator: BoardEmulator | CommandScheduler, counters: Counters
 ) -> contextlib.AbstractContextManager[object]:
     assigner = Assigner(config.assigner)
     emulator.feed(assigner.power_on())
@@ -164,14 +171,20 @@ def _open_midi_input(
 
 
 def _audio_output(
-    config: ServeConfig, emulator: BoardEmulator, counters: Counters
+    config: ServeConfig,
+    emulator: BoardEmulator,
+    counters: Counters,
+    scheduler: CommandScheduler | None = None,
 ) -> contextlib.AbstractContextManager[object]:
     import sounddevice as sd
 
-    def callback(outdata: np.ndarray, frames: int, _time: object, status: object) -> None:
+    def callback(outdata: np.ndarray, frames: int, time: object, status: object) -> None:
         if status:
             counters.audio_problems += 1
-        outdata[:] = mix(emulator.process(frames))[:, None]
+        if scheduler is None:
+            outdata[:] = mix(emulator.process(frames))[:, None]
+        else:
+            outdata[:] = mix(scheduler.process(frames, time.outputBufferDacTime))[:, None]
         counters.audio_blocks += 1
 
     try:
@@ -209,20 +222,26 @@ def serve(
     emulator = emulator or BoardEmulator(config.sample_rate, config.seed)
     emulator.process(config.block_frames)  # compile the voice kernels before audio starts
     counters = Counters()
+    scheduler = None
+    if config.command_delay_s is not None and config.audio_device != NO_AUDIO:
+        scheduler = CommandScheduler(emulator, config.command_delay_s)
+    sink = scheduler or emulator  # where commands go: at once, or at their sample
     with contextlib.ExitStack() as stack:
         if config.serial is not None:
             line = open_line(config.serial)
             stack.callback(line.close)
-            stack.enter_context(_thread(_pump_serial, line, emulator, counters))
+            stack.enter_context(_thread(_pump_serial, line, sink, counters))
             announce(f"serial: {line.path}")
         if config.midi_in is not None:
-            port = stack.enter_context(_open_midi_input(config, emulator, counters))
+            port = stack.enter_context(_open_midi_input(config, sink, counters))
             announce(f"midi-in: {MIDI_CLIENT_NAME}:{port.name}")  # as other clients list it
         if config.audio_device == NO_AUDIO:
             stack.enter_context(_thread(_pace, emulator, config))
             announce("audio: none (paced by the wall clock)")
         else:
-            stack.enter_context(_audio_output(config, emulator, counters))  # starts it
+            stream = stack.enter_context(_audio_output(config, emulator, counters, scheduler))
+            if scheduler is not None:
+                scheduler.attach(lambda: stream.time)
             announce(f"audio: {config.audio_device or 'default'} at {emulator.sample_rate} Hz")
         announce("ready")
         stop.wait()

@@ -1,0 +1,176 @@
+"""Real processes and devices for tests: ``jxdaq emulator serve`` and ``jxdaq worker`` as
+processes of their own, PulseAudio's null sink and JACK's dummy backend.
+
+The services come from scripts/test-services.sh; without them device tests FAIL (never
+skip), so CI cannot go green without them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+FS = 48000
+PULSE = "pulse"  # PortAudio's ALSA device that reaches PulseAudio (libasound2-plugins)
+JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+#: The server compiles the voice kernels before "ready": up to a minute on a cold cache.
+READY_TIMEOUT_S = 90.0
+SETUP_HINT = "start the services with: bash scripts/test-services.sh"
+JACK_ENV = {"JACK_NO_START_SERVER": "1"}
+
+
+def require_services(jack: bool = False) -> None:
+    """Fail with what is missing and how to start it."""
+    import sounddevice as sd
+
+    names = [device["name"] for device in sd.query_devices()]
+    if PULSE not in names:
+        pytest.fail(f"PortAudio has no {PULSE!r} device (PulseAudio not running?): {SETUP_HINT}")
+    if jack:
+        jack_period_s()
+
+
+def jack_period_s() -> float:
+    """One JACK cycle: JACK MIDI delivers a message at the start of the cycle after it."""
+    env = {**os.environ, **JACK_ENV}
+    try:
+        size = subprocess.run(["jack_bufsize"], env=env, capture_output=True, text=True,
+                              timeout=10, check=True).stdout  # fmt: skip
+        rate = subprocess.run(["jack_samplerate"], env=env, capture_output=True, text=True,
+                              timeout=10, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as error:
+        pytest.fail(f"no JACK server answers ({error}): {SETUP_HINT}")
+    return int(size.split()[0]) / int(rate.split()[0])
+
+
+class Process:
+    """A child process whose output lines are collected as they come."""
+
+    def __init__(self, command: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.command = list(command)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **JACK_ENV, **(env or {})},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for_line(self, match: Callable[[str], bool], timeout: float, what: str) -> str:
+        """The first (new) output line that ``match``es; fails the test after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.output.append(line)
+            if match(line):
+                return line
+        self.stop()
+        pytest.fail(
+            f"{what}: not seen within {timeout:.0f} s (exit code {self.process.returncode}); "
+            f"output of {' '.join(self.command[2:])}:\n" + "\n".join(self.output[-60:])
+        )
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.output.append(self.lines.get_nowait())
+            except queue.Empty:
+                return self.output
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+class EmulatorServer(Process):
+    """``jxdaq emulator serve``: a pty and/or a JACK MIDI port, audio into PulseAudio.
+
+    Commands play ``command_delay_ms`` after they arrive, to the sample: a fixed latency like
+    a real board's, instead of the output callbacks' jitter (see daq.emulator.timing).
+    """
+
+    def __init__(self, midi_port: str | None = None, serial: bool = True,
+                 audio_device: str = PULSE, command_delay_ms: float = 100.0) -> None:  # fmt: skip
+        command = [
+            sys.executable, "-m", "daq.cli", "emulator", "serve",
+            "--serial", "pty" if serial else "none", "--audio-device", audio_device,
+            "--sample-rate", str(FS), "--command-delay-ms", str(command_delay_ms),
+        ]  # fmt: skip
+        if midi_port is not None:
+            command += ["--midi-in", midi_port, "--midi-backend", JACK_BACKEND]
+        super().__init__(command)
+        self.announced: dict[str, str] = {}
+        self.wait_for_line(self._announce, READY_TIMEOUT_S, "the emulator's 'ready'")
+
+    def _announce(self, line: str) -> bool:
+        key, _, value = line.partition(": ")
+        self.announced[key] = value
+        return line == "ready"
+
+    @property
+    def pty(self) -> str:
+        return self.announced["serial"]
+
+
+def worker_env(catalog_url: str, var_dir: Path) -> dict[str, str]:
+    """Environment for a ``jxdaq`` process on the test's catalog and store."""
+    return {
+        "JXDAQ_CATALOG_URL": catalog_url,
+        "JXDAQ_STORE_URL": str(var_dir / "audio"),
+        "JXDAQ_VAR_DIR": str(var_dir),
+    }
+
+
+class WorkerProcess(Process):
+    """``jxdaq worker --rig NAME ...`` logging logfmt lines at debug level."""
+
+    def __init__(self, rig: str, catalog_url: str, var_dir: Path, *args: str) -> None:
+        command = [sys.executable, "-m", "daq.cli", "worker", "--rig", rig,
+                   "--log-level", "debug", *args]  # fmt: skip
+        super().__init__(command, env=worker_env(catalog_url, var_dir))
+
+    def wait_for_event(self, event: str, timeout: float = 60.0) -> str:
+        return self.wait_for_line(lambda line: f"event={event} " in line + " ", timeout, event)
+
+    def terminate_and_wait(self, timeout: float = 30.0) -> int:
+        self.signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.drain()
