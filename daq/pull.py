@@ -7,7 +7,8 @@ The source is either the API (:class:`daq.client.ApiClient`) or the catalog on t
 Resuming: a tar is written to ``<file>.part`` with its ETag beside it; a new pull asks for the
 rest (``Range`` from the part's length, valid only while the ETag matches, else from zero).
 Shards are written one file each, under a temporary name then renamed; a new pull skips the
-complete ones, unless the index says the selection or the shard size changed.
+complete ones (their zip directory, written last, lists every array), unless the index says
+the selection or the shard size changed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -160,20 +162,30 @@ def pull_shards(
     directory.mkdir(parents=True, exist_ok=True)
     _write_atomically(saved, json.dumps(index, indent=1).encode())
     size, takes = index["shard_size"], index["takes"]
+    members = {f"{name}.npy" for name in index["arrays"]}
     for i in range(index["shards"]):
         path = directory / f"{i:06d}.npz"
-        if not path.exists():
+        if not _complete(path, members):
             part = path.with_name(path.name + ".part")
             with open(part, "wb") as handle:
                 for chunk in source.shard(name, i, **query, selection=index["selection"]):
                     handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.replace(part, path)
         if progress:
             progress(min((i + 1) * size, takes), takes)
-    fsync_directory(directory)
     return directory
+
+
+def _complete(path: Path, members: set[str]) -> bool:
+    """Whether a shard file is whole: its zip directory, written last, lists every array.
+
+    Cheaper than an fsync per shard, and it also catches a file cut short by a crash.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return set(archive.namelist()) == members
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

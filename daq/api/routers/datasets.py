@@ -21,6 +21,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -49,6 +50,9 @@ SplitQuery = Annotated[
 FeatureKind = Literal["stft", "logmel", "auditory"]
 #: Shard plans kept per process (one per dataset, split and shard size asked recently).
 PLANS_KEPT = 64
+#: Bytes per write to the socket: fewer, larger pieces cost less per byte (measured: 64 KiB
+#: pieces, Starlette's default, halve the shard rate on loopback).
+SEND_CHUNK = 1024 * 1024
 
 
 # -- bodies ----------------------------------------------------------------------------------
@@ -219,6 +223,24 @@ def _shard_cache(request: Request) -> export.ShardCache:
     return export.ShardCache(request.app.state.settings.var_dir / "export-cache")
 
 
+class _ShardFile(FileResponse):
+    chunk_size = SEND_CHUNK
+
+
+def _coalesced(chunks: Iterator[bytes], size: int = SEND_CHUNK) -> Iterator[bytes]:
+    """The same bytes in pieces of at least ``size`` (the last one may be shorter)."""
+    pending: list[bytes] = []
+    pending_bytes = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        pending_bytes += len(chunk)
+        if pending_bytes >= size:
+            yield b"".join(pending)
+            pending, pending_bytes = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -337,7 +359,7 @@ def export_tar(
     if wanted is not None:
         headers["Content-Range"] = f"bytes {first}-{end - 1}/{plan.size}"
     return StreamingResponse(
-        export.tar_stream(catalog, store, plan, first, end),
+        _coalesced(export.tar_stream(catalog, store, plan, first, end)),
         status_code=status.HTTP_206_PARTIAL_CONTENT if wanted else status.HTTP_200_OK,
         media_type="application/x-tar",
         headers=headers,
@@ -427,7 +449,7 @@ def shard(
         path = _shard_cache(request).get(catalog, store, plan, config, index)
     except ValueError as error:  # takes at another sample rate than the features expect
         raise _invalid(("query", "feature_config", "sample_rate"), str(error), None) from None
-    return FileResponse(
+    return _ShardFile(
         path,
         media_type="application/octet-stream",
         filename=f"{name}-{split or 'all'}-{index:06d}.npz",
