@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from daq.api.rigstate import RigState
 from daq.spec import JobSpec
-from db.records import JobInfo, Progress, SampleInfo, TakeInfo, TokenInfo
+from db.records import EventInfo, JobInfo, Progress, SampleInfo, TakeInfo, TokenInfo
 from db.schema import JobState, QcVerdict, RigStatus, Role, SampleState
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.tone import Tone
@@ -174,6 +174,47 @@ class ReasonIn(BaseModel):
     )
 
     reason: str | None = Field(None, max_length=500, pattern=PRINTABLE)
+
+
+class EventOut(_Out):
+    id: int
+    at: datetime
+    level: str
+    kind: str = Field(examples=["job.state"])
+    rig: str | None
+    message: str
+    data: dict[str, Any] | None
+
+    @classmethod
+    def from_info(cls, event: EventInfo) -> EventOut:
+        return cls(
+            id=event.id,
+            at=event.at,
+            level=event.level,
+            kind=event.kind,
+            rig=event.rig,
+            message=event.message,
+            data=event.data,
+        )
+
+
+class FailureOut(_Out):
+    index: int = Field(description="the sample's index in the job")
+    attempts: int
+    reason: str | None
+
+
+class JobHistoryOut(_Out):
+    """What happened to a job: its events in order (state changes with who/why, faults,
+    drift) and why its failed samples failed."""
+
+    job_id: int
+    events: list[EventOut]
+    next_cursor: str | None = Field(description="more events: pass as cursor")
+    failed: int = Field(description="samples failed for good")
+    failures: list[FailureOut] = Field(
+        description="the first failed samples; all: /jobs/{id}/samples?state=failed"
+    )
 
 
 # -- samples and takes -------------------------------------------------------------------------

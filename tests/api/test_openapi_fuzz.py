@@ -8,16 +8,18 @@ and headers, and response bodies that match their schemas.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 import schemathesis
-from api_support import RIG, Api, record_takes
+from api_support import EXAMPLE, RIG, Api, record_takes
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from daq.api.app import create_app
+from daq.api.schemas import JobSpecIn
 from daq.settings import Settings
 from db.engine import open_catalog
 from db.schema import Role
@@ -82,3 +84,20 @@ def test_no_server_errors_and_no_schema_violations(fuzzed_app, mode):
             call()
         except Unsatisfiable:  # nothing to make invalid (e.g. GET /health has no inputs)
             assert mode == GenerationMode.NEGATIVE, operation.label
+
+
+def test_the_schema_documents_every_operation_with_examples(sqlite_api):
+    document = sqlite_api.client.get("/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            if path != "/health":
+                assert {"401", "403"} <= set(operation["responses"]), (method, path)
+    create = document["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]
+    examples = create["application/json"]["examples"]
+    assert examples["prior"]["value"] == tomllib.loads(EXAMPLE.read_text())
+    for example in examples.values():
+        JobSpecIn.model_validate(example["value"])
+    token = document["components"]["schemas"]["TokenIn"]
+    assert token["examples"] == [{"name": "alice-laptop", "role": "operator"}]
+    assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"

@@ -19,7 +19,10 @@ from daq import jobs
 from daq.api.deps import CatalogDep, require
 from daq.api.errors import documented
 from daq.api.schemas import (
+    EventOut,
+    FailureOut,
     JobDetailOut,
+    JobHistoryOut,
     JobOut,
     JobSpecIn,
     Page,
@@ -37,6 +40,8 @@ JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the job's id")]
 Operator = Depends(require(Role.OPERATOR))
 Reader = Depends(require(Role.OPERATOR, Role.TRAINER))
 RESYNTHESIS_KIND = "list"
+#: Failed samples listed in a job's history (the rest: /jobs/{id}/samples?state=failed).
+FAILURES_SHOWN = 100
 _EXAMPLE_SPEC = FilePath(__file__).resolve().parents[3] / "examples" / "job-prior.toml"
 
 
@@ -187,3 +192,33 @@ _change(
 def set_priority(job_id: JobId, body: PriorityIn, catalog: CatalogDep) -> JobOut:
     """Higher priority jobs are claimed first; takes effect at the rigs' next claim."""
     return JobOut.from_info(jobs.set_priority(catalog, job_id, body.priority))
+
+
+@router.get(
+    "/{job_id}/history",
+    response_model=JobHistoryOut,
+    responses=documented(404),
+    dependencies=[Reader],
+    summary="A job's history and failure reasons",
+)
+def job_history(
+    job_id: JobId,
+    catalog: CatalogDep,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$", description="a next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> JobHistoryOut:
+    """State changes (with who and why), faults and drift events in order, and the reasons
+    of the first failed samples."""
+    job = catalog.get_job(job_id)
+    after = int(cursor) if cursor is not None else 0
+    events = catalog.list_events(job_id=job_id, after_id=after, limit=limit + 1)
+    failed = catalog.list_samples(job_id, SampleState.FAILED, limit=FAILURES_SHOWN)
+    return JobHistoryOut(
+        job_id=job_id,
+        events=[EventOut.from_info(event) for event in events[:limit]],
+        next_cursor=str(events[limit - 1].id) if len(events) > limit else None,
+        failed=job.failed,
+        failures=[
+            FailureOut(index=s.index, attempts=s.attempts, reason=s.last_error) for s in failed
+        ],
+    )
