@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from daq.api import errors
+from daq.api import dashboard, errors
 from daq.api.metrics import ApiMetrics, LatencyMiddleware
 from daq.api.routers import datasets, jobs, rigs, samples, system, takes, tokens
 from daq.settings import Settings, get_settings
@@ -85,4 +85,5 @@ def create_app(
     for module in ROUTERS:
         api.include_router(module.router)
     app.include_router(api)
+    dashboard.mount(app)
     return app

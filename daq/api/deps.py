@@ -8,6 +8,8 @@ The contract other routers code against::
 when it is missing, unknown or revoked) and checks its role (403 when it is not one of
 ``roles``). ``admin`` passes every check; ``require()`` with no roles admits any valid token.
 The roles a dependency admits are kept on it as ``.roles`` so tests can check every route.
+Without an ``Authorization`` header, the dashboard's session cookie is the token (see
+:mod:`daq.api.session`: state-changing requests then also need the page's CSRF token).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from daq.api import session
 from db.catalog import Catalog
 from db.records import TokenInfo
 from db.schema import Role
@@ -58,13 +61,16 @@ def require(*roles: Role) -> Callable[..., TokenInfo]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> TokenInfo:
-        if credentials is None:
+        secret = credentials.credentials if credentials else session.cookie_secret(request)
+        if secret is None:
             raise _unauthorized(
                 "this route needs a bearer token (header 'Authorization: Bearer <token>')"
             )
-        token = get_catalog(request).authenticate(credentials.credentials)
+        token = get_catalog(request).authenticate(secret)
         if token is None:
             raise _unauthorized("the bearer token is unknown or revoked", "invalid_token")
+        if credentials is None:
+            session.check_cookie_request(request, secret)
         if token.role not in admitted:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

@@ -1,0 +1,421 @@
+"""The dashboard over HTTP: login and session cookie, redirects, CSRF, role-aware pages, the
+job form and its errors, progress, takes, rigs with sparklines, and escaping.
+
+The app is the real one (the API with the dashboard mounted) over a real catalog and store.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html import unescape
+
+import pytest
+from api_support import JOBS, RIG, Api, record_takes
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daq.api.session import COOKIE, CSRF_HEADER, csrf_token
+from daq.api.sparkline import sparkline
+from daq.worker import DRIFT, LATENCY
+from db.schema import JobState, RigStatus, Role
+
+D = "/dashboard"
+SMALL_JOB = """\
+name = "small"
+count = 4
+[source]
+kind = "uniform"
+[capture]
+hold_s = 0.5
+"""
+FORM_ERROR = r"<li><code>(.*?)</code>: (.*?)</li>"
+HOSTILE = """<script>alert("x")</script>"'><img src=x onerror=alert(1)>"""
+
+
+def login(api: Api, role: Role) -> str:
+    """Log the test client in with a fresh token of ``role``; the session's CSRF token."""
+    api.client.cookies.clear()
+    api.auth(role)
+    answer = api.client.post(
+        f"{D}/login", data={"token": api.secrets[role]}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    return csrf_token(api.secrets[role])
+
+
+def alerts(html: str) -> list[str]:
+    """The page's error messages (a form's: ``field: message`` each)."""
+    found = re.findall(r'<p[^>]*role="alert">(.*?)</p>', html, re.S)
+    found += [f"{field}: {message}" for field, message in re.findall(FORM_ERROR, html, re.S)]
+    return [unescape(re.sub(r"<[^>]+>", "", text)).strip() for text in found]
+
+
+def typed(html: str) -> str:
+    """What the job form's textarea holds."""
+    return unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", html, re.S).group(1))
+
+
+def buttons(html: str) -> list[str]:
+    """The job actions a page shows (hidden ones left out)."""
+    found = re.findall(r'data-action="(\w+)"([^>]*)>', html)
+    return [action for action, attributes in found if "hidden" not in attributes]
+
+
+# -- login, session, redirects -----------------------------------------------------------------
+@pytest.mark.parametrize("page", ["/jobs", "/jobs/1", "/rigs", "/jobs/1/takes"])
+def test_pages_send_a_visitor_without_a_session_to_the_login_page(sqlite_api, page):
+    answer = sqlite_api.client.get(D + page, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"{D}/login?next=" + (D + page).replace("/", "%2F")
+
+
+def test_the_site_root_and_the_dashboard_root_lead_to_the_jobs(sqlite_api):
+    client = sqlite_api.client
+    assert client.get("/", follow_redirects=False).headers["location"] == f"{D}/"
+    login(sqlite_api, Role.OPERATOR)
+    assert client.get(f"{D}/", follow_redirects=False).headers["location"] == f"{D}/jobs"
+
+
+def test_a_good_token_logs_in_with_a_strict_httponly_session_cookie(sqlite_api):
+    api = sqlite_api
+    api.auth(Role.OPERATOR)
+    secret = api.secrets[Role.OPERATOR]
+    form = {"token": f"  {secret} ", "next": f"{D}/rigs"}
+    answer = api.client.post(f"{D}/login", data=form, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == f"{D}/rigs"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}={secret};")
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/"} <= attributes
+    assert not any(a.startswith(("max-age", "expires")) for a in attributes)  # a session cookie
+    page = api.client.get(f"{D}/jobs")
+    assert page.status_code == 200 and "test-operator" in page.text and "Log out" in page.text
+
+
+@pytest.mark.parametrize("token", ["", "jxd_not-a-token", "x" * 5000])
+def test_a_bad_token_gets_the_login_page_again_and_no_cookie(sqlite_api, token):
+    answer = sqlite_api.client.post(f"{D}/login", data={"token": token}, follow_redirects=False)
+    assert answer.status_code == 401
+    assert "set-cookie" not in answer.headers
+    assert alerts(answer.text) == ["That token is unknown or revoked."]
+    assert sqlite_api.client.get(f"{D}/jobs", follow_redirects=False).status_code == 303
+
+
+def test_revoked_and_rig_tokens_cannot_log_in_and_a_revoked_session_ends(sqlite_api):
+    api = sqlite_api
+    api.auth(Role.RIG)
+    rig = api.client.post(f"{D}/login", data={"token": api.secrets[Role.RIG]})
+    assert rig.status_code == 401 and "Rig tokens are for workers" in alerts(rig.text)[0]
+    login(api, Role.OPERATOR)
+    assert api.client.get(f"{D}/jobs").status_code == 200
+    token = api.catalog.authenticate(api.secrets[Role.OPERATOR])
+    api.catalog.revoke_token(token.id)
+    after = api.client.get(f"{D}/jobs", follow_redirects=False)
+    assert after.status_code == 303 and after.headers["location"].startswith(f"{D}/login")
+    assert f'{COOKIE}=""' in after.headers["set-cookie"]  # the stale cookie is dropped
+    assert api.client.get(JOBS).status_code == 401  # and the API refuses it too
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "/api/v1/tokens", "/dashboard\\..", ""]
+)
+def test_login_goes_only_to_dashboard_pages(sqlite_api, target):
+    api = sqlite_api
+    api.auth(Role.OPERATOR)
+    form = {"token": api.secrets[Role.OPERATOR], "next": target}
+    answer = api.client.post(f"{D}/login", data=form, follow_redirects=False)
+    assert answer.headers["location"] == f"{D}/jobs"
+
+
+def test_a_cross_origin_login_post_is_refused(sqlite_api):
+    api = sqlite_api
+    api.auth(Role.OPERATOR)
+    answer = api.client.post(
+        f"{D}/login",
+        data={"token": api.secrets[Role.OPERATOR]},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert answer.status_code == 403 and "set-cookie" not in answer.headers
+
+
+def test_logout_needs_the_csrf_token_then_forgets_the_session(sqlite_api):
+    client = sqlite_api.client
+    csrf = login(sqlite_api, Role.OPERATOR)
+    refused = client.post(f"{D}/logout", data={"csrf": "forged"}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert client.get(f"{D}/jobs", follow_redirects=False).status_code == 200
+    out = client.post(f"{D}/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == f"{D}/login"
+    assert client.get(f"{D}/jobs", follow_redirects=False).status_code == 303
+
+
+# -- the API with the session cookie ----------------------------------------------------------
+def test_the_api_takes_the_cookie_and_needs_the_csrf_header_and_origin_to_change_state(
+    sqlite_api,
+):
+    api = sqlite_api
+    csrf = login(api, Role.OPERATOR)
+    spec = {"source": {"kind": "uniform"}, "count": 2}
+    assert api.client.get(JOBS).status_code == 200
+    no_header = api.client.post(JOBS, json=spec)
+    assert no_header.status_code == 403 and CSRF_HEADER in no_header.json()["detail"]
+    forged = api.client.post(JOBS, json=spec, headers={CSRF_HEADER: csrf_token("other")})
+    assert forged.status_code == 403
+    foreign = api.client.post(
+        JOBS, json=spec, headers={CSRF_HEADER: csrf, "Origin": "http://localhost:9999"}
+    )
+    assert foreign.status_code == 403
+    assert api.catalog.list_jobs() == []
+    made = api.client.post(
+        JOBS, json=spec, headers={CSRF_HEADER: csrf, "Origin": "http://testserver"}
+    )
+    assert made.status_code == 201
+    api.client.cookies.clear()  # a bearer token needs no CSRF header: no browser sends it
+    assert api.as_(Role.OPERATOR, "POST", JOBS, json=spec).status_code == 201
+
+
+def test_the_cookie_carries_the_role_of_its_token(sqlite_api):
+    api = sqlite_api
+    csrf = login(api, Role.TRAINER)
+    answer = api.client.post(
+        JOBS, json={"source": {"kind": "uniform"}, "count": 2}, headers={CSRF_HEADER: csrf}
+    )
+    assert answer.status_code == 403 and "resynthesis" in answer.json()["detail"]
+
+
+# -- pages ------------------------------------------------------------------------------------
+def test_operators_see_job_buttons_and_trainers_do_not(sqlite_api):
+    api = sqlite_api
+    job_id = api.catalog.create_job("watch me", {}, 5, seed=0).id
+    login(api, Role.OPERATOR)
+    page = api.client.get(f"{D}/jobs/{job_id}").text
+    assert buttons(page) == ["pause", "cancel"]  # a queued job cannot be resumed
+    assert 'data-action="resume"' in page  # hidden, for when the job is paused
+    login(api, Role.TRAINER)
+    page = api.client.get(f"{D}/jobs/{job_id}").text
+    assert "data-action" not in page and "watch me" in page
+    jobs = api.client.get(f"{D}/jobs").text
+    assert "kind = &#34;list&#34;" in jobs  # a trainer's example is a resynthesis job
+
+
+def test_a_paused_job_offers_resume_and_a_finished_one_no_buttons(sqlite_api):
+    api = sqlite_api
+    paused = api.catalog.create_job("p", {}, 5, seed=0).id
+    api.catalog.set_job_state(paused, JobState.PAUSED, "recabling")
+    done = api.catalog.create_job("c", {}, 5, seed=0).id
+    api.catalog.set_job_state(done, JobState.CANCELLED, "enough")
+    login(api, Role.ADMIN)
+    page = api.client.get(f"{D}/jobs/{paused}").text
+    assert buttons(page) == ["resume", "cancel"] and "recabling" in page
+    assert buttons(api.client.get(f"{D}/jobs/{done}").text) == []
+
+
+def test_the_job_page_shows_progress_rigs_and_takes_with_spectrograms_and_audio(api):
+    job_id, take_ids = record_takes(api, [{"VCF FREQ": v} for v in (10, 50, 90)])
+    api.catalog.create_job("waiting", {}, 7, seed=0)
+    login(api, Role.OPERATOR)
+    page = api.client.get(f"{D}/jobs/{job_id}")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    html = page.text
+    assert re.search(r'<progress data-field="bar" max="3" value="3">', html)
+    assert '<span data-field="done">3</span> / <span data-field="total">3</span>' in html
+    assert re.search(rf'data-field="rigs">\s*<tr><td>{RIG}</td><td>[\d.]+ takes/s</td>', html)
+    for take_id in take_ids:
+        spectrogram = f"/api/v1/takes/{take_id}/spectrogram.png?width=240&amp;height=64"
+        audio = f"/api/v1/takes/{take_id}/audio?format=wav"
+        assert f'src="{spectrogram}"' in html and f'src="{audio}"' in html
+        png = api.client.get(unescape(spectrogram))  # with the session cookie only
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+        wav = api.client.get(audio)
+        assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
+    jobs = api.client.get(f"{D}/jobs").text
+    active, finished = jobs.split('id="submit-heading"')
+    assert "waiting" in active and 'max="7" value="0"' in active
+    assert f"#{job_id} recorded" in finished
+
+
+def test_take_rows_continue_after_a_cursor_for_the_live_page(sqlite_api):
+    api = sqlite_api
+    job_id, take_ids = record_takes(api, [{"VCF FREQ": v} for v in range(5)])
+    login(api, Role.TRAINER)
+    first = api.client.get(f"{D}/jobs/{job_id}/takes", params={"limit": 2})
+    assert re.findall(r'data-take="(\d+)"', first.text) == [str(i) for i in take_ids[:2]]
+    assert first.headers["X-More"] == "1"
+    rest = api.client.get(
+        f"{D}/jobs/{job_id}/takes", params={"cursor": first.headers["X-Next-Cursor"]}
+    )
+    assert re.findall(r'data-take="(\d+)"', rest.text) == [str(i) for i in take_ids[2:]]
+    assert rest.headers["X-More"] == "0"
+    again = api.client.get(
+        f"{D}/jobs/{job_id}/takes", params={"cursor": rest.headers["X-Next-Cursor"]}
+    )
+    assert (
+        again.text.strip() == "" and again.headers["X-Next-Cursor"] == rest.headers["X-Next-Cursor"]
+    )
+
+
+def test_unknown_jobs_and_bad_addresses_get_an_error_page(sqlite_api):
+    login(sqlite_api, Role.OPERATOR)
+    missing = sqlite_api.client.get(f"{D}/jobs/4242")
+    assert missing.status_code == 404 and alerts(missing.text) == ["job 4242 does not exist"]
+    bad = sqlite_api.client.get(f"{D}/jobs/abc")
+    assert bad.status_code == 404 and "job_id" in alerts(bad.text)[0]
+
+
+def test_hostile_text_is_escaped_everywhere(sqlite_api):
+    api = sqlite_api
+    job = api.catalog.create_job(HOSTILE, {"name": HOSTILE}, 2, seed=0, created_by=HOSTILE)
+    api.catalog.upsert_rig("board-x", HOSTILE, audio_device=HOSTILE)
+    api.catalog.heartbeat("board-x", RigStatus.FAULTED, HOSTILE)
+    login(api, Role.ADMIN)
+    for url in (f"{D}/jobs", f"{D}/jobs/{job.id}", f"{D}/rigs"):
+        html = api.client.get(url).text
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+        assert "&lt;script&gt;alert(" in html, url
+    form = api.client.post(
+        f"{D}/jobs", data={"csrf": csrf_token(api.secrets[Role.ADMIN]), "spec": HOSTILE}
+    )
+    assert form.status_code == 422 and "<script>alert" not in form.text
+
+
+def test_rigs_show_status_reason_heartbeat_latency_and_drift_over_time(api):
+    catalog = api.catalog
+    catalog.upsert_rig("board-a", "serial", audio_device="hw:1")
+    catalog.upsert_rig("board-b", "emulator")
+    catalog.heartbeat("board-a")
+    for value in (0.5, 0.7, 2.5, 1.0):
+        catalog.record_calibration("board-a", DRIFT, {}, value)
+    catalog.record_calibration("board-a", LATENCY, {}, 0.0123)
+    catalog.heartbeat("board-b", RigStatus.FAULTED, "serial port /dev/ttyUSB0 vanished")
+    login(api, Role.TRAINER)
+    html = api.client.get(f"{D}/rigs").text
+    a, b = html.split('data-rig="board-b"')
+    assert "status-idle" in a and "hw:1" in a and "12.3 ms" in a and "1.00 dB" in a
+    drift = re.search(r'aria-label="drift of board-a: 4 measurements from 0.5 to 2.5 dB"', a)
+    assert drift is not None
+    points = re.findall(r'<polyline points="([^"]+)"', a)
+    assert [len(p.split()) for p in points] == [1, 4]  # latency, then drift
+    assert "status-faulted" in b and "/dev/ttyUSB0 vanished" in b
+    assert "no calibrations yet" in b
+
+
+# -- the job form -------------------------------------------------------------------------------
+def test_the_form_submits_toml_or_json_and_opens_the_new_job(api):
+    csrf = login(api, Role.OPERATOR)
+    page = api.client.get(f"{D}/jobs").text
+    example = typed(page)
+    made = api.client.post(
+        f"{D}/jobs", data={"csrf": csrf, "spec": example}, follow_redirects=False
+    )
+    assert made.status_code == 303
+    job_id = int(made.headers["location"].rsplit("/", 1)[1])
+    job = api.catalog.get_job(job_id)
+    assert job.sample_count == 10 and job.created_by == "test-operator"
+    as_json = '{"name": "json", "count": 2, "source": {"kind": "uniform"}}'
+    made = api.client.post(f"{D}/jobs", data={"csrf": csrf, "spec": as_json})
+    assert made.status_code == 200 and "Job #" in made.text and "json" in made.text
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "message"),
+    [
+        ("count = ", "spec", "not valid TOML"),
+        ('{"count": 2,}', "spec", "not valid JSON"),
+        ("[1, 2]", "spec", "not valid TOML"),
+        (SMALL_JOB.replace("hold_s = 0.5", "hold_s = 900.0"), "capture.hold_s", "less than"),
+        (SMALL_JOB.replace("count = 4", 'count = "many"'), "count", "integer"),
+        (SMALL_JOB + '\n[fixed]\n"VCF FREK" = 3\n', "fixed", "VCF FREQ"),
+    ],
+)
+def test_a_bad_spec_is_shown_next_to_the_form_and_nothing_is_stored(
+    sqlite_api, spec, where, message
+):
+    api = sqlite_api
+    csrf = login(api, Role.OPERATOR)
+    answer = api.client.post(f"{D}/jobs", data={"csrf": csrf, "spec": spec})
+    assert answer.status_code == 422
+    errors = alerts(answer.text)
+    assert any(e.startswith(f"{where}:") and message in e for e in errors), errors
+    assert 'aria-invalid="true"' in answer.text
+    assert typed(answer.text) == spec  # what was typed is kept
+    assert api.catalog.list_jobs() == []
+
+
+def test_a_trainer_may_submit_only_resynthesis_jobs_from_the_form(sqlite_api):
+    api = sqlite_api
+    csrf = login(api, Role.TRAINER)
+    refused = api.client.post(f"{D}/jobs", data={"csrf": csrf, "spec": SMALL_JOB})
+    assert refused.status_code == 403 and "resynthesis" in alerts(refused.text)[0]
+    page = api.client.get(f"{D}/jobs").text
+    example = typed(page)
+    made = api.client.post(
+        f"{D}/jobs", data={"csrf": csrf, "spec": example}, follow_redirects=False
+    )
+    assert made.status_code == 303
+    assert [j.spec["source"]["kind"] for j in api.catalog.list_jobs()] == ["list"]
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status"),
+    [
+        ({"spec": SMALL_JOB}, {}, 403),
+        ({"spec": SMALL_JOB, "csrf": "forged"}, {}, 403),
+        ({"spec": SMALL_JOB, "csrf": None}, {"Origin": "http://127.0.0.1:1"}, 403),
+    ],
+)
+def test_form_posts_need_the_csrf_token_and_the_same_origin(sqlite_api, data, headers, status):
+    api = sqlite_api
+    csrf = login(api, Role.OPERATOR)
+    form = {k: (csrf if v is None else v) for k, v in data.items()}
+    answer = api.client.post(f"{D}/jobs", data=form, headers=headers)
+    assert answer.status_code == status
+    assert api.catalog.list_jobs() == []
+
+
+def test_forms_must_be_urlencoded_and_small(sqlite_api):
+    api = sqlite_api
+    csrf = login(api, Role.OPERATOR)
+    as_json = api.client.post(f"{D}/jobs", json={"csrf": csrf, "spec": SMALL_JOB})
+    assert as_json.status_code == 415
+    huge = api.client.post(f"{D}/jobs", data={"csrf": csrf, "spec": "#" * (1 << 20)})
+    assert huge.status_code == 413
+    assert api.catalog.list_jobs() == []
+
+
+# -- packaging and the API's schema ----------------------------------------------------------------
+def test_static_files_are_served_and_the_pages_stay_out_of_the_openapi_schema(sqlite_api):
+    client = sqlite_api.client
+    css = client.get(f"{D}/static/dashboard.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    js = client.get(f"{D}/static/dashboard.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith(D) or p == "/"]
+
+
+# -- sparklines ---------------------------------------------------------------------------------
+START = datetime(2026, 1, 1, tzinfo=UTC)
+series = st.lists(
+    st.tuples(st.integers(0, 10**7), st.floats(-1e6, 1e6, allow_nan=False)), min_size=1
+).map(lambda xs: [(START + timedelta(seconds=t), v) for t, v in sorted(xs)])
+
+
+@given(series)
+def test_a_sparkline_keeps_every_point_inside_its_box_in_time_order(values):
+    line = sparkline(values, width=100, height=20, pad=2)
+    assert line is not None and line.count == len(values) == len(line.points)
+    xs = [x for x, _ in line.points]
+    assert all(2 <= x <= 98 for x in xs) and all(2 <= y <= 18 for _, y in line.points)
+    assert xs == sorted(xs)
+    top = min(y for _, y in line.points)  # SVG y grows downwards: the highest value is on top
+    assert all(
+        y == top for (_, v), (_, y) in zip(values, line.points, strict=True) if v == line.high
+    )
+    assert line.last == values[-1][1] and len(line.polyline.split()) == len(values)
+
+
+def test_no_measurements_draw_no_sparkline():
+    assert sparkline([]) is None
