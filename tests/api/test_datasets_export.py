@@ -278,10 +278,17 @@ def test_freezing_over_http_counts_splits_and_checks_roles_and_input(catalog, st
         ({"filter": {"rig": "ghost"}}, ["body", "filter", "rig"], "not registered"),
         ({"filter": {"qc_verdicts": ["great"]}}, ["body", "filter", "qc_verdicts", 0], ""),
         ({"name": "../x"}, ["body", "name"], ""),
+        (
+            {"filter": {"recorded_after": "0001-01-01T00:00:00+05:00"}},
+            ["body", "filter", "recorded_after"],
+            "out of range",
+        ),
     ]
     for change, where, words in bad:
         answer = client.post(
-            "/api/v1/datasets", json={**body, "name": "d2", **change}, headers=auth(Role.TRAINER)
+            "/api/v1/datasets",
+            json={**body, "name": "d2", **change},
+            headers=auth(Role.TRAINER),
         )
         assert answer.status_code == 422, (change, answer.text)
         error = answer.json()["detail"][0]
@@ -387,5 +394,16 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
             shard, params={**query, "feature_config": bad}, headers=auth(Role.TRAINER)
         )
         assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == where, answer.text
+    for bad, size, where in [
+        ('{"duration_s": 100}', 8, ["query", "feature_config", "duration_s"]),
+        ('{"hop": 1}', 8, ["query", "feature_config"]),
+        ('{"bins": 257}', 4096, ["query", "shard_size"]),
+    ]:
+        answer = client.get(
+            shard,
+            params={**query, "feature_config": bad, "shard_size": size},
+            headers=auth(Role.TRAINER),
+        )
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == where, bad
     rate = client.get(shard, params={"split": "train", "shard_size": 8}, headers=auth(Role.TRAINER))
     assert rate.status_code == 422 and "sampled at 8000 Hz" in rate.json()["detail"][0]["msg"]

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -50,6 +51,10 @@ SplitQuery = Annotated[
 FeatureKind = Literal["stft", "logmel", "auditory"]
 #: Shard plans kept per process (one per dataset, split and shard size asked recently).
 PLANS_KEPT = 64
+#: Limits on what one feature shard may cost the server.
+MAX_FEATURE_SECONDS = 60.0
+MAX_ANALYSIS = 8 * 2**20  # frames x FFT points of one take
+MAX_SHARD_BYTES = 2**30
 #: Bytes per write to the socket: fewer, larger pieces cost less per byte (measured: 64 KiB
 #: pieces, Starlette's default, halve the shard rate on loopback).
 SEND_CHUNK = 1024 * 1024
@@ -75,6 +80,7 @@ class TakeFilterIn(BaseModel):
 class DatasetIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -154,15 +160,21 @@ def _take_filter(body: TakeFilterIn, catalog: Catalog) -> TakeFilter:
         job_id=body.job_id,
         rig=body.rig,
         qc_verdicts=tuple(body.qc_verdicts) if body.qc_verdicts else None,
-        recorded_after=_aware(body.recorded_after),
-        recorded_before=_aware(body.recorded_before),
+        recorded_after=_utc(body.recorded_after, "recorded_after"),
+        recorded_before=_utc(body.recorded_before, "recorded_before"),
         parameters=tuple(ranges),
         include_broken=body.include_broken,
     )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """Times without a zone are UTC."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise _invalid(("body", "filter", name), "time is out of range", str(value)) from None
 
 
 def _dataset(catalog: Catalog, name: str, split: str | None = None) -> DatasetInfo:
@@ -174,19 +186,32 @@ def _dataset(catalog: Catalog, name: str, split: str | None = None) -> DatasetIn
     return dataset
 
 
-def _feature_config(kind: str, overrides: str | None) -> export.FeatureConfig:
+def _feature_config(kind: str, overrides: str | None, shard_size: int) -> export.FeatureConfig:
+    """The asked-for feature config, refused (422) where one shard would not fit a server."""
+    where: tuple[str, ...] = ("query", "feature_config")
     try:
         fields = json.loads(overrides) if overrides else {}
     except json.JSONDecodeError as error:
-        raise _invalid(("query", "feature_config"), f"not JSON: {error}", overrides) from None
+        raise _invalid(where, f"not JSON: {error}", overrides) from None
     if not isinstance(fields, dict):
-        raise _invalid(("query", "feature_config"), "must be a JSON object", overrides)
+        raise _invalid(where, "must be a JSON object", overrides)
     try:
-        return export.load_feature_config(kind, fields)
+        config: Any = export.load_feature_config(kind, fields)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        where = ("query", "feature_config", *first["loc"][1:])
-        raise _invalid(where, first["msg"], first.get("input")) from None
+        raise _invalid((*where, *first["loc"][1:]), first["msg"], first.get("input")) from None
+    frames, bins = config.shape
+    if config.duration_s > MAX_FEATURE_SECONDS:
+        message = f"at most {MAX_FEATURE_SECONDS:g} s of each take"
+        raise _invalid((*where, "duration_s"), message, config.duration_s)
+    if frames * max(getattr(config, "n_fft", 0), bins) > MAX_ANALYSIS:
+        message = f"{frames} frames of this size are too much analysis per take; raise hop"
+        raise _invalid(where, message, overrides)
+    shard_bytes = frames * bins * np.dtype(config.dtype).itemsize * shard_size
+    if shard_bytes > MAX_SHARD_BYTES:
+        message = f"a shard would hold {shard_bytes / 2**20:.0f} MiB; at most 1024 MiB"
+        raise _invalid(("query", "shard_size"), message, shard_size)
+    return config
 
 
 class _Plans:
@@ -394,7 +419,7 @@ def shard_index(
     feature_config: FeatureConfigQuery = None,
 ) -> ShardIndexOut:
     """How many shards, what each holds, and the selection digest that names them."""
-    config = _feature_config(features, feature_config)
+    config = _feature_config(features, feature_config, shard_size)
     dataset = _dataset(catalog, name, split)
     plan = _plans(request).get(catalog, dataset, split, shard_size, fresh=True)
     return ShardIndexOut(**export.describe_shards(plan, config))
@@ -428,7 +453,7 @@ def shard(
     ] = None,
 ) -> FileResponse:
     """Takes ``index * shard_size ..`` of the selection; built once, then served from disk."""
-    config = _feature_config(features, feature_config)
+    config = _feature_config(features, feature_config, shard_size)
     dataset = _dataset(catalog, name, split)
     plans = _plans(request)
     plan = plans.get(catalog, dataset, split, shard_size, fresh=False)
