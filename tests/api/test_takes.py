@@ -14,6 +14,7 @@ from api_support import RIG, TAKES, record_takes
 from PIL import Image
 
 from daq.api.media import row_frequencies
+from db.records import encode_cursor
 from db.schema import QcVerdict, Role, utcnow
 
 READ = Role.TRAINER
@@ -151,3 +152,12 @@ def test_audio_that_fails_its_hash_is_a_500_saying_which_take_and_how_to_repair(
     answer = sqlite_api.as_(READ, "GET", f"{TAKES}/{take_id}/audio")
     assert answer.status_code == 500
     assert "corrupt" in answer.json()["detail"] and "verify --repair" in answer.json()["detail"]
+
+
+def test_cursors_past_the_database_s_integers_are_422s_not_500s(api):
+    huge_take = encode_cursor(2**70)
+    answer = api.as_(READ, "GET", TAKES, params={"cursor": huge_take})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", "cursor"]
+    for url in ("/api/v1/jobs", "/api/v1/jobs/1/samples"):
+        assert api.as_(READ, "GET", url, params={"cursor": "3000000000"}).status_code == 422
+    assert api.as_(READ, "GET", "/api/v1/jobs", params={"cursor": "999999999"}).status_code == 200

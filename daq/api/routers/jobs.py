@@ -116,7 +116,7 @@ def create_job(
 def list_jobs(
     catalog: CatalogDep,
     state: Annotated[list[JobState] | None, Query(description="only these states (repeat)")] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="a next_cursor")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$", description="a next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> Page[JobOut]:
     """Jobs in submission order (keyset pages: pass ``next_cursor`` back as ``cursor``)."""
@@ -204,7 +204,7 @@ def set_priority(job_id: JobId, body: PriorityIn, catalog: CatalogDep) -> JobOut
 def job_history(
     job_id: JobId,
     catalog: CatalogDep,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$", description="a next_cursor")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$", description="a next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> JobHistoryOut:
     """State changes (with who and why), faults and drift events in order, and the reasons

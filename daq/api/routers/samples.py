@@ -31,7 +31,7 @@ def list_samples(
     job_id: JobId,
     catalog: CatalogDep,
     state: Annotated[SampleState | None, Query(description="only this state")] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="a next_cursor")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$", description="a next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> Page[SampleOut]:
     """Samples in index order, e.g. ``state=failed`` for every failure and its reason."""

@@ -25,7 +25,7 @@ from daq.api.errors import documented
 from daq.api.schemas import Page, TakeOut
 from daq.spec import RIG_NAME
 from db.reads import MAX_PAGE
-from db.records import ParameterRange, TakeFilter
+from db.records import ParameterRange, TakeFilter, decode_cursor
 from db.schema import QcVerdict, Role
 from firmware_protocol.parameters import MAX_VALUE, TONE_PARAMETERS
 
@@ -35,7 +35,8 @@ router = APIRouter(
     dependencies=[Depends(require(Role.OPERATOR, Role.TRAINER))],
 )
 
-TakeId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the take's id")]
+MAX_ID = 2**63 - 1  # take ids are 64-bit
+TakeId = Annotated[int, Path(ge=1, le=MAX_ID, description="the take's id")]
 RANGE_PATTERN = r"^\d{1,3}(\.\.\d{1,3})?$"
 IMMUTABLE = "private, max-age=31536000, immutable"
 
@@ -111,6 +112,17 @@ def take_filter(
     )
 
 
+def _check_cursor(cursor: str) -> None:
+    """A cursor must be one the catalog made (and so name a take id the database can hold)."""
+    try:
+        take_id = decode_cursor(cursor)
+    except ValueError as error:
+        raise _invalid(("query", "cursor"), str(error), cursor) from None
+    if not 0 <= take_id <= MAX_ID:
+        message = f"cursor {cursor!r} is not one this catalog returned"
+        raise _invalid(("query", "cursor"), message, cursor)
+
+
 @router.get("", response_model=Page[TakeOut], responses=documented(404), summary="Query takes")
 def query_takes(
     catalog: CatalogDep,
@@ -119,10 +131,9 @@ def query_takes(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> Page[TakeOut]:
     """Takes in id order that match every filter given (404 names an unknown rig)."""
-    try:
-        page = catalog.query_takes(filters, after=cursor, limit=limit)
-    except ValueError as error:  # the cursor is not one we made
-        raise _invalid(("query", "cursor"), str(error), cursor) from None
+    if cursor is not None:
+        _check_cursor(cursor)
+    page = catalog.query_takes(filters, after=cursor, limit=limit)
     return Page[TakeOut](
         items=[TakeOut.from_info(take) for take in page.items], next_cursor=page.next_cursor
     )
