@@ -159,7 +159,7 @@ def test_jobs_over_http_submit_list_pause_resume_priority_cancel_watch(server, s
     assert "no jobs" in jxdaq("job", "list", "--state", "running")
     jxdaq("job", "resume", 1)
     assert catalog.get_job(1).state == JobState.QUEUED
-    jxdaq("job", "priority", 1, 7)
+    jxdaq("job", "priority", 1, "--to", 7)
     assert catalog.get_job(1).priority == 7
     assert "0/3 captured, 0 failed, 0.0 takes/s" in jxdaq("job", "status", 1)
     jxdaq("job", "cancel", 1)
@@ -338,7 +338,7 @@ def test_local_mode_runs_the_same_commands_on_the_catalog(local, spec, tmp_path)
     jxdaq("job", "pause", 1)
     assert "paused" in jxdaq("job", "list")
     jxdaq("job", "resume", 1)
-    jxdaq("job", "priority", 1, -3)
+    jxdaq("job", "priority", 1, "--to", -3)
     jxdaq("job", "cancel", 1, "--reason", "changed my mind")
     catalog = open_catalog(f"sqlite:///{local / 'catalog.db'}")
     try:

@@ -188,11 +188,11 @@ _change("cancel", "Cancel a job for good; the takes so far are kept.")
 @app.command()
 def priority(
     job_id: JobArgument,
-    value: Annotated[int, typer.Argument(min=-100, max=100, help="Higher runs first")],
+    to: Annotated[int, typer.Option(min=-100, max=100, help="New priority; higher runs first")],
 ) -> None:
-    """Change a job's priority (takes effect at the rigs' next claim)."""
+    """Change a job's priority (from the rigs' next claim): ``priority 3 --to -5``."""
     with _backend() as jobs:
-        typer.echo(jobs.set_priority(job_id, value).line())
+        typer.echo(jobs.set_priority(job_id, to).line())
 
 
 @app.command()
