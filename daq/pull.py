@@ -64,9 +64,10 @@ class LocalDatasets:
     def freeze_dataset(
         self, name: str, filters: dict[str, Any], splits: dict[str, float], seed: int = 0
     ) -> dict[str, Any]:
-        dataset = self.catalog.freeze_dataset(
-            name, TakeFilter.from_json(filters), splits, seed=seed
-        )
+        selection = TakeFilter.from_json(filters)  # a bad parameter range raises here
+        if selection.rig is not None:
+            self.catalog.get_rig(selection.rig)  # NotFound before anything is stored
+        dataset = self.catalog.freeze_dataset(name, selection, splits, seed=seed)
         return export.describe_dataset(dataset, export.split_counts(self.catalog, dataset))
 
     def get_dataset(self, name: str) -> dict[str, Any]:

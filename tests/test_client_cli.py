@@ -347,6 +347,11 @@ def test_local_mode_runs_the_same_commands_on_the_catalog(local, spec, tmp_path)
     finally:
         catalog.close()
     assert "error: job 42 does not exist" in jxdaq("job", "status", 42, code=1)
+    assert "rig 'ghost' is not registered" in jxdaq(
+        "dataset", "freeze", "g", "--rig", "ghost", code=1
+    )
+    assert "vcf_fre" in jxdaq("dataset", "freeze", "g", "--param", "vcf_fre=1..2", code=1)
+    assert "no datasets" in jxdaq("dataset", "list")  # nothing half-made
 
     out = jxdaq("job", "run", spec, "--rig", "emulated")
     assert re.search(r"job 2: \d/3 captured, \d failed", out), out
