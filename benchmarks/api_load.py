@@ -117,9 +117,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(var_dir: Path, url: str, port: int) -> subprocess.Popen:
+def start_server(var_dir: Path, url: str, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "JXDAQ_VAR_DIR": str(var_dir), "JXDAQ_CATALOG_URL": url}
     command = [sys.executable, "-m", "daq.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
     server = subprocess.Popen([*command, "--log-level", "warning"], env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -209,6 +210,7 @@ def main() -> None:
         "0: as fast as answers come",
     )
     parser.add_argument("--url", default=None, help="catalog URL (default: fresh SQLite)")
+    parser.add_argument("--server-workers", type=int, default=1, help="jxdaq serve --workers")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,7 +228,7 @@ def main() -> None:
         _, secret = catalog.create_token("benchmark", Role.ADMIN)
         catalog.close()
         port = free_port()
-        server = start_server(var_dir, url, port)
+        server = start_server(var_dir, url, port, args.server_workers)
         workers: list[subprocess.Popen] = []
         try:
             created = httpx.post(
@@ -256,7 +258,8 @@ def main() -> None:
     total = len(status) + len(takes)
     print(
         f"{args.clients} clients, one request each every {args.interval:g} s, for "
-        f"{args.seconds:g} s on {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}) "
+        f"{args.seconds:g} s; {args.server_workers} server process(es) on {os.cpu_count()} "
+        f"CPUs (load average {os.getloadavg()[0]:.1f}) "
         f"({'SQLite' if args.url is None else args.url.split(':')[0]}): "
         f"{total} requests, {total / args.seconds:.0f} req/s, {len(out['errors'])} errors"
     )

@@ -48,6 +48,14 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes (each has its own request-latency histograms; "
+            "capture metrics come from the catalog either way)",
+        ),
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Serve the API (jobs, rigs, takes, datasets, tokens, /health, /metrics)."""
@@ -62,14 +70,16 @@ def serve(
     catalog = open_catalog(settings.resolved_catalog_url, upgrade=True)
     try:
         check_exposure(host, port, catalog)
-        uvicorn.run(
-            create_app(settings, catalog=catalog),
-            host=host,
-            port=port,
-            log_level=log_level,
-        )
     except Exposed as error:
+        catalog.close()
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+    options = {"host": host, "port": port, "log_level": log_level}
+    if workers > 1:  # each process opens the catalog itself, from the same settings
+        catalog.close()
+        uvicorn.run("daq.api.app:create_app", factory=True, workers=workers, **options)
+        return
+    try:
+        uvicorn.run(create_app(settings, catalog=catalog), **options)
     finally:
         catalog.close()
