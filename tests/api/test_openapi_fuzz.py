@@ -2,8 +2,9 @@
 
 Every operation is fuzzed with an admin token (so requests get past auth to the handlers)
 over a catalog holding a job, a rig and a take, with both schema-valid and schema-invalid
-data. The checks: no server error, only documented status codes, documented content types
-and headers, and response bodies that match their schemas.
+data, on SQLite and on PostgreSQL (whose integer columns and text rules differ). The checks:
+no server error, only documented status codes, documented content types and headers, and
+response bodies that match their schemas.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from api_support import EXAMPLE, RIG, Api, record_takes
+from catalog_support import catalog_url  # noqa: F401  (fixture)
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
@@ -26,7 +28,7 @@ from db.schema import Role
 from db.store import AudioStore
 
 #: Examples per operation and generation mode (about 40 operations).
-EXAMPLES = 10
+EXAMPLES = 8
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -50,9 +52,9 @@ class AdminToken:
 
 
 @pytest.fixture
-def fuzzed_app(tmp_path: Path):
+def fuzzed_app(catalog_url: str, tmp_path: Path):  # noqa: F811  (the fixture)
     root = tmp_path
-    catalog = open_catalog(f"sqlite:///{root / 'catalog.db'}")
+    catalog = open_catalog(catalog_url)
     store = AudioStore(root / "audio")
     app = create_app(Settings(var_dir=root), catalog=catalog, store=store)
     api = Api(client=None, catalog=catalog, store=store)  # type: ignore[arg-type]
