@@ -20,6 +20,9 @@ command -v pulseaudio >/dev/null || need_apt+=(pulseaudio)
 command -v pactl >/dev/null || need_apt+=(pulseaudio-utils)
 command -v jackd >/dev/null || need_apt+=(jackd2)
 command -v jack_lsp >/dev/null || need_apt+=(jackd2)
+# Headless Chromium and its WebDriver for the dashboard's browser test (tests/browser).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # PortAudio (sounddevice) reaches PulseAudio through ALSA's pulse plugin; rtmidi needs libasound.
 for lib in libportaudio2 libasound2-plugins libasound2 libjack-jackd2-0; do
   dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$lib")
@@ -87,3 +90,10 @@ jack_up || {
   exit 1
 }
 echo "JACK ready (dummy backend)"
+
+# -- Chromium (headless, for tests/browser) ---------------------------------------------------
+chromium --version >/dev/null 2>&1 && chromedriver --version >/dev/null 2>&1 || {
+  echo "chromium / chromedriver do not run" >&2
+  exit 1
+}
+echo "Chromium ready: $(chromium --version 2>/dev/null | head -1)"

@@ -1,0 +1,222 @@
+"""The dashboard in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, driven by selenium) against ``jxdaq serve`` and ``jxdaq worker --rig
+emulated`` as real processes over one SQLite catalog.
+
+Log in with a token, submit a small job from the form, watch its page follow the job to the
+end without reloading (progress, state, takes appended as they are recorded), and play a take.
+Without Chromium the test FAILS: scripts/test-services.sh installs it, and CI must not pass
+without having run it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from db.engine import open_catalog
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+TAKES = 10
+JOB = f"""\
+name = "browser test: {TAKES} takes"
+count = {TAKES}
+seed = 7
+[source]
+kind = "prior"
+[capture]
+hold_s = 1.0
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _jxdaq(var_dir: Path, log: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "JXDAQ_VAR_DIR": str(var_dir)}
+    for name in ("JXDAQ_CATALOG_URL", "JXDAQ_STORE_URL", "JXDAQ_CONFIG"):
+        env.pop(name, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "daq.cli", *args],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """``jxdaq serve`` on a free port over a fresh catalog: (base URL, admin token, var dir)."""
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    _, secret = catalog.create_token("browser-admin", "admin")
+    catalog.close()
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    process = _jxdaq(tmp_path, log, "serve", "--host", "127.0.0.1", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "jxdaq serve did not answer /health"
+            time.sleep(0.2)
+        yield base, secret, tmp_path
+    finally:
+        _stop(process)
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found: install Debian's chromium and chromium-driver "
+            "(bash scripts/test-services.sh does)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver, condition, timeout_s: float, what: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition, what)
+
+
+def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    base, secret, var_dir = server
+    driver = browser
+
+    # Log in: a page asks for a token and leads back to where the visitor was going.
+    driver.get(f"{base}/dashboard/rigs")
+    assert "/dashboard/login" in driver.current_url
+    driver.find_element(By.ID, "token").send_keys(secret)
+    driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    _wait(driver, lambda d: d.current_url.endswith("/dashboard/rigs"), 20, "the rigs page")
+    assert driver.get_cookie("jxdaq_session")["httpOnly"] is True
+    assert driver.execute_script("return document.cookie") == ""  # scripts never see it
+
+    # Submit a small job from the form.
+    driver.find_element(By.LINK_TEXT, "Jobs").click()
+    spec = driver.find_element(By.ID, "spec")
+    spec.clear()
+    spec.send_keys(JOB)
+    driver.find_element(By.CSS_SELECTOR, "form.spec button[type=submit]").click()
+    _wait(driver, lambda d: "/dashboard/jobs/" in d.current_url, 20, "the new job's page")
+    field = lambda name: driver.find_element(By.CSS_SELECTOR, f'main [data-field="{name}"]')  # noqa: E731
+    assert field("state").text == "queued" and field("total").text == str(TAKES)
+    driver.execute_script("window.sameVisit = true")
+
+    # A rig starts: the page follows the job to the end, without being reloaded.
+    worker = _jxdaq(var_dir, tmp_path / "worker.log", "worker", "--rig", "emulated")
+    try:
+        _wait(driver, lambda d: field("state").text == "completed", 180, "the job to complete")
+    finally:
+        _stop(worker)
+    assert driver.execute_script("return window.sameVisit") is True
+    bar = field("bar")
+    assert bar.get_attribute("value") == bar.get_attribute("max") == str(TAKES)
+    assert field("done").text == str(TAKES) and field("eta").text in ("0 s", "—")
+    assert all(
+        b.get_attribute("hidden")
+        for b in driver.find_elements(By.CSS_SELECTOR, "button[data-action]")
+    )
+    rows = lambda d: d.find_elements(By.CSS_SELECTOR, "tbody[data-field=takes] tr[data-take]")  # noqa: E731
+    _wait(driver, lambda d: len(rows(d)) == TAKES, 20, "every take listed")
+    assert "emulated" in field("rigs").text
+
+    # Spectrograms load; a take plays.
+    image = rows(driver)[0].find_element(By.TAG_NAME, "img")
+    driver.execute_script("arguments[0].scrollIntoView()", image)
+    _wait(
+        driver,
+        lambda d: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", image
+        ),
+        30,
+        "a spectrogram",
+    )
+    audio = rows(driver)[0].find_element(By.TAG_NAME, "audio")
+    played = driver.execute_async_script(
+        """
+        const [audio, done] = arguments;
+        audio.play().then(
+          () => done({ok: true}),
+          (error) => done({ok: false, error: String(error), code: audio.error && audio.error.code}),
+        );
+        """,
+        audio,
+    )
+    assert played == {"ok": True}, played
+    _wait(
+        driver,
+        lambda d: d.execute_script("return arguments[0].currentTime", audio) > 0.05,
+        20,
+        "playback",
+    )
+    state = driver.execute_script(
+        "const a = arguments[0]; return [a.readyState, a.duration, a.error];", audio
+    )
+    assert state[0] >= 2 and state[1] > 1.0 and state[2] is None, state
+
+    # Nothing went wrong on the way: no script errors, no refused policy, no failed request.
+    problems = [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+    ]
+    assert problems == []
