@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 from daq.capture import render_seed
 from daq.spec import CaptureSpec
 from db.catalog import Catalog
-from db.records import DatasetInfo, TakeInfo
+from db.records import DatasetInfo, TakeFilter, TakeInfo
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
 from models.features import THESIS_STFT, CachedFeatures, FeatureCache, FeatureConfig
@@ -117,41 +117,49 @@ class CatalogSource:
         return tuple(self.info.splits)
 
     def records(self) -> list[TakeRecord]:
-        jobs: dict[int, tuple[int, CaptureSpec]] = {}
-        records = []
-        for take in self._takes():
-            if take.job_id not in jobs:
-                job = self.catalog.get_job(take.job_id)
-                jobs[take.job_id] = job.seed, CaptureSpec.model_validate(job.spec["capture"])
-            seed, capture = jobs[take.job_id]
-            records.append(
-                TakeRecord(
-                    take_id=take.id,
-                    split=self.info.split_of(take.id),
-                    tone=Tone(take.tone),
-                    audio_key=take.audio.key,
-                    sample_rate=take.audio.sample_rate,
-                    job_id=take.job_id,
-                    job_seed=seed,
-                    sample_index=take.sample_index,
-                    rig=take.rig,
-                    capture=capture,
-                )
-            )
-        return records
-
-    def _takes(self) -> Iterator[TakeInfo]:
-        cursor = None
-        while True:
-            page = self.catalog.query_takes(self.info.filter, after=cursor, limit=PAGE)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return take_records(self.catalog, self.info.filter, self.info.split_of)
 
     def audio(self, record: TakeRecord) -> np.ndarray:
         audio, _ = self.store.read(record.audio_key)
         return audio[record.note_on_frame :].mean(axis=1, dtype=np.float32)
+
+
+def take_records(
+    catalog: Catalog, filters: TakeFilter, split_of: Callable[[int], str] = lambda _: ""
+) -> list[TakeRecord]:
+    """Records of the takes ``filters`` selects, in take-id order (e.g. a resynthesis job's)."""
+    jobs: dict[int, tuple[int, CaptureSpec]] = {}
+    records = []
+    for take in _takes(catalog, filters):
+        if take.job_id not in jobs:
+            job = catalog.get_job(take.job_id)
+            jobs[take.job_id] = job.seed, CaptureSpec.model_validate(job.spec["capture"])
+        seed, capture = jobs[take.job_id]
+        records.append(
+            TakeRecord(
+                take_id=take.id,
+                split=split_of(take.id),
+                tone=Tone(take.tone),
+                audio_key=take.audio.key,
+                sample_rate=take.audio.sample_rate,
+                job_id=take.job_id,
+                job_seed=seed,
+                sample_index=take.sample_index,
+                rig=take.rig,
+                capture=capture,
+            )
+        )
+    return records
+
+
+def _takes(catalog: Catalog, filters: TakeFilter) -> Iterator[TakeInfo]:
+    cursor = None
+    while True:
+        page = catalog.query_takes(filters, after=cursor, limit=PAGE)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def cache_key(source: TakeSource, records: Sequence[TakeRecord]) -> str:

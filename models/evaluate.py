@@ -29,7 +29,7 @@ import json
 import math
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -164,13 +164,53 @@ def resynthesise(
             rendered = render_like(tones[chunk], records[chunk])
             for row, (record, estimate) in enumerate(zip(records[chunk], rendered, strict=True)):
                 reference = fit_length(source.audio(record), len(estimate))
-                scores[start + row] = (
-                    spectral_convergence(reference, estimate),
-                    log_spectral_distance(reference, estimate),
-                    mfcc_distance(reference, estimate, record.sample_rate),
-                )
+                scores[start + row] = _distances(reference, estimate, record.sample_rate)
                 bars.advance(task)
     return Resynthesis([r.take_id for r in records], *scores.T)
+
+
+def _distances(reference: np.ndarray, estimate: np.ndarray, rate: int) -> tuple[float, ...]:
+    return (
+        spectral_convergence(reference, estimate),
+        log_spectral_distance(reference, estimate),
+        mfcc_distance(reference, estimate, rate),
+    )
+
+
+def compare_captured(
+    source: TakeSource,
+    originals: Sequence[TakeRecord],
+    captured: Sequence[TakeRecord],
+    captured_audio: Callable[[TakeRecord], np.ndarray],
+) -> Resynthesis:
+    """A rig's takes of a resynthesis job against the takes they resynthesise.
+
+    Sample i of the job resynthesises ``originals[i]`` (as :func:`resynthesis_job` lays it
+    out). Samples that failed QC (a predicted tone that is silent) have no take and are left
+    out. Both sides are compared from their note-on over the original's window.
+    """
+    if not captured:
+        raise ValueError("the resynthesis job has no captured takes yet")
+    beyond = [r.sample_index for r in captured if r.sample_index >= len(originals)]
+    if beyond:
+        raise ValueError(
+            f"sample {beyond[0]} of the job has no take to compare with: the split holds "
+            f"{len(originals)} takes (is this the job written for this dataset and split?)"
+        )
+    ordered = sorted(captured, key=lambda r: r.sample_index)
+    scores = np.empty((len(ordered), 3))
+    for row, record in enumerate(ordered):
+        original = originals[record.sample_index]
+        if record.sample_rate != original.sample_rate:
+            raise ValueError(
+                f"take {record.take_id} is at {record.sample_rate} Hz, the take it resynthesises "
+                f"({original.take_id}) at {original.sample_rate} Hz; capture at the same rate"
+            )
+        frames = window_frames(original)
+        reference = fit_length(source.audio(original), frames)
+        estimate = fit_length(captured_audio(record), frames)
+        scores[row] = _distances(reference, estimate, original.sample_rate)
+    return Resynthesis([originals[r.sample_index].take_id for r in ordered], *scores.T)
 
 
 @dataclass
@@ -259,16 +299,23 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"evaluation-{report.split}"
-    paths = [out / f"{stem}.json", out / f"{stem}-parameters.csv"]
+    paths = [out / f"{stem}.json"]
     _write(paths[0], json.dumps(report.summary(), indent=1))
-    _write(paths[1], _csv(report.parameter_rows()))
+    paths.append(write_rows(report.parameter_rows(), out / f"{stem}-parameters.csv"))
     if report.resynthesis is not None:
-        paths.append(out / f"{stem}-resynthesis.csv")
-        _write(paths[2], _csv(report.resynthesis.rows()))
+        paths.append(write_rows(report.resynthesis.rows(), out / f"{stem}-resynthesis.csv"))
     return paths
 
 
-def _csv(rows: list[dict[str, object]]) -> str:
+def write_rows(rows: Sequence[dict[str, object]], path: str | Path) -> Path:
+    """Rows of one kind as a CSV file (written whole, then renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, _csv(rows))
+    return path
+
+
+def _csv(rows: Sequence[dict[str, object]]) -> str:
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()

@@ -171,13 +171,13 @@ def evaluate(
     from db.records import NotFound
     from models.evaluate import evaluate_split, write_report, write_resynthesis_job
     from models.features import parse_feature_config
-    from models.train import load_model
+    from models.train import load_model, resolve_device
 
     if base not in ("take", "init"):
         raise _fail(f"--base {base!r}: use take or init")
     resolved_base: Literal["take", "init"] = "take" if base == "take" else "init"
     try:
-        net, meta = load_model(checkpoint, _device(device) or "cpu")
+        net, meta = load_model(checkpoint, resolve_device(_device(device)))
         if "features" not in meta:
             raise ValueError(f"{checkpoint} does not say which features it was trained on")
         config = parse_feature_config(meta["features"])
@@ -212,3 +212,43 @@ def evaluate(
         )
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+@app.command("evaluate-rig")
+def evaluate_rig(
+    job: Annotated[int, typer.Option(help="The captured resynthesis job (from --as-job)")],
+    dataset: DatasetOption,
+    split: str = "test",
+    report: Annotated[Path, typer.Option(help="Report directory")] = Path("."),
+) -> None:
+    """Compare the takes of a captured resynthesis job with the takes they resynthesise."""
+    from daq.settings import get_settings
+    from db.engine import open_catalog
+    from db.records import NotFound, TakeFilter
+    from db.store import AudioStore
+    from models.data import CatalogSource, take_records
+    from models.evaluate import compare_captured, write_rows
+
+    settings = get_settings()
+    catalog = open_catalog(settings.resolved_catalog_url)
+    try:
+        source = CatalogSource(catalog, AudioStore(settings.resolved_store_url), dataset)
+        originals = [r for r in source.records() if r.split == split]
+        samples = catalog.get_job(job).sample_count
+        if samples != len(originals):
+            raise ValueError(
+                f"job {job} has {samples} samples but split {split!r} of dataset {dataset!r} "
+                f"holds {len(originals)} takes; it is not this split's resynthesis job"
+            )
+        captured = take_records(catalog, TakeFilter(job_id=job))
+        scores = compare_captured(source, originals, captured, source.audio)
+    except (NotFound, ValueError) as error:
+        raise _fail(str(error)) from None
+    path = write_rows(scores.rows(), report / f"rig-resynthesis-{split}-job{job}.csv")
+    r = scores.summary()
+    typer.echo(
+        f"job {job}: {r['resynthesised']} of {len(originals)} takes captured; spectral "
+        f"convergence {r['spectral_convergence_mean']:.3f}, log-spectral distance "
+        f"{r['log_spectral_distance_mean']:.2f} dB, MFCC distance {r['mfcc_distance_mean']:.2f}"
+    )
+    typer.echo(f"wrote {path}")

@@ -17,11 +17,13 @@ from daq.worker import Worker
 from db.engine import open_catalog
 from db.records import TakeFilter
 from db.store import AudioStore
-from models.data import CatalogSource, FrozenDataset
+from models.data import CatalogSource, FrozenDataset, take_records
 from models.evaluate import (
     Report,
+    compare_captured,
     mean_prediction,
     predicted_tones,
+    resynthesis_job,
     resynthesise,
     write_report,
     write_resynthesis_job,
@@ -101,7 +103,17 @@ def test_true_tones_resynthesise_exactly_and_wrong_ones_do_not(source, test_spli
     assert records[0].tone["VCA LEVEL"] != 127
 
 
-def test_a_resynthesis_job_captures_the_predicted_tones(test_split, tmp_path):
+def audio_in(store: AudioStore):
+    """Reads a take's audio from its note-on, from ``store`` (the rig's, not the dataset's)."""
+
+    def read(record):
+        audio, _ = store.read(record.audio_key)
+        return audio[record.note_on_frame :, 0]
+
+    return read
+
+
+def test_a_resynthesis_job_captures_the_predicted_tones(source, test_split, tmp_path):
     records = test_split.records[:5]
     wrong = test_split.targets[:5].copy()
     wrong[:, 1] = (wrong[:, 1] + 1) % 4  # another waveform
@@ -114,13 +126,30 @@ def test_a_resynthesis_job_captures_the_predicted_tones(test_split, tmp_path):
     assert spec.source.kind == "list" and spec.takes == 5
     assert spec.capture == records[0].capture
 
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'rig.db'}")
+    catalog, store = open_catalog(f"sqlite:///{tmp_path / 'rig.db'}"), AudioStore(tmp_path / "a")
     job = submit_job(catalog, spec)
-    Worker(catalog, AudioStore(tmp_path / "audio"), EMULATED).run(job_id=job.id)
+    Worker(catalog, store, EMULATED).run(job_id=job.id)
     takes = catalog.query_takes(TakeFilter(job_id=job.id)).items
     assert len(takes) == 5
     for take in takes:
         assert take.tone == tones[take.sample_index].data
+
+    # Compared once captured: the right waveforms sound closer than the wrong ones.
+    def captured_scores(job_tones):
+        job = submit_job(catalog, resynthesis_job(job_tones, records, "rig"))
+        Worker(catalog, store, EMULATED).run(job_id=job.id)
+        captured = take_records(catalog, TakeFilter(job_id=job.id))
+        return compare_captured(source, records, captured, audio_in(store))
+
+    wrong_scores = captured_scores(tones)
+    right_scores = captured_scores([r.tone for r in records])
+    assert wrong_scores.take_ids == right_scores.take_ids == [r.take_id for r in records]
+    # The same tone sounds the same, sample for sample, unless its oscillator plays noise
+    # (whose samples follow the emulator's seed, and the job's seeds are not the takes').
+    noise = [r.tone.labels()["DCO1 WF"] == "noise" for r in records]
+    exact = right_scores.spectral_convergence < 1e-3
+    assert exact.tolist() == [not n for n in noise] and sum(exact) >= 2
+    assert right_scores.mfcc_distance.mean() < 0.5 * wrong_scores.mfcc_distance.mean()
     catalog.close()
 
     shorter = records[1].capture.model_copy(update={"hold_s": 1.0})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -15,23 +16,35 @@ from daq.spec import load_spec
 TARGETS = "VCF FREQ,VCA LEVEL,DCO1 WF"  # what the tiny dataset varies
 
 
-@pytest.fixture
-def jxdaq(captured_dataset, tmp_path, monkeypatch):
-    """Run ``jxdaq`` against the captured catalog; the feature cache goes to ``tmp_path``."""
-    monkeypatch.setenv("JXDAQ_CATALOG_URL", captured_dataset.catalog_url)
-    monkeypatch.setenv("JXDAQ_STORE_URL", str(captured_dataset.store_root))
-    monkeypatch.setenv("JXDAQ_VAR_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    runner = CliRunner()
+@pytest.fixture(scope="module")
+def jxdaq(captured_dataset, tmp_path_factory):
+    """Run ``jxdaq`` against the captured catalog; one feature cache for the module's tests."""
+    var_dir = tmp_path_factory.mktemp("var")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("JXDAQ_CATALOG_URL", captured_dataset.catalog_url)
+        env.setenv("JXDAQ_STORE_URL", str(captured_dataset.store_root))
+        env.setenv("JXDAQ_VAR_DIR", str(var_dir))
+        get_settings.cache_clear()
+        runner = CliRunner()
 
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(app, [str(a) for a in args])
-        assert "Traceback" not in result.output
-        assert (result.exit_code == 0) == ok, result.output
-        return result
+        def run(*args: str, ok: bool = True):
+            result = runner.invoke(app, [str(a) for a in args])
+            assert "Traceback" not in result.output
+            assert (result.exit_code == 0) == ok, result.output
+            return result
 
-    yield run
+        run.var_dir = var_dir
+        yield run
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def trained(jxdaq, tmp_path_factory):
+    """A cnn1 trained for 6 epochs on the tiny dataset's three parameters: its run directory."""
+    run_dir = tmp_path_factory.mktemp("run")
+    result = jxdaq(*train_args(run_dir, 6))
+    assert "cnn1" in result.output and "best epoch" in result.output
+    return run_dir
 
 
 def train_args(out, epochs: int, *extra: str) -> list[str]:
@@ -47,29 +60,48 @@ def metrics(run_dir) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_trains_and_beats_predicting_the_mean_on_held_out_takes(jxdaq, tmp_path):
-    run_dir = tmp_path / "run"
-    trained = jxdaq(*train_args(run_dir, 6))
-    assert "cnn1" in trained.output and "best epoch" in trained.output
+def test_trains_and_beats_predicting_the_mean_on_held_out_takes(jxdaq, trained, tmp_path):
     for name in ("best.pt", "last.pt", "metrics.csv", "curves.png"):
-        assert (run_dir / name).is_file(), name
-    assert len(metrics(run_dir)) == 6
-    assert (tmp_path / "features").is_dir()  # the cache under JXDAQ_VAR_DIR
+        assert (trained / name).is_file(), name
+    assert len(metrics(trained)) == 6
+    assert (jxdaq.var_dir / "features").is_dir()  # the cache under JXDAQ_VAR_DIR
 
-    job = tmp_path / "resynthesis.toml"
     evaluated = jxdaq(
-        "evaluate", "--checkpoint", run_dir / "best.pt", "--dataset", "tiny",
-        "--split", "test", "--resynthesis", "8", "--as-job", job,
+        "evaluate", "--checkpoint", trained / "best.pt", "--dataset", "tiny",
+        "--split", "test", "--resynthesis", "8", "--report", tmp_path,
     )  # fmt: skip
     assert "predict-the-mean" in evaluated.output
-    report = json.loads((run_dir / "evaluation-test.json").read_text())
+    report = json.loads((tmp_path / "evaluation-test.json").read_text())
     assert report["takes"] > 20
     assert report["parameter_mse"] < 0.7 * report["baseline_parameter_mse"]
     assert report["switch_accuracy"] > 0.5  # DCO1 WF has 4 positions
     assert report["resynthesis"]["resynthesised"] == 8
-    assert (run_dir / "evaluation-test-resynthesis.csv").is_file()
+    assert (tmp_path / "evaluation-test-resynthesis.csv").is_file()
+
+
+def test_predictions_go_to_a_rig_and_are_compared_once_captured(jxdaq, trained, tmp_path):
+    job = tmp_path / "resynthesis.toml"
+    jxdaq(
+        "evaluate", "--checkpoint", trained / "best.pt", "--dataset", "tiny",
+        "--split", "test", "--resynthesis", "0", "--report", tmp_path, "--as-job", job,
+    )  # fmt: skip
+    takes = json.loads((tmp_path / "evaluation-test.json").read_text())["takes"]
     spec = load_spec(job)
-    assert spec.source.kind == "list" and spec.takes == report["takes"]
+    assert spec.source.kind == "list" and spec.takes == takes
+    captured = jxdaq("job", "run", job)  # on the emulated rig, into the same catalog
+    job_id = re.search(r"^job (\d+):", captured.output, re.MULTILINE).group(1)
+    compared = jxdaq(
+        "evaluate-rig", "--job", job_id, "--dataset", "tiny", "--split", "test",
+        "--report", tmp_path,
+    )  # fmt: skip
+    assert f"of {takes} takes captured" in compared.output
+    with open(tmp_path / f"rig-resynthesis-test-job{job_id}.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {"take_id", "spectral_convergence", "mfcc_distance"} <= set(rows[0])
+    wrong = jxdaq(
+        "evaluate-rig", "--job", job_id, "--dataset", "tiny", "--split", "train", ok=False
+    )
+    assert "not this split's resynthesis job" in wrong.output
 
 
 def test_a_resumed_run_is_the_run_that_never_stopped(jxdaq, tmp_path):
@@ -90,21 +122,21 @@ def test_a_resumed_run_is_the_run_that_never_stopped(jxdaq, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "--dataset", "nope", "--out", "x"], "dataset 'nope' does not exist"),
-        (["train", "--dataset", "tiny", "--out", "x", "--features", "mfcc"], "--features 'mfcc'"),
+        (["train", "--dataset", "nope", "--out", "OUT"], "dataset 'nope' does not exist"),
+        (["train", "--dataset", "tiny", "--out", "OUT", "--features", "mfcc"], "--features 'mfcc'"),
         (
-            ["train", "--dataset", "tiny", "--out", "x", "--model", "cnn9"],
+            ["train", "--dataset", "tiny", "--out", "OUT", "--model", "cnn9"],
             "--model 'cnn9': unknown model",
         ),
-        (["train", "--dataset", "tiny", "--out", "x", "--targets", "VCF FRQ"], "'VCF FRQ'"),
+        (["train", "--dataset", "tiny", "--out", "OUT", "--targets", "VCF FRQ"], "'VCF FRQ'"),
         (
-            ["train", "--dataset", "tiny", "--out", "x", "--val-split", "dev"],
+            ["train", "--dataset", "tiny", "--out", "OUT", "--val-split", "dev"],
             "split 'dev' of dataset 'tiny' does not exist",
         ),
         (["evaluate", "--checkpoint", "none.pt", "--dataset", "tiny"], "none.pt does not exist"),
     ],
 )
 def test_mistakes_get_one_line_naming_them(jxdaq, tmp_path, args, message):
-    result = jxdaq(*args, ok=False)
+    result = jxdaq(*(str(tmp_path / "x") if a == "OUT" else a for a in args), ok=False)
     assert message in result.output
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
