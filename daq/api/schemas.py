@@ -70,7 +70,9 @@ class JobSpecIn(JobSpec):
         return data
 
 
-class JobOut(_Out):
+class JobSummaryOut(_Out):
+    """A job as lists show it (without its spec, which can be large)."""
+
     id: int
     name: str
     state: JobState
@@ -86,28 +88,38 @@ class JobOut(_Out):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @classmethod
+    def fields_of(cls, job: JobInfo) -> dict[str, Any]:
+        return {
+            "id": job.id,
+            "name": job.name,
+            "state": job.state,
+            "state_reason": job.state_reason,
+            "priority": job.priority,
+            "seed": job.seed,
+            "takes": job.sample_count,
+            "captured": job.captured,
+            "failed": job.failed,
+            "max_attempts": job.max_attempts,
+            "rigs": job.rigs,
+            "created_by": job.created_by,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+        }
+
+    @classmethod
+    def from_info(cls, job: JobInfo) -> JobSummaryOut:
+        return cls(**cls.fields_of(job))
+
+
+class JobOut(JobSummaryOut):
     spec: dict[str, Any] = Field(description="the validated job spec, as stored")
 
     @classmethod
     def from_info(cls, job: JobInfo) -> JobOut:
-        return cls(
-            id=job.id,
-            name=job.name,
-            state=job.state,
-            state_reason=job.state_reason,
-            priority=job.priority,
-            seed=job.seed,
-            takes=job.sample_count,
-            captured=job.captured,
-            failed=job.failed,
-            max_attempts=job.max_attempts,
-            rigs=job.rigs,
-            created_by=job.created_by,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            spec=job.spec,
-        )
+        return cls(**cls.fields_of(job), spec=job.spec)
 
 
 class RigProgressOut(_Out):

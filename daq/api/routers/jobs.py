@@ -25,6 +25,7 @@ from daq.api.schemas import (
     JobHistoryOut,
     JobOut,
     JobSpecIn,
+    JobSummaryOut,
     Page,
     PriorityIn,
     ProgressOut,
@@ -108,7 +109,7 @@ def create_job(
 
 @router.get(
     "",
-    response_model=Page[JobOut],
+    response_model=Page[JobSummaryOut],
     responses=documented(),
     dependencies=[Reader],
     summary="List jobs",
@@ -118,13 +119,13 @@ def list_jobs(
     state: Annotated[list[JobState] | None, Query(description="only these states (repeat)")] = None,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$", description="a next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-) -> Page[JobOut]:
+) -> Page[JobSummaryOut]:
     """Jobs in submission order (keyset pages: pass ``next_cursor`` back as ``cursor``)."""
     after = int(cursor) if cursor is not None else 0
     found = catalog.list_jobs(state, after_id=after, limit=limit + 1)
-    items = [JobOut.from_info(job) for job in found[:limit]]
+    items = [JobSummaryOut.from_info(job) for job in found[:limit]]
     more = len(found) > limit
-    return Page[JobOut](items=items, next_cursor=str(items[-1].id) if more else None)
+    return Page[JobSummaryOut](items=items, next_cursor=str(items[-1].id) if more else None)
 
 
 @router.get(
