@@ -220,3 +220,47 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
         if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
     ]
     assert problems == []
+
+
+def test_an_operator_pauses_resumes_and_cancels_a_job_with_the_page_buttons(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    base, secret, _ = server
+    driver = browser
+    job = httpx.post(
+        f"{base}/api/v1/jobs",
+        json={"name": "to control", "count": 3, "source": {"kind": "uniform"}},
+        headers={"Authorization": f"Bearer {secret}"},
+    ).json()
+    driver.get(f"{base}/dashboard/login?next=/dashboard/jobs/{job['id']}")
+    driver.find_element(By.ID, "token").send_keys(secret)
+    driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    _wait(driver, lambda d: d.current_url.endswith(f"/jobs/{job['id']}"), 20, "the job's page")
+
+    def state(d) -> str:
+        return d.find_element(By.CSS_SELECTOR, 'main [data-field="state"]').text
+
+    def shown(d) -> list[str]:
+        found = d.find_elements(By.CSS_SELECTOR, "button[data-action]")
+        return [b.get_attribute("data-action") for b in found if b.is_displayed()]
+
+    def click(action: str) -> None:
+        driver.find_element(By.CSS_SELECTOR, f'button[data-action="{action}"]').click()
+
+    assert state(driver) == "queued" and shown(driver) == ["pause", "cancel"]
+    click("pause")
+    _wait(driver, lambda d: state(d) == "paused", 20, "the job to pause")
+    assert shown(driver) == ["resume", "cancel"]
+    click("resume")
+    _wait(driver, lambda d: state(d) == "queued", 20, "the job to resume")
+    click("cancel")
+    confirmation = _wait(driver, expected_conditions.alert_is_present(), 10, "a confirmation")
+    assert confirmation.text == f"Cancel job {job['id']} for good?"
+    confirmation.accept()
+    _wait(driver, lambda d: state(d) == "cancelled", 20, "the job to be cancelled")
+    assert shown(driver) == []
+    answer = httpx.get(
+        f"{base}/api/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert answer.json()["state"] == "cancelled"
