@@ -24,6 +24,10 @@ from firmware_protocol.tone import Tone
 SILENCE_MARGIN_S = 0.02
 #: How often the tail is checked for silence while a real-time take records.
 TAIL_POLL_S = 0.05
+#: Level below which a rig counts as quiet between takes when a take's tail gives none.
+QUIET_DBFS = -60.0
+#: The longest a real-time capture waits for a release that outlived its take's tail.
+QUIET_WAIT_MAX_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +156,14 @@ class RealtimeCapture:
         hold_end = note_on + round(spec.hold_s * rate)
         end = hold_end + round(spec.tail.max_s * rate)
         synth_done = melody_start + spec.hold_s + spec.tail.max_s
+        silence_db = QUIET_DBFS if spec.tail.silence_db is None else spec.tail.silence_db
         if spec.tail.silence_db is None:
             self._sleep_until(synth_done)
         else:
-            end = self._tail(hold_end, end, synth_done, spec.tail.silence_db)
+            end = self._tail(hold_end, end, synth_done, silence_db)
+        if end == hold_end + round(spec.tail.max_s * rate):
+            # The take ends here, the sound may not: the next take's pre-roll must not hear it.
+            self._wait_for_quiet(hold_end, silence_db)
         flags = audio.status_flags[flags_before:]
         problems = tuple(f"audio input reported {flag!r}" for flag in dict.fromkeys(flags))
         return Played(note_on - round(spec.pre_roll_s * rate), note_on, end, problems)
@@ -177,17 +185,29 @@ class RealtimeCapture:
         if delay > 0:
             time.sleep(delay)
 
+    def _quiet(self, since: int, silence_db: float) -> int | None:
+        """The frame count if the last ``TAIL_POLL_S`` recorded after ``since`` is below
+        ``silence_db`` dBFS, else None."""
+        buffer = self.audio.buffer
+        written = buffer.written
+        window = round(TAIL_POLL_S * self.audio.sample_rate)
+        if written < since + window:
+            return None
+        recent = buffer.read(written - window, written)
+        return written if np.abs(recent).max() < 10 ** (silence_db / 20) else None
+
+    def _wait_for_quiet(self, since: int, silence_db: float) -> None:
+        """Until what comes back is quiet (the synth fell quiet a latency earlier)."""
+        deadline = self.audio.now() + QUIET_WAIT_MAX_S
+        while self._quiet(since, silence_db) is None and self.audio.now() < deadline:
+            time.sleep(TAIL_POLL_S / 2)
+
     def _tail(self, hold_end: int, end: int, synth_done: float, silence_db: float) -> int:
         """The end of the take: where the recorded tail fell silent for ``TAIL_POLL_S``, or
         ``end`` if the synth played the whole tail first."""
-        buffer = self.audio.buffer
-        window = round(TAIL_POLL_S * self.audio.sample_rate)
-        level = 10 ** (silence_db / 20)
         while self.audio.now() < synth_done:
-            written = min(buffer.written, end)
-            if written >= hold_end + window:
-                recent = buffer.read(written - window, written)
-                if np.abs(recent).max() < level:
-                    return written
+            quiet = self._quiet(hold_end, silence_db)
+            if quiet is not None:
+                return min(quiet, end)
             time.sleep(TAIL_POLL_S / 2)
         return end

@@ -215,6 +215,10 @@ class RealtimeBackend:
                 yield pending[0], pending[1].collect(pending[2])
             pending = (item, capture, played)
         if pending is not None:
+            # A take is kept only if the instrument still answers after it (a port that went
+            # away during the tail would otherwise leave a truncated take looking whole);
+            # within the batch the next take's first write proves that.
+            self._instrument.all_notes_off()
             yield pending[0], pending[1].collect(pending[2])
 
     def capture_one(self, tone: Tone, spec: CaptureSpec) -> RawTake:

@@ -26,6 +26,9 @@ class QcThresholds:
     onset_window_s: float = 0.05  # the onset must come within this of the note-on
     onset_rise_db: float = 20.0  # onset: first frame this far above the noise floor
     bleed_db: float = -24.0  # pre-roll peak this close to the take's peak: sound came early
+    #: The end of the pre-roll left out of the floor and bleed checks: a real-time take's
+    #: compensated onset lands within a few ms of the note-on, either side.
+    pre_roll_guard_s: float = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ def assess(
     if dc > t.dc_offset:
         warns.append(f"dc offset {dc:.3f} > {t.dc_offset}")
 
-    pre_roll = audio[:note_on_frame]
+    pre_roll = audio[: max(0, note_on_frame - round(t.pre_roll_guard_s * sample_rate))]
     floor = float(np.sqrt(np.mean(np.square(pre_roll, dtype=np.float64)))) if pre_roll.size else 0.0
     if pre_roll.size and _db(floor) > t.noise_floor_dbfs:
         warns.append(f"noise floor {_db(floor):.1f} dBFS > {t.noise_floor_dbfs:.0f} dBFS")
