@@ -43,11 +43,14 @@ import numpy as np
 
 from db.catalog import Catalog
 from db.records import DatasetInfo, TakeInfo, encode_cursor
-from db.store import AudioStore, fsync_directory
+from db.store import AudioStore, StoreIntegrityError, fsync_directory
 from firmware_protocol.parameters import TONE_PARAMETERS
 
 #: Take rows fetched per catalog query.
 PAGE = 1000
+#: Part of every tar ETag: bump it when the archive's layout changes, so that a download
+#: begun by an older server is never resumed with bytes of the new layout.
+TAR_LAYOUT = 1
 BLOCK = tarfile.BLOCKSIZE
 #: Two zero blocks end a tar archive.
 TRAILER = bytes(2 * BLOCK)
@@ -152,7 +155,7 @@ def plan_tar(
     check_split(dataset, split)
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
-    digest = _Digest(dataset.id, dataset.name, split, start)
+    digest = _Digest(TAR_LAYOUT, dataset.id, dataset.name, split, start)
     takes = flac_bytes = 0
     table_size = len(_table_header())
     for take in _skip(iter_selection(catalog, dataset, split), start):
@@ -265,7 +268,7 @@ def _pieces(catalog: Catalog, store: AudioStore, plan: TarPlan) -> Iterator[_Pie
         lambda: plan.table_size,
         lambda: _table_chunks(catalog, plan),
     )
-    digest = _Digest(dataset.id, dataset.name, plan.split, plan.start)
+    digest = _Digest(TAR_LAYOUT, dataset.id, dataset.name, plan.split, plan.start)
     for take in _skip(iter_selection(catalog, dataset, plan.split), plan.start):
         digest.add(take)
         key = take.audio.key
@@ -295,7 +298,10 @@ def _header(name: str, size: int, mtime: int) -> bytes:
 
 
 def _stored_size(store: AudioStore, key: str) -> int:
-    return int(store.fs.size(f"{store.root}/{key}"))
+    try:
+        return int(store.fs.size(f"{store.root}/{key}"))
+    except FileNotFoundError:
+        raise StoreIntegrityError(f"audio {key} is missing from {store.root}") from None
 
 
 def _flac_name(dataset: DatasetInfo, take: TakeInfo) -> str:

@@ -407,3 +407,16 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
         assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == where, bad
     rate = client.get(shard, params={"split": "train", "shard_size": 8}, headers=auth(Role.TRAINER))
     assert rate.status_code == 422 and "sampled at 8000 Hz" in rate.json()["detail"][0]["msg"]
+
+
+def test_missing_audio_is_named_with_the_repair_to_run(catalog, store, dataset, api):
+    from db.schema import Role
+    from db.store import StoreIntegrityError
+
+    take = next(iter_selection(catalog, dataset))
+    Path(store.root, take.audio.key).unlink()
+    with pytest.raises(StoreIntegrityError, match=f"audio {take.audio.key} is missing"):
+        plan_tar(catalog, store, dataset)
+    answer = api.client.get("/api/v1/datasets/noise/export.tar", headers=api.auth(Role.TRAINER))
+    assert answer.status_code == 500
+    assert "is missing" in answer.json()["detail"] and "verify --repair" in answer.json()["detail"]
