@@ -231,10 +231,6 @@ class FrozenDataset:
             )
         return cls(source, records, features)
 
-    @property
-    def feature_config(self) -> FeatureConfig:
-        return self.features.config
-
     def split_sizes(self) -> dict[str, int]:
         sizes = dict.fromkeys(self.source.split_names, 0)
         for record in self.records:

@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 if TYPE_CHECKING:
-    from models.data import FrozenDataset
+    from models.data import CatalogSource, FrozenDataset
+    from models.features import FeatureConfig
 
 app = typer.Typer(help="Train and evaluate models on frozen datasets.")
 
 FEATURE_KINDS = ("stft", "logmel", "auditory")
+#: What the validation split is called (the catalog tests say validation, `dataset freeze` val).
+VALIDATION_NAMES = ("validation", "val")
 DatasetOption = Annotated[str, typer.Option(help="Frozen dataset name (catalog.freeze_dataset)")]
 DeviceOption = Annotated[
     str | None, typer.Option(help="cpu or cuda (default: cuda when present, else cpu)")
@@ -31,19 +34,25 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _open_dataset(
-    name: str, features: object, cache: Path | None, splits: tuple[str, ...]
-) -> FrozenDataset:
+def _source(name: str) -> CatalogSource:
     from daq.settings import get_settings
     from db.engine import open_catalog
     from db.store import AudioStore
-    from models.data import CatalogSource, FrozenDataset
+    from models.data import CatalogSource
 
     settings = get_settings()
     catalog = open_catalog(settings.resolved_catalog_url)
-    source = CatalogSource(catalog, AudioStore(settings.resolved_store_url), name)
-    root = cache or settings.var_dir / "features"
-    return FrozenDataset.open(source, features, root, progress=True, splits=splits)  # type: ignore[arg-type]
+    return CatalogSource(catalog, AudioStore(settings.resolved_store_url), name)
+
+
+def _open(
+    source: CatalogSource, features: FeatureConfig, cache: Path | None, splits: tuple[str, ...]
+) -> FrozenDataset:
+    from daq.settings import get_settings
+    from models.data import FrozenDataset
+
+    root = cache or get_settings().var_dir / "features"
+    return FrozenDataset.open(source, features, root, progress=True, splits=splits)
 
 
 def _device(name: str | None) -> str | None:
@@ -56,7 +65,7 @@ def _device(name: str | None) -> str | None:
     return name
 
 
-def _feature_config(kind: str):
+def _feature_config(kind: str) -> FeatureConfig:
     from models.features import THESIS_STFT, AuditoryFeatures, LogMelFeatures
 
     configs = {"stft": THESIS_STFT, "logmel": LogMelFeatures(), "auditory": AuditoryFeatures()}
@@ -96,7 +105,9 @@ def train(
     patience: Annotated[int, typer.Option(min=1, help="epochs without improvement")] = 10,
     seed: int = 0,
     train_split: str = "train",
-    val_split: str = "validation",
+    val_split: Annotated[
+        str | None, typer.Option(help="default: validation, or val if that is what it is called")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
     device: DeviceOption = None,
     cache: CacheOption = None,
@@ -121,7 +132,11 @@ def train(
         device=_device(device),
     )
     try:
-        data = _open_dataset(dataset, config, cache, (train_split, val_split))
+        source = _source(dataset)
+        if val_split is None:
+            found = [n for n in VALIDATION_NAMES if n in source.split_names]
+            val_split = found[0] if found else VALIDATION_NAMES[0]
+        data = _open(source, config, cache, (train_split, val_split))
         train_set, val_set = data.split(train_split, spec), data.split(val_split, spec)
         seed_everything(seed)
         net = build_model(model, *config.shape, spec, head)
@@ -181,7 +196,7 @@ def evaluate(
         if "features" not in meta:
             raise ValueError(f"{checkpoint} does not say which features it was trained on")
         config = parse_feature_config(meta["features"])
-        data = _open_dataset(dataset, config, cache, (split, train_split))
+        data = _open(_source(dataset), config, cache, (split, train_split))
         test_set = data.split(split, net.spec)
         scores = evaluate_split(
             net,
@@ -222,17 +237,13 @@ def evaluate_rig(
     report: Annotated[Path, typer.Option(help="Report directory")] = Path("."),
 ) -> None:
     """Compare the takes of a captured resynthesis job with the takes they resynthesise."""
-    from daq.settings import get_settings
-    from db.engine import open_catalog
     from db.records import NotFound, TakeFilter
-    from db.store import AudioStore
-    from models.data import CatalogSource, take_records
+    from models.data import take_records
     from models.evaluate import compare_captured, write_rows
 
-    settings = get_settings()
-    catalog = open_catalog(settings.resolved_catalog_url)
     try:
-        source = CatalogSource(catalog, AudioStore(settings.resolved_store_url), dataset)
+        source = _source(dataset)
+        catalog = source.catalog
         originals = [r for r in source.records() if r.split == split]
         samples = catalog.get_job(job).sample_count
         if samples != len(originals):

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from daq.cli import app
 from daq.settings import get_settings
 from daq.spec import load_spec
+from db.engine import open_catalog
 
 TARGETS = "VCF FREQ,VCA LEVEL,DCO1 WF"  # what the tiny dataset varies
 
@@ -117,6 +118,15 @@ def test_a_resumed_run_is_the_run_that_never_stopped(jxdaq, tmp_path):
     assert losses(tmp_path / "split") == losses(tmp_path / "straight")
     other = jxdaq(*train_args(tmp_path / "split", 3, "--resume", "--model", "lstm1"), ok=False)
     assert "holds a cnn1" in other.output
+
+
+def test_the_validation_split_may_be_called_val(jxdaq, captured_dataset, tmp_path):
+    catalog = open_catalog(captured_dataset.catalog_url)
+    frozen = catalog.get_dataset("tiny")
+    catalog.freeze_dataset("tiny-val", frozen.filter, {"train": 0.6, "val": 0.2, "test": 0.2})
+    catalog.close()
+    result = jxdaq(*train_args(tmp_path, 1), "--dataset", "tiny-val")
+    assert re.search(r"\d+ train / \d+ val takes", result.output)
 
 
 @pytest.mark.parametrize(
