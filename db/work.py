@@ -398,6 +398,26 @@ class WorkQueue(UnitOfWork):
             )
             return result.rowcount == 1
 
+    def release_claims(self, job_id: int, reason: str) -> int:
+        """Take back every lease on a job's samples (e.g. it was cancelled); returns how many.
+
+        The samples go back to pending; their holders' next ``extend_lease`` or record raises
+        :class:`LeaseLost`, which is how a worker learns to stop at its next take boundary.
+        """
+        now = utcnow()
+        with self._write() as connection:
+            return connection.execute(
+                update(Sample)
+                .where(Sample.job_id == job_id, Sample.state == SampleState.CLAIMED)
+                .values(
+                    state=SampleState.PENDING,
+                    lease_owner_id=None,
+                    lease_expires_at=None,
+                    last_error=reason,
+                    updated_at=now,
+                )
+            ).rowcount
+
     def fail_sample(
         self, claim: ClaimedSample, reason: str, *, tone: bytes | None = None, retry: bool = True
     ) -> SampleState:
@@ -479,6 +499,18 @@ class WorkQueue(UnitOfWork):
                 )
                 for r in connection.execute(query)
             ]
+
+    def takes_by_rig(self, job_id: int) -> dict[str, int]:
+        """Intact takes of a job per rig name (rigs with none are left out)."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(Rig.name, func.count())
+                .select_from(Take)
+                .join(Rig, Rig.id == Take.rig_id)
+                .where(Take.job_id == job_id, Take.broken_at.is_(None))
+                .group_by(Rig.name)
+            ).all()
+        return {name: count for name, count in rows}
 
     # -- takes --------------------------------------------------------------------------
     def record_take(self, take: NewTake, *, now: datetime | None = None) -> int:
