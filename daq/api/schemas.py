@@ -14,8 +14,9 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from daq.api.rigstate import RigState
+from daq.jobs import JobHistory, JobReport
 from daq.spec import JobSpec
-from db.records import EventInfo, JobInfo, Progress, SampleInfo, TakeInfo, TokenInfo
+from db.records import EventInfo, JobInfo, SampleInfo, TakeInfo, TokenInfo
 from db.schema import JobState, QcVerdict, RigStatus, Role, SampleState
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.tone import Tone
@@ -124,8 +125,9 @@ class JobOut(JobSummaryOut):
 
 class RigProgressOut(_Out):
     rig: str
-    rate_per_s: float = Field(description="takes/s over the job's most recent takes")
+    takes: int = Field(description="takes this rig recorded for the job")
     claimed: int = Field(description="samples this rig holds leases on now")
+    rate_per_s: float = Field(description="takes/s over the job's most recent takes")
 
 
 class ProgressOut(_Out):
@@ -142,10 +144,9 @@ class ProgressOut(_Out):
     rigs: list[RigProgressOut]
 
     @classmethod
-    def from_progress(
-        cls, progress: Progress, claimed_by_rig: dict[str, int], now: datetime
-    ) -> ProgressOut:
-        rigs = sorted(set(progress.rate_by_rig) | set(claimed_by_rig))
+    def from_report(cls, report: JobReport) -> ProgressOut:
+        progress = report.progress
+        eta = progress.eta_s
         return cls(
             total=progress.total,
             pending=progress.pending,
@@ -153,17 +154,18 @@ class ProgressOut(_Out):
             captured=progress.captured,
             failed=progress.failed,
             done=progress.done,
-            fraction=min(1.0, progress.done / progress.total) if progress.total else 1.0,
+            fraction=min(1.0, report.fraction_done),
             rate_per_s=progress.rate_per_s,
-            eta_s=progress.eta_s,
-            eta_at=None if progress.eta_s is None else now + timedelta(seconds=progress.eta_s),
+            eta_s=eta,
+            eta_at=None if eta is None else report.at + timedelta(seconds=eta),
             rigs=[
                 RigProgressOut(
-                    rig=rig,
-                    rate_per_s=progress.rate_by_rig.get(rig, 0.0),
-                    claimed=claimed_by_rig.get(rig, 0),
+                    rig=share.rig,
+                    takes=share.takes,
+                    claimed=share.claimed,
+                    rate_per_s=share.rate_per_s,
                 )
-                for rig in rigs
+                for share in report.rigs
             ],
         )
 
@@ -217,8 +219,8 @@ class FailureOut(_Out):
 
 
 class JobHistoryOut(_Out):
-    """What happened to a job: its events in order (state changes with who/why, faults,
-    drift) and why its failed samples failed."""
+    """What happened to a job: its events in order (state changes with who/why, priority,
+    faults, drift) and why its failed samples failed."""
 
     job_id: int
     events: list[EventOut]
@@ -227,6 +229,20 @@ class JobHistoryOut(_Out):
     failures: list[FailureOut] = Field(
         description="the first failed samples; all: /jobs/{id}/samples?state=failed"
     )
+
+    @classmethod
+    def from_history(cls, history: JobHistory) -> JobHistoryOut:
+        following = history.next_event_id
+        return cls(
+            job_id=history.job.id,
+            events=[EventOut.from_info(event) for event in history.events],
+            next_cursor=None if following is None else str(following),
+            failed=history.job.failed,
+            failures=[
+                FailureOut(index=s.index, attempts=s.attempts, reason=s.last_error)
+                for s in history.failures
+            ],
+        )
 
 
 # -- samples and takes -------------------------------------------------------------------------

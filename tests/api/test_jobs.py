@@ -196,7 +196,7 @@ def test_pause_resume_cancel_and_priority_follow_the_job_state_rules(api):
     job_id = api.as_(Role.OPERATOR, "POST", JOBS, json=UNIFORM).json()["id"]
     paused = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/pause", json={"reason": "recable"})
     assert paused.status_code == 200 and paused.json()["state"] == "paused"
-    assert paused.json()["state_reason"] == "recable"
+    assert paused.json()["state_reason"] == "recable (by test-operator)"
     again = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/resume")
     assert again.status_code == 200 and again.json()["state"] in ("queued", "running")
     twice = api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/resume")
@@ -212,8 +212,24 @@ def test_pause_resume_cancel_and_priority_follow_the_job_state_rules(api):
     assert over.status_code == 409 and "cancelled" in over.json()["detail"]
     history = api.as_(Role.TRAINER, "GET", f"{JOBS}/{job_id}/history")
     assert history.status_code == 200, history.text
-    text = history.text
-    assert "recable" in text and "paused" in text and "cancelled" in text
+    events = history.json()["events"]
+    assert [(e["kind"], e["data"].get("to")) for e in events] == [
+        ("job.state", "paused"),
+        ("job.state", "queued"),
+        ("job.priority", 42),
+        ("job.state", "cancelled"),
+    ]
+    assert events[0]["data"]["reason"] == "recable (by test-operator)"
+    assert events[1]["data"]["reason"] == "by test-operator"
+    first = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/history", params={"limit": 3})
+    assert [e["id"] for e in first.json()["events"]] == [e["id"] for e in events[:3]]
+    rest = api.as_(
+        Role.OPERATOR,
+        "GET",
+        f"{JOBS}/{job_id}/history",
+        params={"cursor": first.json()["next_cursor"]},
+    )
+    assert [e["id"] for e in rest.json()["events"]] == [events[3]["id"]]
 
 
 def test_a_captured_job_shows_progress_per_rig_its_samples_and_failures(api, tmp_path):
@@ -232,6 +248,7 @@ def test_a_captured_job_shows_progress_per_rig_its_samples_and_failures(api, tmp
     assert (progress["total"], progress["captured"], progress["failed"]) == (2, 1, 1)
     assert progress["done"] == 2 and progress["fraction"] == 1.0 and progress["eta_s"] == 0.0
     assert progress["pending"] == progress["claimed"] == 0
+    assert [(r["rig"], r["takes"], r["claimed"]) for r in progress["rigs"]] == [("emulated", 1, 0)]
 
     samples = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/samples").json()
     assert [(s["index"], s["state"]) for s in samples["items"]] == [(0, "failed"), (1, "captured")]
@@ -257,5 +274,8 @@ def test_a_running_job_reports_its_rate_eta_and_the_rigs_holding_samples(api):
     assert all(claims)
     progress = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()["progress"]
     assert progress["claimed"] == 3 and progress["pending"] == 7
-    assert {r["rig"]: r["claimed"] for r in progress["rigs"]} == {"r1": 2, "r2": 1}
+    assert {r["rig"]: (r["claimed"], r["takes"]) for r in progress["rigs"]} == {
+        "r1": (2, 0),
+        "r2": (1, 0),
+    }
     assert progress["eta_s"] is None  # nothing captured yet: no rate to go by

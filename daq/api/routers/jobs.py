@@ -8,7 +8,6 @@ whose parameter source is an explicit list of tones (``source.kind = "list"``).
 from __future__ import annotations
 
 import tomllib
-from collections import Counter
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -19,8 +18,6 @@ from daq import jobs
 from daq.api.deps import CatalogDep, require
 from daq.api.errors import documented
 from daq.api.schemas import (
-    EventOut,
-    FailureOut,
     JobDetailOut,
     JobHistoryOut,
     JobOut,
@@ -33,17 +30,24 @@ from daq.api.schemas import (
 )
 from db.reads import MAX_PAGE
 from db.records import TokenInfo
-from db.schema import JobState, Role, SampleState, utcnow
+from db.schema import JobState, Role
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the job's id")]
 Operator = Depends(require(Role.OPERATOR))
+OperatorToken = Annotated[TokenInfo, Operator]
 Reader = Depends(require(Role.OPERATOR, Role.TRAINER))
+OptionalReason = Annotated[ReasonIn | None, Body()]
 RESYNTHESIS_KIND = "list"
 #: Failed samples listed in a job's history (the rest: /jobs/{id}/samples?state=failed).
 FAILURES_SHOWN = 100
 _EXAMPLE_SPEC = FilePath(__file__).resolve().parents[3] / "examples" / "job-prior.toml"
+
+
+def _reason(body: ReasonIn | None, token: TokenInfo) -> str:
+    """The reason kept with a state change, naming who asked for it."""
+    return f"{body.reason} (by {token.name})" if body and body.reason else f"by {token.name}"
 
 
 def _spec_examples() -> dict[str, dict[str, Any]]:
@@ -137,50 +141,50 @@ def list_jobs(
 )
 def get_job(job_id: JobId, catalog: CatalogDep) -> JobDetailOut:
     """The job, its counts, recent rate, ETA, and a per-rig breakdown."""
-    job = catalog.get_job(job_id)
-    progress = catalog.job_progress(job_id)
-    claimed = Counter(
-        sample.lease_owner
-        for sample in catalog.list_samples(job_id, SampleState.CLAIMED, limit=MAX_PAGE)
-        if sample.lease_owner is not None
-    )
+    report = jobs.job_report(catalog, job_id)
     return JobDetailOut(
-        **JobOut.from_info(job).model_dump(),
-        progress=ProgressOut.from_progress(progress, dict(claimed), utcnow()),
+        **JobOut.from_info(report.job).model_dump(), progress=ProgressOut.from_report(report)
     )
 
 
-def _change(action: str, summary: str, doc: str) -> None:
-    """Register POST /jobs/{id}/<action> for one of the state changes of :mod:`daq.jobs`."""
-
-    def route(
-        job_id: JobId, catalog: CatalogDep, body: Annotated[ReasonIn | None, Body()] = None
-    ) -> JobOut:
-        change = getattr(jobs, f"{action}_job")
-        return JobOut.from_info(change(catalog, job_id, reason=body.reason if body else None))
-
-    route.__name__ = f"{action}_job"
-    route.__doc__ = doc
-    router.post(
-        f"/{{job_id}}/{action}",
-        response_model=JobOut,
-        responses=documented(404, 409),
-        dependencies=[Operator],
-        summary=summary,
-    )(route)
-
-
-_change(
-    "pause",
-    "Pause a job",
-    "Rigs finish the take in hand and claim no more of it (409 when it is over).",
+@router.post(
+    "/{job_id}/pause",
+    response_model=JobOut,
+    responses=documented(404, 409),
+    summary="Pause a job",
 )
-_change("resume", "Resume a paused job", "Back to the queue (409 when it is not paused).")
-_change(
-    "cancel",
-    "Cancel a job",
-    "For good: unclaimed samples are never captured; takes so far are kept.",
+def pause_job(
+    job_id: JobId, catalog: CatalogDep, token: OperatorToken, body: OptionalReason = None
+) -> JobOut:
+    """Rigs finish the take in hand and claim no more of it (409 when it is over)."""
+    return JobOut.from_info(jobs.pause_job(catalog, job_id, reason=_reason(body, token)))
+
+
+@router.post(
+    "/{job_id}/resume",
+    response_model=JobOut,
+    responses=documented(404, 409),
+    summary="Resume a paused job",
 )
+def resume_job(
+    job_id: JobId, catalog: CatalogDep, token: OperatorToken, body: OptionalReason = None
+) -> JobOut:
+    """Back to the queue (409 when it is not paused)."""
+    return JobOut.from_info(jobs.resume_job(catalog, job_id, reason=_reason(body, token)))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses=documented(404, 409),
+    summary="Cancel a job",
+)
+def cancel_job(
+    job_id: JobId, catalog: CatalogDep, token: OperatorToken, body: OptionalReason = None
+) -> JobOut:
+    """For good: its leases are taken back, so rigs stop at their next take boundary;
+    the takes so far are kept (409 when it is over)."""
+    return JobOut.from_info(jobs.cancel_job(catalog, job_id, reason=_reason(body, token)))
 
 
 @router.patch(
@@ -208,18 +212,10 @@ def job_history(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$", description="a next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> JobHistoryOut:
-    """State changes (with who and why), faults and drift events in order, and the reasons
-    of the first failed samples."""
-    job = catalog.get_job(job_id)
+    """State changes (with who and why), priority changes, faults and drift in order, and
+    the reasons of the first failed samples."""
     after = int(cursor) if cursor is not None else 0
-    events = catalog.list_events(job_id=job_id, after_id=after, limit=limit + 1)
-    failed = catalog.list_samples(job_id, SampleState.FAILED, limit=FAILURES_SHOWN)
-    return JobHistoryOut(
-        job_id=job_id,
-        events=[EventOut.from_info(event) for event in events[:limit]],
-        next_cursor=str(events[limit - 1].id) if len(events) > limit else None,
-        failed=job.failed,
-        failures=[
-            FailureOut(index=s.index, attempts=s.attempts, reason=s.last_error) for s in failed
-        ],
+    history = jobs.job_history(
+        catalog, job_id, after_event_id=after, limit=limit, failures_limit=FAILURES_SHOWN
     )
+    return JobHistoryOut.from_history(history)
