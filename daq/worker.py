@@ -508,7 +508,8 @@ class Worker:
         if self.drift_policy is None or self._last_job is None or not self._connected:
             return
         monitor = self._monitor()
-        if not monitor.due(self.stats.submitted, time.monotonic()):
+        takes = self.stats.submitted + self.stats.failed_attempts  # the rig's use, pass or fail
+        if not monitor.due(takes, time.monotonic()):
             return
         from daq.calibration import REFERENCE_TONE, reference_capture_spec
 

@@ -1,0 +1,87 @@
+"""Drift checks in the worker: the reference tone re-captured between batches, its distance to
+the rig's baseline recorded; over the threshold the job pauses and says why.
+
+The accelerated emulated rig renders the reference tone identically every time, so it never
+drifts by itself: a drifted rig is made by giving it a baseline from another tone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from catalog_support import catalog_url  # noqa: F401  (fixture)
+
+from daq.calibration import DriftMonitor, reference_capture_spec
+from daq.capture_backends import RenderedBackend
+from daq.jobs import submit_job
+from daq.rigs import EMULATED
+from daq.spec import JobSpec
+from daq.worker import DRIFT, DRIFT_BASELINE, DriftPolicy, Worker
+from db.engine import open_catalog
+from db.schema import JobState
+from db.store import AudioStore
+from firmware_protocol.tone import INIT_TONE
+
+EVERY = DriftPolicy(every_takes=16, every_s=3600.0, threshold_db=3.0)
+
+
+@pytest.fixture
+def services(catalog_url, tmp_path):  # noqa: F811
+    catalog = open_catalog(catalog_url)
+    catalog.upsert_rig(EMULATED.name, EMULATED.transport)
+    yield catalog, AudioStore(tmp_path / "audio")
+    catalog.close()
+
+
+def job_of(catalog, count: int) -> int:
+    spec = {"source": {"kind": "uniform"}, "count": count, "seed": 2,
+            "capture": {"hold_s": 0.5, "tail": {"max_s": 0.3}}}  # fmt: skip
+    return submit_job(catalog, JobSpec.model_validate(spec)).id
+
+
+def test_the_first_check_sets_the_baseline_and_a_steady_rig_finishes_its_job(services):
+    catalog, store = services
+    job_id = job_of(catalog, 48)
+    Worker(catalog, store, EMULATED, drift=EVERY).run(job_id=job_id)
+    assert catalog.get_job(job_id).state == JobState.COMPLETED
+    (baseline,) = catalog.list_calibrations(EMULATED.name, DRIFT_BASELINE)
+    assert len(baseline.result["spectrum_db"]) > 1000
+    checks = catalog.list_calibrations(EMULATED.name, DRIFT)
+    assert len(checks) >= 3 and all(c.value == pytest.approx(0.0, abs=1e-6) for c in checks)
+
+    # A later worker measures against the stored baseline instead of making a new one.
+    Worker(catalog, store, EMULATED, drift=EVERY).run(job_id=job_of(catalog, 32))
+    assert len(catalog.list_calibrations(EMULATED.name, DRIFT_BASELINE)) == 1
+    assert len(catalog.list_calibrations(EMULATED.name, DRIFT)) > len(checks)
+
+
+def test_a_drifted_rig_pauses_its_job_and_says_why(services):
+    catalog, store = services
+    # The rig's baseline was made with another tone: to the check, the rig has drifted.
+    other = RenderedBackend(EMULATED).capture_one(INIT_TONE, reference_capture_spec())
+    monitor = DriftMonitor(1, 1.0, 1.0)
+    monitor.check(other)
+    spectrum = [float(v) for v in monitor.baseline]
+    catalog.record_calibration(EMULATED.name, DRIFT_BASELINE, {"spectrum_db": spectrum})
+    job_id = job_of(catalog, 200)
+    worker = Worker(catalog, store, EMULATED, drift=EVERY)
+    thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while catalog.get_job(job_id).state != JobState.PAUSED and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=60)
+    job = catalog.get_job(job_id)
+    assert job.state == JobState.PAUSED
+    assert "rig emulated: the reference tone drifted" in job.state_reason
+    assert "threshold 3 dB" in job.state_reason
+    assert 16 <= job.captured < 200  # paused at a take boundary, after the first check
+    (check,) = catalog.list_calibrations(EMULATED.name, DRIFT)
+    assert check.value > 3.0 and check.result["exceeded"] is True
+    (event,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.drift"]
+    assert event.level == "warning" and event.job_id == job_id
