@@ -8,8 +8,9 @@ audio players; rigs with status, heartbeat, latency and drift over time.
 The dashboard is a client of the JSON API, not a second implementation of it: pages read
 what they show from the API (called in-process with the session's token), its scripts poll
 the API and pause or cancel through it with the cookie, and the job form is forwarded to
-``POST /api/v1/jobs``. So roles, validation and response shapes live in the API alone; the
-only catalog read here is rig calibration history, which the API does not list.
+``POST /api/v1/jobs``. So roles, validation and response shapes live in the API alone; besides
+checking the session's token, the only catalog read here is rig calibration history, which
+the API does not list.
 
 It is a sub-application mounted on the API's app rather than routes of it: its pages answer
 a missing token with the login page (the API answers 401), and are no API operations.
@@ -27,11 +28,22 @@ from urllib.parse import parse_qs, quote
 
 import httpx
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.templating import Jinja2Templates
 
 from daq.api import session
@@ -111,15 +123,6 @@ class Viewer:
 
 class LoginRequired(Exception):
     """No session cookie, or one whose token is unknown or revoked."""
-
-
-class PageError(Exception):
-    """A request the dashboard answers with an error page (status and one clear sentence)."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
 
 
 def _catalog(request: Request) -> Catalog:
@@ -222,11 +225,16 @@ async def _call(
         return await client.request(method, API_PREFIX + path, **kwargs)
 
 
-def _detail(answer: httpx.Response) -> str:
+def _body_detail(answer: httpx.Response) -> Any:
+    """The ``detail`` of an API error body (a sentence, or a 422's list), if it has one."""
     try:
-        detail = answer.json().get("detail")
+        return answer.json().get("detail")
     except (ValueError, AttributeError):
-        detail = None
+        return None
+
+
+def _detail(answer: httpx.Response) -> str:
+    detail = _body_detail(answer)
     return detail if isinstance(detail, str) else f"the API answered {answer.status_code}"
 
 
@@ -236,7 +244,7 @@ async def _get(request: Request, viewer: Viewer, path: str, **params: Any) -> An
     if answer.status_code == status.HTTP_401_UNAUTHORIZED:
         raise LoginRequired
     if not answer.is_success:
-        raise PageError(answer.status_code, _detail(answer))
+        raise HTTPException(answer.status_code, _detail(answer))
     return answer.json()
 
 
@@ -244,16 +252,16 @@ async def _get(request: Request, viewer: Viewer, path: str, **params: Any) -> An
 async def _form(request: Request, viewer: Viewer | None) -> dict[str, str]:
     """A same-origin urlencoded form (with the session's CSRF token when logged in)."""
     if not session.same_origin(request):
-        raise PageError(status.HTTP_403_FORBIDDEN, "cross-origin form posts are refused")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-origin form posts are refused")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != "application/x-www-form-urlencoded":
-        raise PageError(
+        raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"forms must be application/x-www-form-urlencoded, not {kind or 'no content type'}",
         )
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise PageError(
+        raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, f"the form is over {MAX_FORM_BYTES} bytes"
         )
     try:
@@ -261,10 +269,10 @@ async def _form(request: Request, viewer: Viewer | None) -> dict[str, str]:
             body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=10
         )
     except (UnicodeDecodeError, ValueError) as error:
-        raise PageError(status.HTTP_400_BAD_REQUEST, f"unreadable form: {error}") from None
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unreadable form: {error}") from None
     form = {name: values[0] for name, values in fields.items()}
     if viewer is not None and not session.csrf_ok(viewer.secret, form.get(session.CSRF_FIELD)):
-        raise PageError(
+        raise HTTPException(
             status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or stale: reload the page"
         )
     return form
@@ -288,7 +296,7 @@ def _parse_spec(text: str) -> dict[str, Any]:
 
 def _spec_errors(answer: httpx.Response) -> list[tuple[str, str]]:
     """(field, message) for each problem the API found in a submitted spec."""
-    detail = answer.json().get("detail") if answer.content else None
+    detail = _body_detail(answer)
     if isinstance(detail, list):
         return [
             (".".join(str(p) for p in error.get("loc", [])[1:]) or "spec", str(error.get("msg")))
@@ -499,8 +507,9 @@ async def _to_login(request: Request, _: Exception) -> Response:
 
 
 async def _error_page(request: Request, error: Exception) -> Response:
-    assert isinstance(error, PageError)
-    return _page(request, "error.html", None, error.status_code, message=error.message)
+    """Any HTTP error of a page (the API's, a refused form, an unknown address) as a page."""
+    assert isinstance(error, StarletteHTTPException)
+    return _page(request, "error.html", None, error.status_code, message=error.detail)
 
 
 async def _bad_address(request: Request, error: Exception) -> Response:
@@ -523,7 +532,7 @@ def mount(app: FastAPI) -> None:
     pages.include_router(router)
     pages.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     pages.add_exception_handler(LoginRequired, _to_login)
-    pages.add_exception_handler(PageError, _error_page)
+    pages.add_exception_handler(StarletteHTTPException, _error_page)
     pages.add_exception_handler(RequestValidationError, _bad_address)
     app.mount(PREFIX, pages, name="dashboard")
     app.add_route("/", _to_dashboard, include_in_schema=False)

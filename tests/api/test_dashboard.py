@@ -263,6 +263,8 @@ def test_unknown_jobs_and_bad_addresses_get_an_error_page(sqlite_api):
     assert missing.status_code == 404 and alerts(missing.text) == ["job 4242 does not exist"]
     bad = sqlite_api.client.get(f"{D}/jobs/abc")
     assert bad.status_code == 404 and "job_id" in alerts(bad.text)[0]
+    nowhere = sqlite_api.client.get(f"{D}/nowhere")
+    assert nowhere.status_code == 404 and nowhere.headers["content-type"].startswith("text/html")
 
 
 def test_hostile_text_is_escaped_everywhere(sqlite_api):

@@ -121,7 +121,8 @@
       const query = new URLSearchParams({ limit });
       if (takes.dataset.cursor) query.set("cursor", takes.dataset.cursor);
       const answer = await fetch(`${BASE}/jobs/${id}/takes?${query}`, { credentials: "same-origin" });
-      if (!answer.ok) throw new Error(`takes: error ${answer.status}`);
+      if (answer.redirected) window.location.reload(); // to the login page: the session ended
+      if (!answer.ok || answer.redirected) throw new Error(`takes: error ${answer.status}`);
       takes.insertAdjacentHTML("beforeend", await answer.text()); // rendered and escaped by the server
       takes.dataset.cursor = answer.headers.get("X-Next-Cursor") || "";
       if (answer.headers.get("X-More") === "1" || takes.rows.length >= Number(takes.dataset.limit)) {
