@@ -38,7 +38,7 @@ def _dataset_info(row: Row[Any]) -> DatasetInfo:
         id=row.id,
         name=row.name,
         filter=TakeFilter.from_json(row.query),
-        splits=row.splits["fractions"],
+        splits=dict(row.splits["fractions"]),
         seed=row.splits["seed"],
         created_by=row.created_by,
         created_at=row.created_at,
@@ -133,7 +133,9 @@ class Access(UnitOfWork):
                     name=name,
                     query=frozen.to_json(),
                     max_take_id=max_take_id,
-                    splits={"fractions": splits, "seed": seed},
+                    # Pairs, not an object: PostgreSQL's JSONB reorders object keys, and the
+                    # order of the splits decides which split a take falls in.
+                    splits={"fractions": [[n, f] for n, f in splits.items()], "seed": seed},
                     created_by=created_by,
                     created_at=utcnow(),
                 )

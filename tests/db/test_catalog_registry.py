@@ -73,6 +73,8 @@ def test_frozen_dataset_ignores_later_takes_and_splits_deterministically(catalog
     ids = [t.id for t in catalog.query_takes(stored.filter, limit=1000).items]
     splits = Counter(stored.split_of(i) for i in ids)
     assert [stored.split_of(i) for i in ids] == [dataset.split_of(i) for i in ids]
+    # The order of the splits decides the assignment; PostgreSQL must not reorder them.
+    assert list(stored.splits) == ["train", "validation", "test"]
     assert set(splits) == {"train", "validation", "test"} and 170 < splits["train"] < 230
     with pytest.raises(ValueError, match="already exists"):
         catalog.freeze_dataset("first", TakeFilter(), {"train": 1.0})
