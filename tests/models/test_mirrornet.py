@@ -1,0 +1,223 @@
+"""MirrorNet: shapes and latent constraints, the plant contract (emulator and a real capture
+job on the emulated rig), and alternating training that lowers both losses, deterministically."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from daq.capture import render_seed
+from daq.emulator.render import Note, render
+from daq.rigs import EMULATED
+from daq.worker import Worker
+from db.engine import open_catalog
+from db.schema import JobState
+from db.store import AudioStore
+from firmware_protocol.tone import Tone
+from models.mirrornet import (
+    COND_CHANNELS,
+    DEFAULT_BASE,
+    EmulatorPlant,
+    LatentCodec,
+    Melody,
+    MelodySet,
+    MirrorConfig,
+    MirrorNet,
+    MirrorTrainer,
+    PlantError,
+    RigPlant,
+    conditioning,
+    random_melody,
+)
+from models.targets import TargetSpec
+from models.train import seed_everything
+
+RATE = 44100
+#: FLAC stores 24-bit integers: one step is 2**-23 of full scale.
+QUANTUM = 2.0**-23
+TINY = MirrorConfig(
+    hidden=16,
+    blocks=3,
+    rounds=3,
+    babble=2,
+    decoder_steps=40,
+    encoder_steps=40,
+    batch_size=8,
+    learning_rate=3e-3,
+    seed=7,
+)
+
+
+def short_melody(rng: np.random.Generator) -> Melody:
+    return random_melody(rng, notes=5, hold_s=0.6, release_s=0.1, min_slot_s=0.08)
+
+
+@pytest.fixture(scope="module")
+def tiny_set() -> tuple[MelodySet, np.ndarray, list[Tone]]:
+    """Eight short melodies, each played by its own random tone of the default subset."""
+    rng = np.random.default_rng(3)
+    codec = LatentCodec(TargetSpec.of(TINY.parameters))
+    vectors = codec.random_vectors(rng, 8)
+    tones = codec.tones(vectors, DEFAULT_BASE)
+    melodies = [short_melody(rng) for _ in range(8)]
+    plant = EmulatorPlant(RATE)
+    audio = np.concatenate(
+        [plant.render([t], m, i) for i, (t, m) in enumerate(zip(tones, melodies, strict=True))]
+    )
+    return MelodySet.from_audio(audio, melodies, RATE), vectors, tones
+
+
+def test_random_melodies_have_five_notes_in_order_and_one_length():
+    rng = np.random.default_rng(0)
+    melodies = [random_melody(rng) for _ in range(50)]
+    for melody in melodies:
+        assert len(melody.notes) == 5
+        starts = [n.start_s for n in melody.notes]
+        assert starts == sorted(starts) and starts[0] == 0.0
+        assert all(57 <= n.key <= 81 for n in melody.notes)
+        assert melody.hold_s == pytest.approx(1.2) and melody.duration_s == pytest.approx(1.5)
+    assert len({m.notes for m in melodies}) == 50
+
+
+def test_a_melody_rejects_notes_without_a_length_or_out_of_order():
+    with pytest.raises(ValueError, match="duration_s"):
+        Melody((Note(60),), 0.1)
+    with pytest.raises(ValueError, match="start order"):
+        Melody((Note(60, 100, 0.5, 0.1), Note(62, 100, 0.0, 0.1)), 0.1)
+
+
+def test_conditioning_marks_each_note_where_it_sounds(tiny_set):
+    data, _, _ = tiny_set
+    melody = data.melodies[0]
+    frames = data.spectrograms.shape[-1]
+    cond, assign = conditioning(melody, _features(melody))
+    assert cond.shape == (COND_CHANNELS, frames) and assign.shape == (5, frames)
+    assert np.all(assign.sum(0) == 1.0)  # every frame belongs to exactly one note
+    gate = cond[-3]
+    assert gate[0] == 1.0 and gate[-1] == 0.0  # sounding at the start, released at the end
+    on = cond[:128]
+    assert np.all(on[:, gate == 0] == 0) and np.all(on.max(0)[gate == 1] > 0.5)
+
+
+def _features(melody):
+    from models.mirrornet import auditory_features
+
+    return auditory_features(melody, RATE)
+
+
+def test_shapes_and_latent_constraints(tiny_set):
+    data, _, _ = tiny_set
+    seed_everything(0)
+    net = MirrorNet(TINY)
+    n, channels, frames = data.spectrograms.shape
+    assert (n, channels) == (8, 128)
+    latent = net.encoder(data.spectrograms, data.cond, data.assign)
+    assert latent.shape == (8, 5, net.codec.width)
+    assert torch.equal(latent[:, 0], latent[:, 4])  # one tone per melody
+    codec = net.codec
+    continuous = latent[..., : len(codec.continuous)]
+    assert torch.all((continuous >= 0) & (continuous <= 1))
+    switch_probs = latent[..., len(codec.continuous) :]
+    assert torch.allclose(switch_probs.sum(-1), torch.ones(8, 5))  # DCO1 WF: one softmax
+    out = net.decoder(latent, data.cond, data.assign)
+    assert out.shape == (8, 128, frames) and torch.all(out >= 0)
+    assert net(data.spectrograms, data.cond, data.assign).shape == out.shape
+
+
+def test_latents_decode_to_valid_tones_on_the_base():
+    codec = LatentCodec(TargetSpec.of(("DCO1 WF", "VCF FREQ", "CHORUS", "ENV2 RELEASE")))
+    assert codec.width == 2 + 4 + 3
+    rng = np.random.default_rng(1)
+    vectors = codec.random_vectors(rng, 20)
+    latent = codec.from_vectors(vectors)
+    np.testing.assert_array_equal(codec.to_vectors(latent), vectors)
+    explored = codec.explore(vectors, rng, sigma=0.5, switch_p=0.5)
+    for vector, tone in zip(explored, codec.tones(explored, DEFAULT_BASE), strict=True):
+        assert isinstance(tone, Tone)
+        assert tone["DCO1 WF"] == 32 * int(vector[0])  # a stock switch value
+        assert tone["CHORUS"] == 32 * int(vector[2])
+        assert abs(tone["VCF FREQ"] - 127 * vector[1]) <= 0.5
+        assert tone["ENV1 SUSTAIN"] == 0 and tone["VCA LEVEL"] == 127  # from the base
+
+
+def test_the_emulator_plant_is_the_batch_renderer_with_the_capture_seeds():
+    rng = np.random.default_rng(2)
+    melody = short_melody(rng)
+    codec = LatentCodec(TargetSpec.of(TINY.parameters))
+    tones = codec.tones(codec.random_vectors(rng, 3), DEFAULT_BASE)
+    audio = EmulatorPlant(RATE).render(tones, melody, seed=11)
+    seeds = [render_seed(11, i) for i in range(3)]
+    direct = render(tones, melody.notes, melody.hold_s, melody.release_s, RATE, seeds)
+    assert audio.shape == (3, melody.samples(RATE))
+    np.testing.assert_array_equal(audio, direct)
+
+
+@pytest.fixture
+def services(tmp_path):
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    yield catalog, AudioStore(tmp_path / "audio")
+    catalog.close()
+
+
+def test_a_rig_plant_gets_the_emulated_rigs_takes_through_a_capture_job(services):
+    catalog, store = services
+    rng = np.random.default_rng(4)
+    melody = short_melody(rng)
+    codec = LatentCodec(TargetSpec.of(TINY.parameters))
+    tones = codec.tones(codec.random_vectors(rng, 4), DEFAULT_BASE)
+    tones[2] = tones[2].replace(vca_level=0)  # silent: fails QC, comes back as silence
+    stop = threading.Event()
+    worker = threading.Thread(target=Worker(catalog, store, EMULATED, stop=stop).run)
+    worker.start()
+    try:
+        audio = RigPlant(catalog, store, rigs=["emulated"], timeout_s=60).render(
+            tones, melody, seed=5
+        )
+    finally:
+        stop.set()
+        worker.join()
+    expected = EmulatorPlant(RATE).render(tones, melody, seed=5)
+    assert audio.shape == expected.shape
+    np.testing.assert_allclose(audio, expected, atol=QUANTUM)
+    assert np.all(audio[2] == 0) and np.abs(audio[[0, 1, 3]]).max() > 0.01
+    (job,) = catalog.list_jobs()
+    assert job.state == JobState.COMPLETED and job.spec["source"]["kind"] == "list"
+
+
+def test_a_rig_plant_without_a_worker_gives_up_and_cancels_its_job(services):
+    catalog, store = services
+    plant = RigPlant(catalog, store, timeout_s=0.3, poll_s=0.05)
+    melody = short_melody(np.random.default_rng(5))
+    with pytest.raises(PlantError, match="is a worker running"):
+        plant.render([DEFAULT_BASE], melody)
+    (job,) = catalog.list_jobs()
+    assert job.state == JobState.CANCELLED
+
+
+def _train(data: MelodySet) -> list[dict[str, float]]:
+    # numba's first parallel render (the plant) sets OpenMP back to every core, undoing the
+    # conftest's one torch thread; two threads on a shared machine make training 5x slower.
+    torch.set_num_threads(1)
+    seed_everything(TINY.seed)
+    net = MirrorNet(TINY)
+    return MirrorTrainer(net, EmulatorPlant(RATE), data).train()
+
+
+def test_alternating_training_lowers_both_losses_and_repeats_exactly(tiny_set):
+    data, _, _ = tiny_set
+    history = _train(data)
+    assert [row["buffer"] for row in history] == [16, 24, 32]  # babble, then one per melody
+    first, last = history[0], history[-1]
+    # The decoder predicts what the plant does with new proposals better and better ...
+    assert last["decoder_prediction_loss"] < first["decoder_prediction_loss"] / 2
+    assert last["decoder_loss"] < first["decoder_loss"]
+    # ... and the encoder, through it, reconstructs its inputs better.
+    assert last["encoder_loss"] < first["encoder_loss"]
+    again = _train(data)
+    for a, b in zip(history, again, strict=True):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"
+        }
