@@ -25,8 +25,9 @@ DESCRIPTION = """\
 Schedule and watch capture jobs on Roland Super JX rigs, browse the takes they record,
 and pull datasets for training.
 
-Every route but `/health` needs a bearer token (`Authorization: Bearer jxd_...`), made with
-`jxdaq token create --role ROLE --name NAME`. Roles: **admin** (everything), **operator**
+Every route but `/health` (this schema too) needs a bearer token
+(`Authorization: Bearer jxd_...`), made with `jxdaq token create --role ROLE --name NAME`.
+Roles: **admin** (everything), **operator**
 (jobs, rigs, catalog reads), **trainer** (catalog reads, datasets, resynthesis jobs only),
 **rig** (a worker: its own rig's heartbeat and status). 401: no token, or an unknown or
 revoked one; 403: a role that may not use the route.
@@ -73,6 +74,9 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        openapi_url=None,  # served by the system router, behind a token
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.catalog = catalog

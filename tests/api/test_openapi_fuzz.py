@@ -68,7 +68,7 @@ def fuzzed_app(catalog_url: str, tmp_path: Path):  # noqa: F811  (the fixture)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_server_errors_and_no_schema_violations(fuzzed_app, mode):
     app, admin = fuzzed_app
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=admin.headers())
     for result in schema.get_all_operations():
         operation = result.ok()
 
@@ -88,8 +88,15 @@ def test_no_server_errors_and_no_schema_violations(fuzzed_app, mode):
             assert mode == GenerationMode.NEGATIVE, operation.label
 
 
+def test_the_schema_needs_a_token_and_the_cdn_pages_are_off(sqlite_api):
+    client = sqlite_api.client
+    assert client.get("/openapi.json").status_code == 401
+    assert sqlite_api.as_(Role.RIG, "GET", "/openapi.json").json()["info"]["title"] == "jx-daq"
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+
+
 def test_the_schema_documents_every_operation_with_examples(sqlite_api):
-    document = sqlite_api.client.get("/openapi.json").json()
+    document = sqlite_api.as_(Role.TRAINER, "GET", "/openapi.json").json()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             assert operation.get("summary"), (method, path)

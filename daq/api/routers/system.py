@@ -1,8 +1,12 @@
-"""``/health`` (no token: load balancers and compose health checks) and ``/metrics``.
+"""``/health`` (no token: load balancers and compose health checks), ``/metrics`` and the
+OpenAPI schema ``/openapi.json``.
 
 ``/metrics`` needs a token like every other route (any role): point Prometheus at it with
 ``authorization: {credentials_file: ...}`` holding a token made for it, e.g.
-``jxdaq token create --role operator --name prometheus``.
+``jxdaq token create --role operator --name prometheus``. The schema needs a token too (any
+role): every route but ``/health`` does. FastAPI's ``/docs`` and ``/redoc`` pages are off:
+they load their scripts from a CDN, which a lab network may not reach; open the schema in
+any OpenAPI viewer instead.
 """
 
 from __future__ import annotations
@@ -59,3 +63,13 @@ def metrics(request: Request) -> Response:
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )
+
+
+@router.get(
+    "/openapi.json",
+    dependencies=[Depends(require())],
+    include_in_schema=False,
+    summary="The OpenAPI schema",
+)
+def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
