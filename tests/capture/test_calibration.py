@@ -5,21 +5,21 @@ a pty (driven with :class:`SerialVoiceBoard` through pyserial), its audio played
 PulseAudio null sink and recorded back from that sink's monitor with :class:`DeviceInput`.
 The sink is this module's own (loaded for the tests, unloaded after), so other device tests
 playing into the shared ``jxdaq_null`` at the same time cannot be heard here, nor we there.
-Without PulseAudio these tests FAIL (never skip).
+The emulator answers a fixed delay after each command, as a real board does, so the
+measured latency is that delay plus the audio path. Without PulseAudio these tests FAIL
+(never skip).
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from device_support import FS, PULSE, READY_TIMEOUT_S, SETUP_HINT, Process
 
 from daq.audio.device_input import DeviceInput
 from daq.calibration import (
@@ -35,10 +35,9 @@ from daq.instruments.serial_board import SerialVoiceBoard
 from daq.qc import onset_frame
 from daq.spec import CaptureSpec, Note, TailSpec
 
-FS = 48000
-PULSE = "pulse"  # PortAudio's ALSA device that reaches PulseAudio
-READY_TIMEOUT_S = 90.0  # the server compiles its voice kernels before "ready"
-SETUP_HINT = "start the services with: bash scripts/test-services.sh"
+#: The served emulator plays each command this long after it arrives, to the sample, as a
+#: real board answers after a fixed processing time (see daq.emulator.timing).
+COMMAND_DELAY_MS = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -59,35 +58,18 @@ def sink() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def emulator(sink: str) -> Iterator[str]:
     """``jxdaq emulator serve`` on a pty, playing into ``sink``; yields the pty's path."""
-    process = subprocess.Popen(
+    server = Process(
         [sys.executable, "-m", "daq.cli", "emulator", "serve", "--serial", "pty",
-         "--audio-device", PULSE, "--sample-rate", str(FS)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PULSE_SINK": sink},
+         "--audio-device", PULSE, "--sample-rate", str(FS),
+         "--command-delay-ms", str(COMMAND_DELAY_MS)],
+        env={"PULSE_SINK": sink},
     )  # fmt: skip
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [lines.put(x.rstrip()) for x in process.stdout], daemon=True
-    ).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and (not seen or seen[-1] != "ready"):
-        try:
-            seen.append(lines.get(timeout=0.5))
-        except queue.Empty:
-            if process.poll() is not None:
-                break
     try:
-        if not seen or seen[-1] != "ready":
-            pytest.fail("the emulator did not become ready; its output:\n" + "\n".join(seen))
-        yield next(line.split(": ", 1)[1] for line in seen if line.startswith("serial: "))
+        line = server.wait_for_line(lambda x: x.startswith("serial: "), READY_TIMEOUT_S, "pty")
+        server.wait_for_line(lambda x: x == "ready", READY_TIMEOUT_S, "the emulator's 'ready'")
+        yield line.partition(": ")[2]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 @pytest.fixture
@@ -111,16 +93,16 @@ def test_latency_through_pty_and_pulseaudio_is_positive_plausible_and_repeatable
     second = measure_latency(board, audio, sample_rate=FS, attempts=3)
     for result in (first, second):
         assert result.attempts == 3
-        assert 0.0 < result.latency_s < 0.5, result
-        assert result.jitter_s < 0.02, result  # a few audio blocks
-    assert abs(first.latency_s - second.latency_s) < 0.015, (first, second)
+        assert COMMAND_DELAY_MS / 2000 < result.latency_s < 0.5, result
+        assert result.jitter_s < 0.02, result  # one late attempt at most (a loaded CPU)
+    assert abs(first.latency_s - second.latency_s) < 0.005, (first, second)
 
 
-def test_compensating_the_measured_latency_puts_each_onset_at_its_note_on(board, audio):
-    """Uncompensated, this path's onsets come ~40 ms late; compensated, they straddle the
-    note-on within the path's own jitter (the emulator applies bytes between audio blocks
-    and PulseAudio moves audio in bursts: about +-5 ms)."""
-    result = measure_latency(board, audio, sample_rate=FS, attempts=5)
+def test_compensating_the_measured_latency_puts_each_onset_on_its_note_on(board, audio):
+    """Uncompensated, onsets come ~60 ms late; compensated, they land on the note-on: within
+    about 1 ms mostly, but the input's and the emulator's stream clocks wander against each
+    other by a few ms over seconds, and a loaded CPU makes the odd command late."""
+    result = measure_latency(board, audio, sample_rate=FS)
     spec = CaptureSpec(
         sample_rate=FS, pre_roll_s=0.2, hold_s=0.3, tail=TailSpec(max_s=0.2), notes=[Note(key=69)]
     )
@@ -131,8 +113,8 @@ def test_compensating_the_measured_latency_puts_each_onset_at_its_note_on(board,
         first = onset_frame(take.audio, 0, float(np.abs(take.audio).max()) * 1e-3)
         assert first is not None
         onsets.append((first - take.note_on_frame) / FS)
-    assert max(abs(onset) for onset in onsets) < 0.010, onsets
     assert abs(float(np.median(onsets))) < 0.005, onsets
+    assert max(abs(onset) for onset in onsets) < 0.020, onsets
 
 
 def test_no_sound_back_is_an_error_naming_the_instrument_and_the_audio_device(audio):
