@@ -36,7 +36,6 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the job's id")]
 Operator = Depends(require(Role.OPERATOR))
-OperatorToken = Annotated[TokenInfo, Operator]
 Reader = Depends(require(Role.OPERATOR, Role.TRAINER))
 OptionalReason = Annotated[ReasonIn | None, Body()]
 RESYNTHESIS_KIND = "list"
@@ -45,9 +44,8 @@ FAILURES_SHOWN = 100
 _EXAMPLE_SPEC = FilePath(__file__).resolve().parents[3] / "examples" / "job-prior.toml"
 
 
-def _reason(body: ReasonIn | None, token: TokenInfo) -> str:
-    """The reason kept with a state change, naming who asked for it."""
-    return f"{body.reason} (by {token.name})" if body and body.reason else f"by {token.name}"
+def _reason(body: ReasonIn | None) -> str | None:
+    return body.reason if body else None
 
 
 def _spec_examples() -> dict[str, dict[str, Any]]:
@@ -151,40 +149,37 @@ def get_job(job_id: JobId, catalog: CatalogDep) -> JobDetailOut:
     "/{job_id}/pause",
     response_model=JobOut,
     responses=documented(404, 409),
+    dependencies=[Operator],
     summary="Pause a job",
 )
-def pause_job(
-    job_id: JobId, catalog: CatalogDep, token: OperatorToken, body: OptionalReason = None
-) -> JobOut:
+def pause_job(job_id: JobId, catalog: CatalogDep, body: OptionalReason = None) -> JobOut:
     """Rigs finish the take in hand and claim no more of it (409 when it is over)."""
-    return JobOut.from_info(jobs.pause_job(catalog, job_id, reason=_reason(body, token)))
+    return JobOut.from_info(jobs.pause_job(catalog, job_id, reason=_reason(body)))
 
 
 @router.post(
     "/{job_id}/resume",
     response_model=JobOut,
     responses=documented(404, 409),
+    dependencies=[Operator],
     summary="Resume a paused job",
 )
-def resume_job(
-    job_id: JobId, catalog: CatalogDep, token: OperatorToken, body: OptionalReason = None
-) -> JobOut:
+def resume_job(job_id: JobId, catalog: CatalogDep, body: OptionalReason = None) -> JobOut:
     """Back to the queue (409 when it is not paused)."""
-    return JobOut.from_info(jobs.resume_job(catalog, job_id, reason=_reason(body, token)))
+    return JobOut.from_info(jobs.resume_job(catalog, job_id, reason=_reason(body)))
 
 
 @router.post(
     "/{job_id}/cancel",
     response_model=JobOut,
     responses=documented(404, 409),
+    dependencies=[Operator],
     summary="Cancel a job",
 )
-def cancel_job(
-    job_id: JobId, catalog: CatalogDep, token: OperatorToken, body: OptionalReason = None
-) -> JobOut:
+def cancel_job(job_id: JobId, catalog: CatalogDep, body: OptionalReason = None) -> JobOut:
     """For good: its leases are taken back, so rigs stop at their next take boundary;
     the takes so far are kept (409 when it is over)."""
-    return JobOut.from_info(jobs.cancel_job(catalog, job_id, reason=_reason(body, token)))
+    return JobOut.from_info(jobs.cancel_job(catalog, job_id, reason=_reason(body)))
 
 
 @router.patch(
