@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from daq.commands import catalog, dataset, db, emulator, job, serve, syx, token, train, worker
+from daq.commands import catalog, dataset, db, emulator, job, rig, serve, syx, token, train, worker
 
 app = typer.Typer(
     name="jxdaq",
@@ -25,6 +25,7 @@ app.add_typer(dataset.app, name="dataset")
 app.add_typer(serve.app, name="serve")
 app.add_typer(token.app, name="token")
 app.add_typer(worker.app, name="worker")
+app.add_typer(rig.app, name="rig")
 app.add_typer(train.app)  # unnamed: `jxdaq train` and `jxdaq evaluate` at the top level
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from daq.capture import RawTake, RealtimeCapture, RenderedCapture
 from daq.instruments.serial_board import SerialVoiceBoard
 from daq.qc import onset_frame
 from daq.spec import CaptureSpec, Note, TailSpec
+from db.engine import open_catalog
+from db.registry import LATENCY
 
 #: The served emulator plays each command this long after it arrives, to the sample, as a
 #: real board answers after a fixed processing time (see daq.emulator.timing).
@@ -129,6 +131,45 @@ def test_no_sound_back_is_an_error_naming_the_instrument_and_the_audio_device(au
 def test_a_mismatched_sample_rate_is_refused(audio):
     with pytest.raises(ValueError, match="44100 Hz"):
         measure_latency(SerialVoiceBoard("loop://"), audio, sample_rate=44100)
+
+
+def test_jxdaq_rig_calibrate_measures_through_the_rigs_devices_and_stores_the_latency(
+    sink, emulator, tmp_path
+):
+    rigs = tmp_path / "rigs.toml"
+    rigs.write_text(
+        f'[rigs.bench-c]\ninstrument = "serial"\nport = "{emulator}"\n'
+        f'audio_device = "{PULSE}"\nsample_rate = {FS}\n'
+    )
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    env = {
+        **os.environ,
+        "JXDAQ_CATALOG_URL": url,
+        "JXDAQ_VAR_DIR": str(tmp_path),
+        "PULSE_SOURCE": f"{sink}.monitor",
+    }
+
+    def rig(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "daq.cli", "rig", *args, "--rigs-file", str(rigs)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+
+    done = rig("calibrate", "bench-c", "--attempts", "3")
+    assert done.returncode == 0, done.stderr
+    catalog = open_catalog(url)
+    try:
+        (stored,) = catalog.list_calibrations("bench-c", LATENCY)
+        assert COMMAND_DELAY_MS / 2000 < stored.value < 0.5
+        assert stored.result["attempts"] == 3 and stored.result["sample_rate"] == FS
+        assert catalog.get_rig("bench-c").latency_s == stored.value  # the compensation
+    finally:
+        catalog.close()
+    assert f"latency {stored.value * 1000:.1f} ms" in done.stdout
+    rigs.write_text(rigs.read_text().replace(f'"{PULSE}"', '"no-such-device"'))
+    failed = rig("calibrate", "bench-c")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith("error: cannot open audio input 'no-such-device'")
 
 
 # -- drift ------------------------------------------------------------------------------
