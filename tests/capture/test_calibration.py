@@ -128,6 +128,18 @@ def test_no_sound_back_is_an_error_naming_the_instrument_and_the_audio_device(au
     assert "bench-b" in str(error.value) and repr(PULSE) in str(error.value)
 
 
+def test_sound_already_playing_is_not_taken_for_the_onset(board, audio):
+    board.program(CALIBRATION_TONE)
+    board.note_on(60, 100)  # another source holding a note into the same input
+    try:
+        silent = SerialVoiceBoard("loop://", name="bench-b", paced=False)
+        silent.open()
+        with pytest.raises(CalibrationError, match="sound was already there before note 69"):
+            measure_latency(silent, audio, sample_rate=FS, attempts=1)
+    finally:
+        board.all_notes_off()
+
+
 def test_a_mismatched_sample_rate_is_refused(audio):
     with pytest.raises(ValueError, match="44100 Hz"):
         measure_latency(SerialVoiceBoard("loop://"), audio, sample_rate=44100)
