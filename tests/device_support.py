@@ -66,7 +66,8 @@ class Process:
             text=True,
             env={**os.environ, **JACK_ENV, **(env or {})},
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -146,6 +147,16 @@ class EmulatorServer(Process):
     @property
     def pty(self) -> str:
         return self.announced["serial"]
+
+    def underruns(self) -> int | None:
+        """Audio under/overflows the stopped server reported: when the machine is too busy
+        for the emulator to keep real time, its output (and so every timing) slips."""
+        self.stop()
+        self._reader.join(timeout=10)  # the output to its end
+        for line in self.drain():
+            if line.startswith("stopped:") and "audio under/overflows" in line:
+                return int(line.rsplit(",", 1)[1].split()[0])
+        return None
 
 
 def worker_env(catalog_url: str, var_dir: Path) -> dict[str, str]:
