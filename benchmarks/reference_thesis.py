@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
         run_dir = root / "runs" / f"{name}-{head}"
         shutil.rmtree(run_dir, ignore_errors=True)  # each run of the script trains afresh
         start, cpu_start = time.perf_counter(), time.process_time()
-        result = fit(model, train, val, run_dir, config, progress=True)
+        result = fit(model, train, val, run_dir, config, progress=True, meta=data.describe())
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         report = evaluate_split(model, val, train, resynthesis=n)
         summary = report.summary()

@@ -231,6 +231,13 @@ class FrozenDataset:
             )
         return cls(source, records, features)
 
+    def describe(self) -> dict[str, object]:
+        """What a model trained on this data should remember (``fit``'s ``meta``)."""
+        return {
+            "dataset": self.source.dataset,
+            "features": self.features.config.model_dump(mode="json"),
+        }
+
     def split_sizes(self) -> dict[str, int]:
         sizes = dict.fromkeys(self.source.split_names, 0)
         for record in self.records:

@@ -140,12 +140,13 @@ def train(
         train_set, val_set = data.split(train_split, spec), data.split(val_split, spec)
         seed_everything(seed)
         net = build_model(model, *config.shape, spec, head)
-        meta = {"dataset": dataset, "features": config.model_dump(mode="json")}
         typer.echo(
             f"{model} ({net.parameter_count():,} weights, {head} head, {len(spec)} targets) on "
             f"{dataset}: {len(train_set)} {train_split} / {len(val_set)} {val_split} takes"
         )
-        result = fit(net, train_set, val_set, out, train_config, resume=resume, meta=meta)
+        result = fit(
+            net, train_set, val_set, out, train_config, resume=resume, meta=data.describe()
+        )
     except (NotFound, FileExistsError, FileNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
     best = result.history[result.best_epoch - 1] if result.best_epoch else None
