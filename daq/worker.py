@@ -54,7 +54,7 @@ class WorkerStats:
     submitted: int = 0
     failed_attempts: int = 0
     released: int = 0
-    faults: int = 0
+    faults: int = 0  # times the rig went from working to FAULTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +324,6 @@ class Worker:
         """The rig is broken: close it, say why, and let ``_connect`` retry later."""
         self._connected = False
         self._silent = 0
-        self.stats.faults += 1
         self.backend.close()
         device = self.backend.device(error)
         reason = (
@@ -334,6 +333,7 @@ class Worker:
         self._faulted = True
         self._set_status(RigStatus.FAULTED, reason)
         if first:
+            self.stats.faults += 1
             self.catalog.log_event(
                 "rig.fault",
                 reason,

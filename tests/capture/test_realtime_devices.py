@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import statistics
+import threading
 import time
 
 import pytest
@@ -142,6 +143,30 @@ def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(servi
     check_job(catalog, store, job_id, server, tolerance_ms=cycle_ms + 2.0)
     errors = onset_errors_ms(catalog, store, job_id)
     assert abs(statistics.median(errors.values())) <= cycle_ms / 2 + 2.0, errors
+
+
+def test_takes_longer_than_the_lease_keep_their_claims(services):
+    """The worker extends the leases of the claims in hand while it plays; meanwhile the
+    queue keeps returning expired leases (as every worker does), so a claim left to expire
+    would be captured twice."""
+    catalog, store = services
+    server = EmulatorServer()
+    rig = RigDefinition(name="board-lease", instrument="serial", port=server.pty,
+                        audio_device=PULSE, sample_rate=FS, latency_s=0.1)  # fmt: skip
+    job = submit_job(catalog, sweep_job(3, hold_s=2.0))
+    worker = Worker(catalog, store, rig, lease_s=1.5)
+    thread = threading.Thread(target=worker.run, kwargs={"job_id": job.id}, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            catalog.requeue_expired()
+            thread.join(timeout=0.2)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+        server.stop()
+    assert catalog.get_job(job.id).captured == 3
+    assert [s.attempts for s in catalog.list_samples(job.id)] == [1, 1, 1]
 
 
 def test_sigterm_stores_the_take_in_hand_and_exits_0(services, tmp_path):
