@@ -26,7 +26,7 @@ app.add_typer(serve.app, name="serve")
 app.add_typer(token.app, name="token")
 app.add_typer(worker.app, name="worker")
 app.add_typer(rig.app, name="rig")
-app.add_typer(train.app)  # unnamed: `jxdaq train` and `jxdaq evaluate` at the top level
+app.add_typer(train.app)  # unnamed: jxdaq train, evaluate and evaluate-rig at the top level
 
 if __name__ == "__main__":
     app()
