@@ -59,6 +59,7 @@ def worker(
     from daq.worker import DriftPolicy, FaultPolicy, Worker
     from daq.writer import WriterError
     from db.engine import open_catalog
+    from db.records import NotFound
     from db.store import AudioStore
 
     if log_format not in ("text", "json"):
@@ -83,6 +84,12 @@ def worker(
         catalog = open_catalog(settings.resolved_catalog_url)
     except Exception as error:  # driver errors vary; the user needs the URL and the cause
         raise _fail(f"cannot open the catalog {settings.resolved_catalog_url}: {error}") from None
+    if job is not None:
+        try:
+            catalog.get_job(job)
+        except NotFound as error:
+            catalog.close()
+            raise _fail(str(error)) from None
     store = AudioStore(settings.resolved_store_url)
     stop = threading.Event()
     logger = logging.getLogger("jxdaq.worker")

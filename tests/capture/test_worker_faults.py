@@ -56,6 +56,11 @@ def wait_until(condition, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
+def status(catalog, rig: str) -> RigStatus | None:
+    """The rig's status, None until its worker has registered it."""
+    return next((r.status for r in catalog.list_rigs() if r.name == rig), None)
+
+
 def in_thread(worker: Worker, job_id: int) -> threading.Thread:
     thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
     thread.start()
@@ -81,7 +86,7 @@ def test_pulling_the_pty_faults_the_rig_and_plugging_it_back_resumes(services, t
     try:
         wait_until(lambda: catalog.job_progress(job.id).captured >= 3, "three takes", 90)
         server.stop()  # the board goes away mid-job
-        wait_until(lambda: catalog.get_rig("board").status == RigStatus.FAULTED, "FAULTED")
+        wait_until(lambda: status(catalog, "board") == RigStatus.FAULTED, "FAULTED")
         rig = catalog.get_rig("board")
         assert f"rig board faulted on serial port {port}" in rig.status_reason
         assert f"last good take: job {job.id} sample " in rig.status_reason
@@ -121,7 +126,7 @@ def test_a_rig_that_makes_no_sound_is_faulted_and_stores_nothing(services):
                     faults=FAST_RETRY)  # fmt: skip
     thread = in_thread(worker, job.id)
     try:
-        wait_until(lambda: catalog.get_rig("board").status == RigStatus.FAULTED, "FAULTED")
+        wait_until(lambda: status(catalog, "board") == RigStatus.FAULTED, "FAULTED")
         reason = catalog.get_rig("board").status_reason
         assert "rig board faulted on audio input 'pulse'" in reason
         assert "probe tone was not heard" in reason and "last good take: none yet" in reason
