@@ -8,13 +8,14 @@ the URL alone. An unreachable server FAILS the test: a green run must have used 
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
+
+# ``catalog_url`` (each backend in turn, a fresh database each time) is shared with the other
+# test folders.
+from catalog_support import catalog_url  # noqa: F401  (fixture)
 from sqlalchemy import Engine
 
 from db.catalog import Catalog
@@ -24,36 +25,9 @@ from db.records import AudioRef, NewTake
 from db.schema import QcVerdict, utcnow
 from db.store import AudioStore, key_for
 
-PG_URL = os.environ.get("JXDAQ_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _libpq_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """URL of an empty database of the parametrised backend, dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    try:
-        admin = psycopg.connect(_libpq_url(PG_URL), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {PG_URL} (run scripts/test-services.sh): {exc}"
-        )
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
 
 @pytest.fixture
-def bare_engine(catalog_url: str) -> Iterator[Engine]:
+def bare_engine(catalog_url: str) -> Iterator[Engine]:  # noqa: F811
     """An engine on the empty database (no schema yet)."""
     engine = make_engine(catalog_url)
     yield engine
