@@ -30,10 +30,8 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,7 @@ import numpy as np
 
 from db.catalog import Catalog
 from db.records import DatasetInfo, TakeInfo, encode_cursor
-from db.store import AudioStore, StoreIntegrityError, fsync_directory
+from db.store import AudioStore, StoreIntegrityError, atomic_file
 from firmware_protocol.parameters import TONE_PARAMETERS
 
 #: Take rows fetched per catalog query.
@@ -499,18 +497,8 @@ class ShardCache:
         if path.is_file():
             return path
         arrays = shard_arrays(store, plan.dataset, shard_takes(catalog, plan, index), config)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(temporary, "wb") as handle:
-                np.savez(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        fsync_directory(path.parent)
+        with atomic_file(path) as handle:
+            np.savez(handle, **arrays)
         return path
 
 

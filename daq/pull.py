@@ -26,7 +26,7 @@ from daq import export
 from daq.client import TarResponse
 from db.catalog import Catalog
 from db.records import TakeFilter
-from db.store import AudioStore, fsync_directory
+from db.store import AudioStore, fsync_directory, write_atomically
 
 #: Reading cached shards in pieces of this size.
 CHUNK = 1024 * 1024
@@ -161,7 +161,7 @@ def pull_shards(
     if saved.exists() and json.loads(saved.read_text()) != index:
         shutil.rmtree(directory)  # another selection or shard size: nothing here is reusable
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(saved, json.dumps(index, indent=1).encode())
+    write_atomically(saved, json.dumps(index, indent=1).encode())
     size, takes = index["shard_size"], index["takes"]
     members = {f"{name}.npy" for name in index["arrays"]}
     for i in range(index["shards"]):
@@ -187,12 +187,3 @@ def _complete(path: Path, members: set[str]) -> bool:
             return set(archive.namelist()) == members
     except (OSError, zipfile.BadZipFile):
         return False
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".part")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)

@@ -25,8 +25,10 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import fsspec
 import numpy as np
@@ -99,7 +101,7 @@ class AudioStore:
         sha256 = hashlib.sha256(data).hexdigest()
         key = key_for(sha256)
         if self.local:
-            _write_atomically(Path(self._path(key)), data)
+            write_atomically(Path(self._path(key)), data)
         else:
             self.fs.pipe_file(self._path(key), data)
         return sha256
@@ -195,12 +197,18 @@ def _ensure_directory(directory: Path) -> None:
     fsync_directory(directory.parent)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file handle whose content appears at ``path`` whole or not at all.
+
+    Written under a unique temporary name, fsynced, renamed, and the rename made durable; on
+    any error the temporary file is removed and ``path`` is untouched.
+    """
     _ensure_directory(path.parent)
     temporary = path.with_name(f".{path.stem}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
     try:
         with open(temporary, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -208,3 +216,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all (see :func:`atomic_file`)."""
+    with atomic_file(path) as handle:
+        handle.write(data)

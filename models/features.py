@@ -47,7 +47,7 @@ from pydantic import (
 from scipy import fft as sp_fft
 from scipy import signal, special
 
-from db.store import fsync_directory
+from db.store import fsync_directory, write_atomically
 
 #: Bump when a computation changes without a config field changing, so old caches are missed.
 FEATURE_CODE_VERSION = 1
@@ -366,7 +366,7 @@ class FeatureCache:
         partial.mkdir()
         try:
             index = _write_shards(partial, config, audio_iter, count, shard_size, on_example)
-            _write_atomically(partial / INDEX_NAME, json.dumps(index, indent=1).encode())
+            write_atomically(partial / INDEX_NAME, json.dumps(index, indent=1).encode())
             fsync_directory(partial)
             try:
                 partial.rename(final)
@@ -438,15 +438,6 @@ def _close_shard(shard: np.memmap | None) -> None:
         with open(shard.filename, "rb+") as f:
             os.fsync(f.fileno())
         del shard
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _remove_dead_partials(final: Path) -> None:
