@@ -70,10 +70,9 @@ DITHER = 1e-5
 #: 8 ms frames integrated to 16 ms, which halves the networks' cost on a CPU; the subset's
 #: envelope times that matter for 0.1-0.4 s notes are longer than a frame.
 FRAME_MS = 16.0
-#: Times since a note-on / note-off are fed to the networks as fractions of this, clipped.
-TIME_SCALE_S = 0.5
-#: Per-frame scalars after the two template blocks: gate, time since note-on, since note-off.
-SCALARS = 3
+#: Times since a note's onset / release are fed to the networks as fractions of this
+#: (clipped), and on a log scale from 10 ms up to it.
+TIME_SCALE_S = 1.0
 
 #: The learnable subset used by default: the filter, its envelope and the amplitude
 #: envelope (what changes a short note's colour and shape) and the oscillator waveform.
@@ -362,7 +361,7 @@ class LatentCodec:
         return [self.spec.decode(v, base=base) for v in vectors]
 
 
-# -- spectrograms and melody conditioning ----------------------------------------------------
+# -- spectrograms and note tracks --------------------------------------------------------------
 def compress(spectrogram: np.ndarray) -> np.ndarray:
     """The networks' view of an auditory spectrogram: log-compressed, loud harmonics near 1."""
     scale = np.log1p(SPECTROGRAM_LOUD / SPECTROGRAM_REFERENCE)
@@ -415,47 +414,86 @@ def harmonic_template(key: int, sample_rate: int) -> np.ndarray:
     return (template / template.max()).astype(np.float32)
 
 
-def conditioning(melody: Melody, features: AuditoryFeatures) -> tuple[np.ndarray, np.ndarray]:
-    """The melody as both networks see it, frame by frame.
+#: Per-note timeline features: started, gate, time since onset (linear and log), time
+#: since release (linear and log), note length, key.
+TIMELINE = 8
+#: Channels per semitone of the auditory spectrogram (24 per octave).
+CHANNELS_PER_SEMITONE = 2
 
-    Returns ``(cond [2 * 128 + 3, frames], assign [notes, frames])``: the templates of the
-    notes sounding, the templates of the notes releasing (for ``release_s`` after their end),
-    a gate, the times since the latest note-on and note-off (clipped fractions of
-    ``TIME_SCALE_S``); and which note each frame belongs to (from its start to the next
-    note's start; frames before the first note belong to it).
+
+def _time_features(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A time as a clipped linear fraction of ``TIME_SCALE_S`` and on a log scale (10 ms up)."""
+    seconds = np.maximum(seconds, 0.0)
+    log = np.log1p(seconds / 0.01) / np.log1p(TIME_SCALE_S / 0.01)
+    return np.clip(seconds / TIME_SCALE_S, 0, 1), np.clip(log, 0, 1)
+
+
+@dataclass
+class NoteTracks:
+    """A melody as the networks see it: one track per note, frame by frame (batch first).
+
+    * ``timeline [.., notes, TIMELINE, frames]``: whether the note has started, whether it
+      is held, the times since its onset and since its release, its length and key;
+    * ``templates [.., notes, 128]``: :func:`harmonic_template` of its key;
+    * ``assign [.., notes, frames]``: which note each frame belongs to (from its onset to
+      the next onset; frames before the first note belong to it);
+    * ``shift [.., frames]``: channels to move each frame by so that its note's pitch lands
+      where A4's would (2 per semitone): a pitch-aligned view for the encoder.
     """
+
+    timeline: torch.Tensor
+    templates: torch.Tensor
+    assign: torch.Tensor
+    shift: torch.Tensor
+
+    def __getitem__(self, items) -> NoteTracks:
+        return NoteTracks(
+            self.timeline[items], self.templates[items], self.assign[items], self.shift[items]
+        )
+
+    @classmethod
+    def of(cls, melodies: Sequence[Melody], features: AuditoryFeatures) -> NoteTracks:
+        tracks = [_tracks(m, features) for m in melodies]
+        return cls(*(torch.from_numpy(np.stack(part)) for part in zip(*tracks, strict=True)))
+
+
+def _tracks(melody: Melody, features: AuditoryFeatures) -> tuple[np.ndarray, ...]:
     frames = features.shape[0]
-    channels = AuditoryFeatures.CHANNELS
     t = (np.arange(frames) + 1) * features.frame_ms / 1000.0  # a frame ends at its sample
-    on = np.zeros((channels, frames), np.float32)
-    releasing = np.zeros((channels, frames), np.float32)
     starts = np.array([n.start_s for n in melody.notes])
-    ends = np.array([n.start_s + n.duration_s for n in melody.notes])
-    for note, start, end in zip(melody.notes, starts, ends, strict=True):
-        template = harmonic_template(note.key, features.sample_rate)[:, None]
-        on += template * ((t >= start) & (t < end))
-        releasing += template * ((t >= end) & (t < end + melody.release_s))
-    gate = ((t[:, None] >= starts) & (t[:, None] < ends)).any(1)
-    latest = np.searchsorted(starts, t, side="right") - 1
-    since_on = np.where(latest >= 0, t - starts[np.maximum(latest, 0)], 0.0)
-    ended = np.where(ends[None, :] <= t[:, None], ends[None, :], -np.inf).max(1)
-    since_off = np.where(gate | ~np.isfinite(ended), 0.0, t - ended)
-    scalars = np.stack(
-        [gate, np.clip(since_on / TIME_SCALE_S, 0, 1), np.clip(since_off / TIME_SCALE_S, 0, 1)]
-    ).astype(np.float32)
+    timeline = np.zeros((len(melody.notes), TIMELINE, frames), np.float32)
+    for j, note in enumerate(melody.notes):
+        end = note.start_s + note.duration_s
+        on_lin, on_log = _time_features(t - note.start_s)
+        off_lin, off_log = _time_features(t - end)
+        timeline[j] = np.stack(
+            [
+                t >= note.start_s,
+                (t >= note.start_s) & (t < end),
+                on_lin,
+                on_log,
+                off_lin,
+                off_log,
+                np.full(frames, min(note.duration_s / TIME_SCALE_S, 1.0)),
+                np.full(frames, (note.key - 69) / 12.0),
+            ]
+        )
+    templates = np.stack([harmonic_template(n.key, features.sample_rate) for n in melody.notes])
+    latest = np.maximum(np.searchsorted(starts, t, side="right") - 1, 0)
     assign = np.zeros((len(melody.notes), frames), np.float32)
-    assign[np.maximum(latest, 0), np.arange(frames)] = 1.0
-    return np.concatenate([on, releasing, scalars]), assign
+    assign[latest, np.arange(frames)] = 1.0
+    keys = np.array([n.key for n in melody.notes])
+    shift = (CHANNELS_PER_SEMITONE * (keys[latest] - 69)).astype(np.int64)
+    return timeline, templates, assign, shift
 
 
 @dataclass
 class MelodySet:
-    """Melodies with their spectrograms and conditioning, as tensors of one shape."""
+    """Melodies with their spectrograms and note tracks, as tensors of one shape."""
 
     melodies: list[Melody]
     spectrograms: torch.Tensor  # [n, 128, frames]
-    cond: torch.Tensor  # [n, 2 * 128 + 3, frames]
-    assign: torch.Tensor  # [n, notes, frames]
+    tracks: NoteTracks
 
     def __len__(self) -> int:
         return len(self.melodies)
@@ -475,12 +513,10 @@ class MelodySet:
                 f"got (notes, seconds) {sorted(shapes)}"
             )
         features = auditory_features(melodies[0], sample_rate)
-        conds, assigns = zip(*(conditioning(m, features) for m in melodies), strict=True)
         return cls(
             melodies,
             torch.from_numpy(spectrograms(audio, features)),
-            torch.from_numpy(np.stack(conds)),
-            torch.from_numpy(np.stack(assigns)),
+            NoteTracks.of(melodies, features),
         )
 
 
@@ -522,22 +558,33 @@ def _tcn(inputs: int, hidden: int, blocks: int) -> nn.Sequential:
     )
 
 
-COND_CHANNELS = 2 * AuditoryFeatures.CHANNELS + SCALARS
+def aligned(spec: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``spec [B, 128, F]`` with each frame moved down by ``shift [B, F]`` channels (zeros in)."""
+    channels = spec.shape[1]
+    index = torch.arange(channels)[None, :, None] + shift[:, None, :]
+    inside = (index >= 0) & (index < channels)
+    return torch.gather(spec, 1, index.clamp(0, channels - 1)) * inside
 
 
 class Encoder(nn.Module):
-    """Spectrogram (+ melody) -> one tone per melody, as a per-note latent [B, notes, width]."""
+    """Spectrogram (+ note tracks) -> one tone per melody, as a per-note latent [B, notes, W].
+
+    A TCN over the spectrogram, its pitch-aligned view and the timeline of each frame's note;
+    its features are pooled over each note's frames, then over the notes (the tie).
+    """
 
     def __init__(self, codec: LatentCodec, hidden: int, blocks: int) -> None:
         super().__init__()
         self.codec = codec
-        self.tcn = _tcn(AuditoryFeatures.CHANNELS + COND_CHANNELS, hidden, blocks)
+        self.tcn = _tcn(2 * AuditoryFeatures.CHANNELS + TIMELINE, hidden, blocks)
         self.head = nn.Sequential(
             nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, codec.width)
         )
 
-    def forward(self, spec: torch.Tensor, cond: torch.Tensor, assign: torch.Tensor):
-        h = self.tcn(torch.cat([spec, cond], 1))  # [B, hidden, frames]
+    def forward(self, spec: torch.Tensor, tracks: NoteTracks) -> torch.Tensor:
+        assign = tracks.assign
+        timeline = torch.einsum("bntf,bnf->btf", tracks.timeline, assign)
+        h = self.tcn(torch.cat([spec, aligned(spec, tracks.shift), timeline], 1))
         weights = assign / assign.sum(-1, keepdim=True).clamp(min=1.0)
         per_note = torch.einsum("bnf,bhf->bnh", weights, h)
         tone = self.codec.activate(self.head(per_note.mean(1)))  # tied: one tone per melody
@@ -545,20 +592,28 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Per-note latent + melody -> spectrogram: gains on the note templates, plus noise."""
+    """Per-note latent + note tracks -> spectrogram, one voice per note as on the JX.
+
+    Each note's latent and timeline go through a TCN that gives, per frame and channel, a
+    gain on the note's harmonic template and a free (noise) level, in linear auditory units
+    of ``SPECTROGRAM_REFERENCE``; a note is silent until it starts. The notes add up, and
+    the sum is compressed as :func:`compress` does.
+    """
 
     def __init__(self, codec: LatentCodec, hidden: int, blocks: int) -> None:
         super().__init__()
-        self.tcn = _tcn(COND_CHANNELS + codec.width, hidden, blocks)
-        self.out = nn.Conv1d(hidden, 3 * AuditoryFeatures.CHANNELS, 1)
+        self.tcn = _tcn(codec.width + TIMELINE, hidden, blocks)
+        self.out = nn.Conv1d(hidden, 2 * AuditoryFeatures.CHANNELS, 1)
 
-    def forward(self, latent: torch.Tensor, cond: torch.Tensor, assign: torch.Tensor):
-        per_frame = torch.einsum("bnw,bnf->bwf", latent, assign)
-        gains = F.softplus(self.out(self.tcn(torch.cat([cond, per_frame], 1))))
-        on_gain, release_gain, free = gains.chunk(3, 1)
-        channels = AuditoryFeatures.CHANNELS
-        on, releasing = cond[:, :channels], cond[:, channels : 2 * channels]
-        return on_gain * on + release_gain * releasing + free
+    def forward(self, latent: torch.Tensor, tracks: NoteTracks) -> torch.Tensor:
+        batch, notes, _, frames = tracks.timeline.shape
+        inputs = torch.cat([latent[..., None].expand(-1, -1, -1, frames), tracks.timeline], 2)
+        gains = F.softplus(self.out(self.tcn(inputs.flatten(0, 1))))
+        gains = gains.view(batch, notes, 2, AuditoryFeatures.CHANNELS, frames)
+        started = tracks.timeline[:, :, None, 0, :]  # [B, notes, 1, frames]
+        voices = (gains[:, :, 0] * tracks.templates[..., None] + gains[:, :, 1]) * started
+        scale = np.log1p(SPECTROGRAM_LOUD / SPECTROGRAM_REFERENCE)
+        return torch.log1p(voices.sum(1)) / scale
 
 
 class MirrorConfig(BaseModel):
@@ -567,16 +622,16 @@ class MirrorConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     parameters: tuple[str, ...] = DEFAULT_PARAMETERS
-    hidden: PositiveInt = 64
-    blocks: PositiveInt = 5
+    hidden: PositiveInt = 32
+    blocks: PositiveInt = 4
     rounds: PositiveInt = 6
     babble: PositiveInt = Field(2, description="random proposals per melody in round 0")
     explore_sigma: NonNegativeFloat = 0.08
     explore_switch_p: float = Field(0.2, ge=0.0, le=1.0)
-    decoder_steps: PositiveInt = 200
+    decoder_steps: PositiveInt = 300
     encoder_steps: PositiveInt = 100
     batch_size: PositiveInt = 32
-    learning_rate: float = Field(1e-3, gt=0.0)
+    learning_rate: float = Field(2e-3, gt=0.0)
     seed: int = 0
 
 
@@ -590,16 +645,16 @@ class MirrorNet(nn.Module):
         self.encoder = Encoder(self.codec, config.hidden, config.blocks)
         self.decoder = Decoder(self.codec, config.hidden, config.blocks)
 
-    def forward(self, spec: torch.Tensor, cond: torch.Tensor, assign: torch.Tensor):
+    def forward(self, spec: torch.Tensor, tracks: NoteTracks) -> torch.Tensor:
         """The mirror: ``decoder(encoder(spec))``."""
-        return self.decoder(self.encoder(spec, cond, assign), cond, assign)
+        return self.decoder(self.encoder(spec, tracks), tracks)
 
     @torch.no_grad()
     def infer(self, data: MelodySet, batch_size: int = 64) -> np.ndarray:
         """Target vectors [n, params] of the tones the encoder hears in ``data``."""
         self.eval()
         latents = [
-            self.encoder(data.spectrograms[s], data.cond[s], data.assign[s])[:, 0]
+            self.encoder(data.spectrograms[s], data.tracks[s])[:, 0]
             for s in _slices(len(data), batch_size)
         ]
         return self.codec.to_vectors(torch.cat(latents).numpy())
@@ -661,8 +716,9 @@ class MirrorTrainer:
 
     def decoder_loss(self, index: torch.Tensor, latent: torch.Tensor, spec: torch.Tensor):
         d = self.data
-        per_note = latent[:, None, :].expand(-1, d.assign.shape[1], -1)
-        prediction = self.net.decoder(per_note, d.cond[index], d.assign[index])
+        tracks = d.tracks[index]
+        per_note = latent[:, None, :].expand(-1, tracks.assign.shape[1], -1)
+        prediction = self.net.decoder(per_note, tracks)
         return F.mse_loss(prediction, spec.float())
 
     def fit_decoder(self, steps: int) -> float:
@@ -715,7 +771,7 @@ class MirrorTrainer:
 
     def _reconstruction(self, items, reduction: str = "mean") -> torch.Tensor:
         d = self.data
-        mirrored = self.net(d.spectrograms[items], d.cond[items], d.assign[items])
+        mirrored = self.net(d.spectrograms[items], d.tracks[items])
         return F.mse_loss(mirrored, d.spectrograms[items], reduction=reduction)
 
     @torch.no_grad()

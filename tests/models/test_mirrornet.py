@@ -18,8 +18,9 @@ from db.schema import JobState
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
 from models.mirrornet import (
-    COND_CHANNELS,
     DEFAULT_BASE,
+    FRAME_MS,
+    TIMELINE,
     EmulatorPlant,
     LatentCodec,
     Melody,
@@ -27,9 +28,10 @@ from models.mirrornet import (
     MirrorConfig,
     MirrorNet,
     MirrorTrainer,
+    NoteTracks,
     PlantError,
     RigPlant,
-    conditioning,
+    aligned,
     random_melody,
 )
 from models.targets import TargetSpec
@@ -89,23 +91,34 @@ def test_a_melody_rejects_notes_without_a_length_or_out_of_order():
         Melody((Note(60, 100, 0.5, 0.1), Note(62, 100, 0.0, 0.1)), 0.1)
 
 
-def test_conditioning_marks_each_note_where_it_sounds(tiny_set):
+def test_note_tracks_follow_each_note(tiny_set):
     data, _, _ = tiny_set
-    melody = data.melodies[0]
+    tracks = data.tracks
     frames = data.spectrograms.shape[-1]
-    cond, assign = conditioning(melody, _features(melody))
-    assert cond.shape == (COND_CHANNELS, frames) and assign.shape == (5, frames)
-    assert np.all(assign.sum(0) == 1.0)  # every frame belongs to exactly one note
-    gate = cond[-3]
-    assert gate[0] == 1.0 and gate[-1] == 0.0  # sounding at the start, released at the end
-    on = cond[:128]
-    assert np.all(on[:, gate == 0] == 0) and np.all(on.max(0)[gate == 1] > 0.5)
+    assert tracks.timeline.shape == (8, 5, TIMELINE, frames)
+    assert tracks.templates.shape == (8, 5, 128) and tracks.assign.shape == (8, 5, frames)
+    assert torch.all(tracks.assign.sum(1) == 1)  # every frame belongs to exactly one note
+    melody, timeline = data.melodies[0], tracks.timeline[0]
+    t = (torch.arange(frames) + 1) * FRAME_MS / 1000
+    for j, note in enumerate(melody.notes):
+        end = note.start_s + note.duration_s
+        assert torch.equal(timeline[j, 0].bool(), t >= note.start_s)  # started
+        assert torch.equal(timeline[j, 1].bool(), (t >= note.start_s) & (t < end))  # held
+        peak = int(tracks.templates[0, j].argmax())  # the fundamental, two channels up
+        assert abs(peak - (2 * (note.key - 69) + 32)) <= 1
+        held = timeline[j, 1].bool()
+        assert torch.all(tracks.shift[0][held & tracks.assign[0, j].bool()] == 2 * (note.key - 69))
 
 
-def _features(melody):
-    from models.mirrornet import auditory_features
-
-    return auditory_features(melody, RATE)
+def test_the_aligned_view_moves_each_frame_by_its_shift():
+    spec = torch.arange(2 * 128 * 3, dtype=torch.float32).view(2, 128, 3)
+    shift = torch.tensor([[0, 2, -1], [127, -128, 5]])
+    out = aligned(spec, shift)
+    assert torch.equal(out[0, :, 0], spec[0, :, 0])
+    assert torch.equal(out[0, :126, 1], spec[0, 2:, 1]) and torch.all(out[0, 126:, 1] == 0)
+    assert torch.equal(out[0, 1:, 2], spec[0, :127, 2]) and out[0, 0, 2] == 0
+    assert out[1, 0, 0] == spec[1, 127, 0] and torch.all(out[1, 1:, 0] == 0)
+    assert torch.all(out[1, :, 1] == 0)
 
 
 def test_shapes_and_latent_constraints(tiny_set):
@@ -114,7 +127,7 @@ def test_shapes_and_latent_constraints(tiny_set):
     net = MirrorNet(TINY)
     n, channels, frames = data.spectrograms.shape
     assert (n, channels) == (8, 128)
-    latent = net.encoder(data.spectrograms, data.cond, data.assign)
+    latent = net.encoder(data.spectrograms, data.tracks)
     assert latent.shape == (8, 5, net.codec.width)
     assert torch.equal(latent[:, 0], latent[:, 4])  # one tone per melody
     codec = net.codec
@@ -122,9 +135,13 @@ def test_shapes_and_latent_constraints(tiny_set):
     assert torch.all((continuous >= 0) & (continuous <= 1))
     switch_probs = latent[..., len(codec.continuous) :]
     assert torch.allclose(switch_probs.sum(-1), torch.ones(8, 5))  # DCO1 WF: one softmax
-    out = net.decoder(latent, data.cond, data.assign)
+    out = net.decoder(latent, data.tracks)
     assert out.shape == (8, 128, frames) and torch.all(out >= 0)
-    assert net(data.spectrograms, data.cond, data.assign).shape == out.shape
+    first = data.tracks[:1]
+    late = NoteTracks(first.timeline.clone(), first.templates, first.assign, first.shift)
+    late.timeline[:, :, 0, :5] = 0.0  # as if no note had started in the first 5 frames
+    assert torch.all(net.decoder(latent[:1], late)[..., :5] == 0)
+    assert net(data.spectrograms, data.tracks).shape == out.shape
 
 
 def test_latents_decode_to_valid_tones_on_the_base():
