@@ -16,18 +16,20 @@ proposal. Training alternates:
 
 Choices made here, once:
 
-* The latent is per note (``[batch, notes, width]``) and the decoder reads each frame's
-  latent from the note that frame belongs to, but the encoder *ties* the notes of a melody to
-  one tone (the mean of its per-note pooled features): a capture job programs one tone per
-  take, so the JX plays the whole melody with one tone.
+* The latent is per note (``[batch, notes, width]``) and the decoder plays each note from
+  its own latent, but the encoder *ties* the notes of a melody to one tone (the mean of its
+  per-note pooled features): a capture job programs one tone per take, so the JX plays the
+  whole melody with one tone.
 * The latent's layout follows a :class:`~models.targets.TargetSpec`: continuous parameters
   as sigmoids in [0, 1], each switch as a softmax over its positions. The plant plays the
   argmax; the decoder is fitted on the one-hot of what was played.
 * The melody (keys and timing) is known to both networks, as in the paper; only the tone is
-  inferred. Each note enters as the auditory spectrogram of a flat harmonic comb at its key
-  (what the cochlear model hears of "a note at that pitch"), gated by when it sounds and
-  when it is releasing; the decoder's output multiplies those templates by gains it predicts
-  (a source-filter shape), plus a free term for noise.
+  inferred. The decoder is built like the synth: one voice per note (a TCN over that note's
+  timeline: when it started, when it was released, its key) that scales the note's harmonic
+  template (the auditory spectrogram of a flat harmonic comb at its key) channel by channel
+  (a source-filter shape) and adds a free level for noise; the voices add up. The encoder
+  sees the spectrogram and, beside it, a pitch-aligned copy (each frame shifted by its
+  note's key), so that a waveform's harmonic pattern looks the same on every note.
 * Spectrograms are compressed with ``log1p(x / SPECTROGRAM_REFERENCE)`` and scaled to about
   [0, 1] before any loss: the raw auditory spectrogram spans four decades.
 """
@@ -408,10 +410,11 @@ def harmonic_template(key: int, sample_rate: int) -> np.ndarray:
     f0 = 440.0 * 2.0 ** ((key - 69) / 12)
     top = features.centre_frequencies()[-1]
     t = np.arange(features.samples) / sample_rate
-    comb = sum(np.sin(2 * np.pi * h * f0 * t) for h in range(1, int(top // f0) + 1))
+    harmonics = range(1, max(1, int(top // f0)) + 1)  # at least the fundamental
+    comb = sum(np.sin(2 * np.pi * h * f0 * t) for h in harmonics)
     frames = features.compute(0.02 * np.asarray(comb))
     template = frames[frames.shape[0] // 2 :].mean(0)
-    return (template / template.max()).astype(np.float32)
+    return (template / max(float(template.max()), 1e-12)).astype(np.float32)
 
 
 #: Per-note timeline features: started, gate, time since onset (linear and log), time
@@ -739,12 +742,7 @@ class MirrorTrainer:
         self.net.decoder.requires_grad_(False)
         self.net.encoder.train()
         try:
-            return self._steps(
-                steps,
-                len(d),
-                self.encoder_opt,
-                lambda b: self._reconstruction(b),
-            )
+            return self._steps(steps, len(d), self.encoder_opt, self._reconstruction)
         finally:
             self.net.decoder.requires_grad_(True)
 
