@@ -16,7 +16,6 @@ never notice: their workers are separate processes sharing only the catalog.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -31,10 +30,11 @@ from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
 from daq.rigs import RigDefinition
 from daq.spec import JobSpec
+from daq.worker_calibration import DriftPolicy, WorkerCalibration
 from daq.writer import FinishedTake, TakeWriter
 from db.catalog import Catalog
-from db.records import ClaimedSample, InvalidTransition, LeaseLost
-from db.schema import FINAL_JOB_STATES, JobState, QcVerdict, RigStatus, utcnow
+from db.records import ClaimedSample, LeaseLost
+from db.schema import FINAL_JOB_STATES, QcVerdict, RigStatus, utcnow
 from db.store import AudioStore
 
 #: How often idle workers look for work.
@@ -43,8 +43,6 @@ POLL_S = 0.5
 REQUEUE_EVERY_S = 10.0
 HEARTBEAT_EVERY_S = 5.0
 PROGRESS_EVERY_S = 10.0
-#: Calibration kinds this worker reads and writes.
-LATENCY, DRIFT, DRIFT_BASELINE = "latency", "drift", "drift-baseline"
 
 log = logging.getLogger("jxdaq.worker")
 
@@ -64,15 +62,6 @@ class FaultPolicy:
     silent_takes: int = 3  # consecutive silent takes before the rig is probed
     backoff_s: float = 1.0  # first wait before reopening; doubles up to backoff_max_s
     backoff_max_s: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class DriftPolicy:
-    """Re-capture the reference tone every ``every_takes`` takes or ``every_s`` seconds."""
-
-    every_takes: int = 500
-    every_s: float = 3600.0
-    threshold_db: float = 3.0
 
 
 class SilentRig(RuntimeError):
@@ -180,7 +169,9 @@ class Worker:
         self.stop = stop or threading.Event()
         self.on_take = on_take
         self.fault_policy = faults or FaultPolicy()
-        self.drift_policy = drift
+        self.calibration = WorkerCalibration(
+            catalog, rig.name, self.backend, drift, lambda status: self._set_status(status)
+        )
         self.stats = WorkerStats()
         self._plans: dict[int, _JobPlan] = {}
         self._status: tuple[RigStatus, str | None] | None = None
@@ -190,7 +181,6 @@ class Worker:
         self._silent = 0
         self._last_good = "none yet"
         self._last_job: int | None = None
-        self._drift_monitor: Any = None
         self._last_progress = time.monotonic()
 
     @property
@@ -206,6 +196,7 @@ class Worker:
             rig.name, rig.transport, audio_device=audio, config=rig.model_dump(mode="json")
         )
         self._set_status(RigStatus.IDLE)
+        self.calibration.start()
         log_event(log, "worker.start", rig=rig.name, instrument=rig.instrument, job=job_id)
         writer = TakeWriter(self.catalog, self.store)
         keeper = LeaseKeeper(self.catalog, rig.name, self.lease_s)
@@ -222,6 +213,7 @@ class Worker:
                     writer.flush()
                     if job_id is not None and self._job_over(job_id):
                         break
+                    self._calibrate()
                     self.stop.wait(POLL_S)
                     continue
                 self._set_status(RigStatus.CAPTURING)
@@ -232,7 +224,7 @@ class Worker:
                     self._fault(error)
                 finally:
                     self._give_back(keeper)
-                self._check_drift()
+                self._calibrate()
                 self._progress(writer)
         finally:
             try:
@@ -253,8 +245,12 @@ class Worker:
                 )
         return self.stats
 
-    def _set_status(self, status: RigStatus, reason: str | None = None) -> None:
-        if self._status != (status, reason):
+    def _set_status(
+        self, status: RigStatus, reason: str | None = None, force: bool = False
+    ) -> None:
+        """Tell the catalog, unless it already knows (``force``: it may have been changed
+        by someone else, e.g. an operator clearing a fault)."""
+        if force or self._status != (status, reason):
             self.catalog.heartbeat(self.rig.name, status, reason)
             self._status = (status, reason)
 
@@ -299,7 +295,7 @@ class Worker:
         try:
             backend.open()
             if backend.latency_s is None:
-                backend.latency_s = self._resolve_latency()
+                backend.latency_s = self.calibration.latency()
             if not backend.deterministic:
                 self._probe("the probe tone was not heard")
         except self._fault_types as error:
@@ -331,7 +327,7 @@ class Worker:
         )
         first = not self._faulted
         self._faulted = True
-        self._set_status(RigStatus.FAULTED, reason)
+        self._set_status(RigStatus.FAULTED, reason, force=True)
         if first:
             self.stats.faults += 1
             self.catalog.log_event(
@@ -351,40 +347,23 @@ class Worker:
             last_good=self._last_good,
         )
 
+    def _calibrate(self) -> None:
+        """Between batches: drift checks when due, calibrations operators asked for."""
+        if not self._connected:
+            return
+        takes = self.stats.submitted + self.stats.failed_attempts  # the rig's use, pass or fail
+        try:
+            self.calibration.scheduled_drift(takes, self._last_job)
+            self.calibration.serve_requests(self._last_job)
+        except self._fault_types as error:
+            self._fault(error)
+
     def _probe(self, failure: str) -> None:
         """Raise :class:`SilentRig` (saying ``failure``) unless a known loud tone is heard."""
         backend = self.backend
         take = backend.capture_one(PROBE_TONE, probe_spec(backend.sample_rate, backend.channels))
         if assess(take.audio, take.sample_rate, take.note_on_frame, self.qc).silent:
             raise SilentRig(failure)
-
-    def _resolve_latency(self) -> float:
-        """The rig's latest calibrated latency, measured and recorded now if there is none."""
-        latest = self.catalog.list_calibrations(self.rig.name, LATENCY, limit=1)
-        if latest and latest[0].value is not None:
-            return latest[0].value
-        self._set_status(RigStatus.CALIBRATING)
-        result: Any = self.backend.measure_latency()
-        self.catalog.record_calibration(
-            self.rig.name,
-            LATENCY,
-            {
-                "latency_s": result.latency_s,
-                "jitter_s": result.jitter_s,
-                "attempts": result.attempts,
-                "sample_rate": self.backend.sample_rate,
-                "measured_by": "worker",
-            },
-            value=result.latency_s,
-        )
-        log_event(
-            log,
-            "rig.latency",
-            rig=self.rig.name,
-            latency_ms=result.latency_s * 1000,
-            jitter_ms=result.jitter_s * 1000,
-        )
-        return result.latency_s
 
     # -- one batch ------------------------------------------------------------------------
     def _plan(self, job_id: int) -> _JobPlan:
@@ -486,78 +465,6 @@ class Worker:
             sample=state.value,
             reason=reason,
         )
-
-    # -- drift ----------------------------------------------------------------------------
-    def _monitor(self) -> Any:
-        if self._drift_monitor is None:
-            import numpy as np
-
-            from daq.calibration import DriftMonitor
-
-            policy = self.drift_policy
-            assert policy is not None
-            saved = self.catalog.list_calibrations(self.rig.name, DRIFT_BASELINE, limit=1)
-            baseline = np.asarray(saved[0].result["spectrum_db"]) if saved else None
-            self._drift_monitor = DriftMonitor(
-                policy.every_takes, policy.every_s, policy.threshold_db, baseline
-            )
-        return self._drift_monitor
-
-    def _check_drift(self) -> None:
-        """Between batches, when due: re-capture the reference tone; pause the job on drift."""
-        if self.drift_policy is None or self._last_job is None or not self._connected:
-            return
-        monitor = self._monitor()
-        takes = self.stats.submitted + self.stats.failed_attempts  # the rig's use, pass or fail
-        if not monitor.due(takes, time.monotonic()):
-            return
-        from daq.calibration import REFERENCE_TONE, reference_capture_spec
-
-        backend = self.backend
-        had_baseline = monitor.baseline is not None
-        try:
-            spec = reference_capture_spec(backend.sample_rate, backend.channels)
-            result = monitor.check(backend.capture_one(REFERENCE_TONE, spec))
-        except self._fault_types as error:
-            self._fault(error)
-            return
-        rig, job_id = self.rig.name, self._last_job
-        if not had_baseline:
-            spectrum = [round(float(v), 3) for v in monitor.baseline]
-            self.catalog.record_calibration(rig, DRIFT_BASELINE, {"spectrum_db": spectrum})
-        threshold = self.drift_policy.threshold_db
-        self.catalog.record_calibration(
-            rig,
-            DRIFT,
-            {
-                "distance_db": result.distance,
-                "threshold_db": threshold,
-                "job_id": job_id,
-                "exceeded": result.exceeded,
-            },
-            value=result.distance,
-        )
-        log_event(log, "rig.drift", rig=rig, distance_db=result.distance, exceeded=result.exceeded)
-        if not result.exceeded:
-            return
-        reason = (
-            f"rig {rig}: the reference tone drifted {result.distance:.2f} dB from its baseline "
-            f"(threshold {threshold:g} dB); recalibrate the rig, then resume the job"
-        )
-        self.catalog.log_event(
-            "rig.drift",
-            reason,
-            level="warning",
-            rig=rig,
-            job_id=job_id,
-            data={"distance_db": result.distance},
-        )
-        from daq.jobs import pause_job
-
-        with contextlib.suppress(InvalidTransition):  # over or paused: nothing to protect
-            pause_job(self.catalog, job_id, reason)
-        if self.catalog.get_job(job_id).state == JobState.PAUSED:
-            log_event(log, "job.paused", logging.WARNING, rig=rig, job=job_id, reason=reason)
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -56,7 +56,8 @@ def worker(
     from daq.logs import configure, log_event
     from daq.rigs import RigConfigError, find_rig
     from daq.settings import get_settings
-    from daq.worker import DriftPolicy, FaultPolicy, Worker
+    from daq.worker import FaultPolicy, Worker
+    from daq.worker_calibration import DriftPolicy
     from daq.writer import WriterError
     from db.engine import open_catalog
     from db.records import NotFound

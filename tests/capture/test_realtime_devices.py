@@ -27,7 +27,7 @@ from device_support import (
 )
 
 from daq.jobs import submit_job
-from daq.qc import assess
+from daq.qc import QcThresholds, assess
 from daq.rigs import RigDefinition
 from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
@@ -38,6 +38,7 @@ from db.store import AudioStore
 
 pytestmark = pytest.mark.devices
 PRE_ROLL_S = 0.1
+DEFAULT_QC = QcThresholds()
 
 
 def sweep_job(count: int, hold_s: float = 0.4) -> JobSpec:
@@ -60,34 +61,42 @@ def services(tmp_path):
     catalog.close()
 
 
-def onset_errors_ms(catalog, store, job_id: int) -> dict[int, float]:
+def onset_errors_ms(catalog, store, job_id: int, qc: QcThresholds = DEFAULT_QC) -> dict[int, float]:
     """Each stored take's onset (QC's rule, from the stored FLAC) minus its note-on, in ms."""
     errors = {}
     for take in catalog.query_takes(TakeFilter(job_id=job_id), limit=1000).items:
         audio, rate = store.read(take.audio.key)
         note_on = round(PRE_ROLL_S * rate)
-        report = assess(audio.reshape(audio.shape[0], -1), rate, note_on)
+        report = assess(audio.reshape(audio.shape[0], -1), rate, note_on, qc)
         assert report.onset_s is not None, f"take {take.sample_index}: no onset found"
         errors[take.sample_index] = report.onset_s * 1000
     return errors
 
 
-def run_job(catalog, store, rig: RigDefinition, spec: JobSpec) -> int:
+def run_job(
+    catalog, store, rig: RigDefinition, spec: JobSpec, qc: QcThresholds | None = None
+) -> int:
     job = submit_job(catalog, spec)
-    Worker(catalog, store, rig, faults=FaultPolicy(backoff_s=0.2, backoff_max_s=1.0)).run(
-        job_id=job.id
-    )
+    faults = FaultPolicy(backoff_s=0.2, backoff_max_s=1.0)
+    Worker(catalog, store, rig, faults=faults, qc=qc).run(job_id=job.id)
     assert catalog.get_job(job.id).state == JobState.COMPLETED
     return job.id
 
 
-def check_job(catalog, store, job_id: int, server: EmulatorServer, tolerance_ms: float) -> None:
+def check_job(
+    catalog,
+    store,
+    job_id: int,
+    server: EmulatorServer,
+    tolerance_ms: float,
+    qc: QcThresholds = DEFAULT_QC,
+) -> None:
     """Every sample captured, every onset within ``tolerance_ms`` of its note-on."""
     underruns = server.underruns()
     busy = f"(the emulator reported {underruns} audio underruns)" if underruns else ""
     failed = [(s.index, s.last_error) for s in catalog.list_samples(job_id, SampleState.FAILED)]
     assert not failed, f"{failed} {busy}"
-    errors = onset_errors_ms(catalog, store, job_id)
+    errors = onset_errors_ms(catalog, store, job_id, qc)
     assert len(errors) == catalog.get_job(job_id).sample_count
     assert all(abs(e) <= tolerance_ms for e in errors.values()), f"{errors} {busy}"
 
@@ -121,7 +130,8 @@ def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(servi
     """JACK MIDI delivers a message at the start of the cycle after it was sent (rtmidi
     writes every queued event at frame 0), so on JACK's dummy backend a note lands up to
     one cycle late: 21 ms at the 1024 frames CI runs it with. The tolerance adds that cycle
-    to the 2 ms; the median error must still be within a half cycle plus 2 ms."""
+    to the 2 ms; the median error must still be within a half cycle plus 2 ms. QC's guard
+    before the note-on covers the cycle too (an onset a cycle early is not bleed)."""
     import mido
 
     require_services(jack=True)
@@ -136,13 +146,48 @@ def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(servi
         rig = RigDefinition(name="jx10-jack", instrument="midi", port=names[0],
                             midi_backend=JACK_BACKEND, audio_device=PULSE,
                             sample_rate=FS)  # fmt: skip
-        job_id = run_job(catalog, store, rig, sweep_job(8))
+        guard = QcThresholds(pre_roll_guard_s=jack_period_s() + 0.005)
+        job_id = run_job(catalog, store, rig, sweep_job(8), qc=guard)
         assert_latency_calibrated(catalog, rig.name)
     finally:
         server.stop()
-    check_job(catalog, store, job_id, server, tolerance_ms=cycle_ms + 2.0)
-    errors = onset_errors_ms(catalog, store, job_id)
+    check_job(catalog, store, job_id, server, tolerance_ms=cycle_ms + 2.0, qc=guard)
+    errors = onset_errors_ms(catalog, store, job_id, guard)
     assert abs(statistics.median(errors.values())) <= cycle_ms / 2 + 2.0, errors
+
+
+def test_a_latency_request_remeasures_and_later_takes_use_it(services):
+    """The rig's stored latency is wrong (its interface changed, say); an operator asks for
+    a calibration (``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event): the
+    worker measures between batches, and the takes after that sit on their note-ons."""
+    catalog, store = services
+    server = EmulatorServer()
+    rig = RigDefinition(name="board-recal", instrument="serial", port=server.pty,
+                        audio_device=PULSE, sample_rate=FS)  # fmt: skip
+    catalog.upsert_rig(rig.name, rig.transport)
+    catalog.record_calibration(rig.name, "latency", {"latency_s": 0.02}, value=0.02)
+    job = submit_job(catalog, sweep_job(24, hold_s=0.2))
+    worker = Worker(catalog, store, rig, batch=4)
+    thread = threading.Thread(target=worker.run, kwargs={"job_id": job.id}, daemon=True)
+    thread.start()
+    try:
+        while catalog.job_progress(job.id).captured + catalog.job_progress(job.id).failed < 1:
+            thread.join(timeout=0.1)
+        catalog.log_event("rig.calibrate", "requested", rig=rig.name,
+                          data={"kinds": ["latency"], "requested_by": "test"})  # fmt: skip
+        thread.join(timeout=120)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+        server.stop()
+    newest, wrong = catalog.list_calibrations(rig.name, "latency")
+    assert wrong.value == 0.02 and 0.05 <= newest.value <= 0.3
+    assert catalog.get_rig(rig.name).latency_s == pytest.approx(newest.value)
+    recorded_after = {t.sample_index for t in catalog.query_takes(TakeFilter(job_id=job.id),
+                      limit=100).items if t.recorded_at > newest.created_at}  # fmt: skip
+    errors = onset_errors_ms(catalog, store, job.id)
+    late = [errors[i] for i in sorted(recorded_after)][4:]  # past the batch in flight
+    assert late and all(abs(e) <= 2.0 for e in late), errors
 
 
 def test_takes_longer_than_the_lease_keep_their_claims(services):

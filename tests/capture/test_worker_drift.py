@@ -18,7 +18,8 @@ from daq.capture_backends import RenderedBackend
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
 from daq.spec import JobSpec
-from daq.worker import DRIFT, DRIFT_BASELINE, DriftPolicy, Worker
+from daq.worker import Worker
+from daq.worker_calibration import DRIFT, DRIFT_BASELINE, DriftPolicy
 from db.engine import open_catalog
 from db.schema import JobState
 from db.store import AudioStore
@@ -85,3 +86,28 @@ def test_a_drifted_rig_pauses_its_job_and_says_why(services):
     assert check.value > 3.0 and check.result["exceeded"] is True
     (event,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.drift"]
     assert event.level == "warning" and event.job_id == job_id
+
+
+def test_a_calibration_request_is_served_between_batches(services):
+    """``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event; the worker measures
+    what it asks for at its next batch boundary, even without a drift policy of its own."""
+    catalog, store = services
+    job_id = job_of(catalog, 100_000)  # far more than it gets to: the worker is stopped
+    worker = Worker(catalog, store, EMULATED)
+    thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while catalog.job_progress(job_id).captured < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        catalog.log_event("rig.calibrate", "requested", rig=EMULATED.name,
+                          data={"kinds": ["latency", "drift"], "requested_by": "test"})  # fmt: skip
+        while not catalog.list_calibrations(EMULATED.name, DRIFT) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=60)
+    (check,) = catalog.list_calibrations(EMULATED.name, DRIFT)
+    assert check.value == 0.0 and check.result["job_id"] == job_id  # the first sets the baseline
+    (done,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.calibrated"]
+    assert done.data["kinds"] == ["drift"]  # the rendered emulator has no latency to measure
