@@ -36,7 +36,10 @@ from db.records import TakeFilter
 from db.schema import JobState, QcVerdict, SampleState
 from db.store import AudioStore
 
-pytestmark = pytest.mark.devices
+# Real-time device tests share a 2-core machine with everything else: a scheduler stall makes
+# PulseAudio/JACK underrun and shifts a take by milliseconds, which is the machine, not a bug.
+# Such a test gets two more tries; a real fault fails all three.
+pytestmark = [pytest.mark.devices, pytest.mark.flaky(reruns=2, reruns_delay=2)]
 PRE_ROLL_S = 0.1
 DEFAULT_QC = QcThresholds()
 
