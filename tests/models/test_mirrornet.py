@@ -58,18 +58,17 @@ def short_melody(rng: np.random.Generator) -> Melody:
 
 
 @pytest.fixture(scope="module")
-def tiny_set() -> tuple[MelodySet, np.ndarray, list[Tone]]:
+def tiny_set() -> MelodySet:
     """Eight short melodies, each played by its own random tone of the default subset."""
     rng = np.random.default_rng(3)
     codec = LatentCodec(TargetSpec.of(TINY.parameters))
-    vectors = codec.random_vectors(rng, 8)
-    tones = codec.tones(vectors, DEFAULT_BASE)
+    tones = codec.tones(codec.random_vectors(rng, 8), DEFAULT_BASE)
     melodies = [short_melody(rng) for _ in range(8)]
     plant = EmulatorPlant(RATE)
     audio = np.concatenate(
         [plant.render([t], m, i) for i, (t, m) in enumerate(zip(tones, melodies, strict=True))]
     )
-    return MelodySet.from_audio(audio, melodies, RATE), vectors, tones
+    return MelodySet.from_audio(audio, melodies, RATE)
 
 
 def test_random_melodies_have_five_notes_in_order_and_one_length():
@@ -92,7 +91,7 @@ def test_a_melody_rejects_notes_without_a_length_or_out_of_order():
 
 
 def test_note_tracks_follow_each_note(tiny_set):
-    data, _, _ = tiny_set
+    data = tiny_set
     tracks = data.tracks
     frames = data.spectrograms.shape[-1]
     assert tracks.timeline.shape == (8, 5, TIMELINE, frames)
@@ -122,7 +121,7 @@ def test_the_aligned_view_moves_each_frame_by_its_shift():
 
 
 def test_shapes_and_latent_constraints(tiny_set):
-    data, _, _ = tiny_set
+    data = tiny_set
     seed_everything(0)
     net = MirrorNet(TINY)
     n, channels, frames = data.spectrograms.shape
@@ -224,7 +223,7 @@ def _train(data: MelodySet) -> list[dict[str, float]]:
 
 
 def test_alternating_training_lowers_both_losses_and_repeats_exactly(tiny_set):
-    data, _, _ = tiny_set
+    data = tiny_set
     history = _train(data)
     assert [row["buffer"] for row in history] == [16, 24, 32]  # babble, then one per melody
     first, last = history[0], history[-1]
