@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from daq.jobs import submit_job
@@ -31,13 +33,28 @@ from db.store import AudioStore
 RATE = 48000
 
 
-def start_emulator(command_delay_ms: float) -> tuple[subprocess.Popen[str], str]:
+@contextmanager
+def private_sink() -> Iterator[str]:
+    """A null sink of the benchmark's own: nothing else playing can be heard in its takes."""
+    name = f"jxdaq_bench_{os.getpid()}"
+    loaded = subprocess.run(
+        ["pactl", "load-module", "module-null-sink", f"sink_name={name}", f"rate={RATE}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    os.environ["PULSE_SOURCE"] = f"{name}.monitor"  # read when the input stream connects
+    try:
+        yield name
+    finally:
+        subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], check=False)
+
+
+def start_emulator(command_delay_ms: float, sink: str) -> tuple[subprocess.Popen[str], str]:
     """``jxdaq emulator serve`` on a new pty; returns the process and the pty's path."""
     process = subprocess.Popen(
         [sys.executable, "-m", "daq.cli", "emulator", "serve", "--serial", "pty",
          "--audio-device", "pulse", "--sample-rate", str(RATE),
          "--command-delay-ms", str(command_delay_ms)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PULSE_SINK": sink},
     )  # fmt: skip
     announced = {}
     assert process.stdout is not None
@@ -79,7 +96,12 @@ def main() -> None:
                         help="end tails at -60 dBFS instead of recording all of them")  # fmt: skip
     parser.add_argument("--command-delay-ms", type=float, default=100.0)
     args = parser.parse_args()
-    emulator, pty = start_emulator(args.command_delay_ms)
+    with private_sink() as sink:
+        run(args, sink)
+
+
+def run(args: argparse.Namespace, sink: str) -> None:
+    emulator, pty = start_emulator(args.command_delay_ms, sink)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             catalog = open_catalog(f"sqlite:///{tmp}/catalog.db")

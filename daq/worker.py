@@ -30,12 +30,14 @@ from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
 from daq.rigs import RigDefinition
 from daq.spec import JobSpec
-from daq.worker_calibration import DriftPolicy, WorkerCalibration
+from daq.worker_calibration import DRIFT, DriftPolicy, WorkerCalibration
 from daq.writer import FinishedTake, TakeWriter
 from db.catalog import Catalog
 from db.records import ClaimedSample, LeaseLost
 from db.schema import FINAL_JOB_STATES, QcVerdict, RigStatus, utcnow
 from db.store import AudioStore
+
+__all__ = ["DRIFT", "FaultPolicy", "SilentRig", "Worker", "WorkerStats"]
 
 #: How often idle workers look for work.
 POLL_S = 0.5

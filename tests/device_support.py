@@ -14,7 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,29 @@ def jack_period_s() -> float:
     except (OSError, subprocess.SubprocessError) as error:
         pytest.fail(f"no JACK server answers ({error}): {SETUP_HINT}")
     return int(size.split()[0]) / int(rate.split()[0])
+
+
+@contextmanager
+def private_sink() -> Iterator[str]:
+    """A PulseAudio null sink of the caller's own, unloaded afterwards.
+
+    Device tests of other modules may play into the shared ``jxdaq_null`` at the same time;
+    a test that times onsets to the millisecond must not hear them. Play into it with
+    ``PULSE_SINK`` and record its monitor with ``PULSE_SOURCE`` (read when a stream
+    connects) in the environment.
+    """
+    name = f"jxdaq_test_{uuid.uuid4().hex[:10]}"
+    try:
+        loaded = subprocess.run(
+            ["pactl", "load-module", "module-null-sink", f"sink_name={name}", f"rate={FS}"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as error:
+        pytest.fail(f"cannot load a PulseAudio null sink ({error}): {SETUP_HINT}")
+    try:
+        yield name
+    finally:
+        subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], timeout=10, check=False)
 
 
 class Process:
@@ -127,7 +152,8 @@ class EmulatorServer(Process):
     """
 
     def __init__(self, midi_port: str | None = None, serial: bool = True,
-                 audio_device: str = PULSE, command_delay_ms: float = 100.0) -> None:  # fmt: skip
+                 audio_device: str = PULSE, command_delay_ms: float = 100.0,
+                 sink: str | None = None) -> None:  # fmt: skip
         command = [
             sys.executable, "-m", "daq.cli", "emulator", "serve",
             "--serial", "pty" if serial else "none", "--audio-device", audio_device,
@@ -135,7 +161,7 @@ class EmulatorServer(Process):
         ]  # fmt: skip
         if midi_port is not None:
             command += ["--midi-in", midi_port, "--midi-backend", JACK_BACKEND]
-        super().__init__(command)
+        super().__init__(command, env=None if sink is None else {"PULSE_SINK": sink})
         self.announced: dict[str, str] = {}
         self.wait_for_line(self._announce, READY_TIMEOUT_S, "the emulator's 'ready'")
 
@@ -171,10 +197,15 @@ def worker_env(catalog_url: str, var_dir: Path) -> dict[str, str]:
 class WorkerProcess(Process):
     """``jxdaq worker --rig NAME ...`` logging logfmt lines at debug level."""
 
-    def __init__(self, rig: str, catalog_url: str, var_dir: Path, *args: str) -> None:
+    def __init__(
+        self, rig: str, catalog_url: str, var_dir: Path, *args: str, sink: str | None = None
+    ) -> None:
         command = [sys.executable, "-m", "daq.cli", "worker", "--rig", rig,
                    "--log-level", "debug", *args]  # fmt: skip
-        super().__init__(command, env=worker_env(catalog_url, var_dir))
+        env = worker_env(catalog_url, var_dir)
+        if sink is not None:
+            env["PULSE_SOURCE"] = f"{sink}.monitor"
+        super().__init__(command, env=env)
 
     def wait_for_event(self, event: str, timeout: float = 60.0) -> str:
         return self.wait_for_line(lambda line: f"event={event} " in line + " ", timeout, event)

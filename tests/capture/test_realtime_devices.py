@@ -14,6 +14,7 @@ import signal
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from device_support import (
@@ -23,6 +24,7 @@ from device_support import (
     EmulatorServer,
     WorkerProcess,
     jack_period_s,
+    private_sink,
     require_services,
 )
 
@@ -57,8 +59,16 @@ def sweep_job(count: int, hold_s: float = 0.4) -> JobSpec:
 
 
 @pytest.fixture
-def services(tmp_path):
+def sink(monkeypatch) -> Iterator[str]:
+    """A null sink of the test's own: the emulator plays into it, the rig records its monitor."""
     require_services()
+    with private_sink() as name:
+        monkeypatch.setenv("PULSE_SOURCE", f"{name}.monitor")
+        yield name
+
+
+@pytest.fixture
+def services(sink, tmp_path):
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     yield catalog, AudioStore(tmp_path / "audio")
     catalog.close()
@@ -113,9 +123,9 @@ def assert_latency_calibrated(catalog, rig: str) -> float:
     return calibration.value
 
 
-def test_serial_rig_over_a_pty_captures_a_job_with_its_latency_compensated(services):
+def test_serial_rig_over_a_pty_captures_a_job_with_its_latency_compensated(sink, services):
     catalog, store = services
-    server = EmulatorServer()
+    server = EmulatorServer(sink=sink)
     try:
         rig = RigDefinition(name="board-pty", instrument="serial", port=server.pty,
                             audio_device=PULSE, sample_rate=FS)  # fmt: skip
@@ -129,7 +139,7 @@ def test_serial_rig_over_a_pty_captures_a_job_with_its_latency_compensated(servi
     check_job(catalog, store, job_id, server, tolerance_ms=2.0)
 
 
-def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(services):
+def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(sink, services):
     """JACK MIDI delivers a message at the start of the cycle after it was sent (rtmidi
     writes every queued event at frame 0), so on JACK's dummy backend a note lands up to
     one cycle late: 21 ms at the 1024 frames CI runs it with. The tolerance adds that cycle
@@ -140,7 +150,7 @@ def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(servi
     require_services(jack=True)
     catalog, store = services
     cycle_ms = jack_period_s() * 1000
-    server = EmulatorServer(midi_port=f"jxdaq-rt-{os.getpid()}", serial=False)
+    server = EmulatorServer(sink=sink, midi_port=f"jxdaq-rt-{os.getpid()}", serial=False)
     try:
         announced = server.announced["midi-in"]
         names = [n for n in mido.Backend(JACK_BACKEND, load=True).get_output_names()
@@ -159,12 +169,12 @@ def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(servi
     assert abs(statistics.median(errors.values())) <= cycle_ms / 2 + 2.0, errors
 
 
-def test_a_latency_request_remeasures_and_later_takes_use_it(services):
+def test_a_latency_request_remeasures_and_later_takes_use_it(sink, services):
     """The rig's stored latency is wrong (its interface changed, say); an operator asks for
     a calibration (``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event): the
     worker measures between batches, and the takes after that sit on their note-ons."""
     catalog, store = services
-    server = EmulatorServer()
+    server = EmulatorServer(sink=sink)
     rig = RigDefinition(name="board-recal", instrument="serial", port=server.pty,
                         audio_device=PULSE, sample_rate=FS)  # fmt: skip
     catalog.upsert_rig(rig.name, rig.transport)
@@ -193,12 +203,12 @@ def test_a_latency_request_remeasures_and_later_takes_use_it(services):
     assert late and all(abs(e) <= 2.0 for e in late), errors
 
 
-def test_takes_longer_than_the_lease_keep_their_claims(services):
+def test_takes_longer_than_the_lease_keep_their_claims(sink, services):
     """The worker extends the leases of the claims in hand while it plays; meanwhile the
     queue keeps returning expired leases (as every worker does), so a claim left to expire
     would be captured twice."""
     catalog, store = services
-    server = EmulatorServer()
+    server = EmulatorServer(sink=sink)
     rig = RigDefinition(name="board-lease", instrument="serial", port=server.pty,
                         audio_device=PULSE, sample_rate=FS, latency_s=0.1)  # fmt: skip
     job = submit_job(catalog, sweep_job(3, hold_s=2.0))
@@ -217,9 +227,9 @@ def test_takes_longer_than_the_lease_keep_their_claims(services):
     assert [s.attempts for s in catalog.list_samples(job.id)] == [1, 1, 1]
 
 
-def test_sigterm_stores_the_take_in_hand_and_exits_0(services, tmp_path):
+def test_sigterm_stores_the_take_in_hand_and_exits_0(sink, services, tmp_path):
     catalog, _store = services
-    server = EmulatorServer()
+    server = EmulatorServer(sink=sink)
     rigs_file = tmp_path / "rigs.toml"
     rigs_file.write_text(
         f'[rigs.board-term]\ninstrument = "serial"\nport = "{server.pty}"\n'
@@ -227,7 +237,7 @@ def test_sigterm_stores_the_take_in_hand_and_exits_0(services, tmp_path):
     )
     job = submit_job(catalog, sweep_job(40, hold_s=0.6))
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    worker = WorkerProcess("board-term", url, tmp_path, "--rigs-file", str(rigs_file))
+    worker = WorkerProcess("board-term", url, tmp_path, "--rigs-file", str(rigs_file), sink=sink)
     try:
         worker.wait_for_event("take", timeout=120)
         submitted = sum("event=take " in line for line in worker.output)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
-from device_support import FS, PULSE, EmulatorServer, require_services
+from device_support import FS, PULSE, EmulatorServer, private_sink, require_services
 
 from daq.jobs import submit_job
 from daq.rigs import EMULATED, RigDefinition
@@ -31,8 +32,16 @@ FAST_RETRY = FaultPolicy(silent_takes=2, backoff_s=0.2, backoff_max_s=1.0)
 
 
 @pytest.fixture
-def services(tmp_path):
+def sink(monkeypatch) -> Iterator[str]:
+    """A null sink of the test's own: the emulator plays into it, the rig records its monitor."""
     require_services()
+    with private_sink() as name:
+        monkeypatch.setenv("PULSE_SOURCE", f"{name}.monitor")
+        yield name
+
+
+@pytest.fixture
+def services(sink, tmp_path):
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     yield catalog, AudioStore(tmp_path / "audio")
     catalog.close()
@@ -77,10 +86,10 @@ def plug(link, target: str) -> None:
     os.replace(staging, link)
 
 
-def test_pulling_the_pty_faults_the_rig_and_plugging_it_back_resumes(services, tmp_path):
+def test_pulling_the_pty_faults_the_rig_and_plugging_it_back_resumes(sink, services, tmp_path):
     catalog, store = services
     port = tmp_path / "ttyJX"
-    server = EmulatorServer()
+    server = EmulatorServer(sink=sink)
     plug(port, server.pty)
     job = submit_job(catalog, short_job(kind="sweep", parameter="VCF FREQ", start=70, stop=127,
                                         steps=14))  # fmt: skip
@@ -104,7 +113,7 @@ def test_pulling_the_pty_faults_the_rig_and_plugging_it_back_resumes(services, t
         assert catalog.get_rig("board").status == RigStatus.FAULTED
         assert not catalog.list_samples(job.id, SampleState.CLAIMED)  # claims went back
 
-        server = EmulatorServer()  # plugged back in, on a new pty
+        server = EmulatorServer(sink=sink)  # plugged back in, on a new pty
         plug(port, server.pty)
         thread.join(timeout=120)
         assert not thread.is_alive(), "the job did not finish after the board came back"
@@ -121,9 +130,11 @@ def test_pulling_the_pty_faults_the_rig_and_plugging_it_back_resumes(services, t
     assert worker.stats.faults >= 1 and worker.stats.released >= 1
 
 
-def test_a_rig_that_makes_no_sound_is_faulted_and_stores_nothing(services):
+def test_a_rig_that_makes_no_sound_is_faulted_and_stores_nothing(sink, services):
     catalog, store = services
-    server = EmulatorServer(audio_device="none")  # the board runs; its audio goes nowhere
+    server = EmulatorServer(
+        sink=sink, audio_device="none"
+    )  # the board runs; its audio goes nowhere
     job = submit_job(catalog, short_job(kind="sweep", parameter="VCF FREQ", values=[100, 110]))
     worker = Worker(catalog, store, serial_rig(server.pty).model_copy(update={"latency_s": 0.1}),
                     faults=FAST_RETRY)  # fmt: skip
@@ -143,9 +154,9 @@ def test_a_rig_that_makes_no_sound_is_faulted_and_stores_nothing(services):
     assert catalog.get_rig("board").status == RigStatus.OFFLINE
 
 
-def test_silent_tones_fail_after_their_attempts_without_faulting_the_rig(services):
+def test_silent_tones_fail_after_their_attempts_without_faulting_the_rig(sink, services):
     catalog, store = services
-    server = EmulatorServer()
+    server = EmulatorServer(sink=sink)
     silent, loud = {"VCA LEVEL": 0}, {"VCA LEVEL": 127}
     job = submit_job(catalog, short_job(kind="list", tones=[silent, silent, silent, loud, loud]))
     try:
