@@ -4,6 +4,8 @@ on PostgreSQL: takes per second end to end (render, QC, FLAC, catalog).
 Each round submits the example job (preset prior, 4 s hold + tail) to a fresh schema and
 starts the workers; the rate is counted from the job's first claim to its last commit, so
 process start-up is left out. Throughput should grow with the cores the machine has free.
+The renderer's threads are shared out (``NUMBA_NUM_THREADS`` = cores / workers): with every
+worker starting a thread per core, four workers on two cores ran 7x slower than one.
 
 Needs PostgreSQL (scripts/test-services.sh); JXDAQ_TEST_PG_URL overrides the server.
 Usage: .venv/bin/python benchmarks/capture_pg_scaling.py [--takes 400] [--workers 1 2 4]
@@ -47,6 +49,7 @@ def run_round(workers: int, takes: int, tmp: Path) -> tuple[float, int, int]:
             "JXDAQ_CATALOG_URL": url,
             "JXDAQ_STORE_URL": str(tmp / f"audio-{schema}"),
             "JXDAQ_VAR_DIR": str(tmp),
+            "NUMBA_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers)),
         }
         processes = [
             subprocess.Popen(
