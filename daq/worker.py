@@ -34,10 +34,12 @@ from daq.worker_calibration import DRIFT, DriftPolicy, WorkerCalibration
 from daq.writer import FinishedTake, TakeWriter
 from db.catalog import Catalog
 from db.records import ClaimedSample, LeaseLost
+from db.registry import LATENCY
 from db.schema import FINAL_JOB_STATES, QcVerdict, RigStatus, utcnow
 from db.store import AudioStore
 
-__all__ = ["DRIFT", "FaultPolicy", "SilentRig", "Worker", "WorkerStats"]
+# DRIFT and LATENCY: the calibration kinds a worker records, under the names the API reads.
+__all__ = ["DRIFT", "LATENCY", "FaultPolicy", "SilentRig", "Worker", "WorkerStats"]
 
 #: How often idle workers look for work.
 POLL_S = 0.5
