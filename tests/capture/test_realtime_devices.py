@@ -14,7 +14,6 @@ import signal
 import statistics
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from device_support import (
@@ -24,7 +23,6 @@ from device_support import (
     EmulatorServer,
     WorkerProcess,
     jack_period_s,
-    private_sink,
     require_services,
 )
 
@@ -33,10 +31,8 @@ from daq.qc import QcThresholds, assess
 from daq.rigs import RigDefinition
 from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
-from db.engine import open_catalog
 from db.records import TakeFilter
 from db.schema import JobState, QcVerdict, SampleState
-from db.store import AudioStore
 
 # Real-time device tests share a 2-core machine with everything else: a scheduler stall makes
 # PulseAudio/JACK underrun and shifts a take by milliseconds, which is the machine, not a bug.
@@ -56,22 +52,6 @@ def sweep_job(count: int, hold_s: float = 0.4) -> JobSpec:
                         "tail": {"max_s": 0.3}, "notes": {"key": 69, "velocity": 127}},
         }
     )  # fmt: skip
-
-
-@pytest.fixture
-def sink(monkeypatch) -> Iterator[str]:
-    """A null sink of the test's own: the emulator plays into it, the rig records its monitor."""
-    require_services()
-    with private_sink() as name:
-        monkeypatch.setenv("PULSE_SOURCE", f"{name}.monitor")
-        yield name
-
-
-@pytest.fixture
-def services(sink, tmp_path):
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-    yield catalog, AudioStore(tmp_path / "audio")
-    catalog.close()
 
 
 def onset_errors_ms(catalog, store, job_id: int, qc: QcThresholds = DEFAULT_QC) -> dict[int, float]:

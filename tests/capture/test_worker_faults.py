@@ -10,41 +10,22 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from device_support import FS, PULSE, EmulatorServer, private_sink, require_services
+from device_support import FS, PULSE, EmulatorServer
 
 from daq.jobs import submit_job
 from daq.rigs import EMULATED, RigDefinition
 from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
-from db.engine import open_catalog
 from db.records import TakeFilter
 from db.schema import JobState, QcVerdict, RigStatus, SampleState
-from db.store import AudioStore
 
 # Real-time device tests share a 2-core machine with everything else: a scheduler stall makes
 # PulseAudio/JACK underrun and shifts a take by milliseconds, which is the machine, not a bug.
 # Such a test gets two more tries; a real fault fails all three.
 pytestmark = [pytest.mark.devices, pytest.mark.flaky(reruns=2, reruns_delay=2)]
 FAST_RETRY = FaultPolicy(silent_takes=2, backoff_s=0.2, backoff_max_s=1.0)
-
-
-@pytest.fixture
-def sink(monkeypatch) -> Iterator[str]:
-    """A null sink of the test's own: the emulator plays into it, the rig records its monitor."""
-    require_services()
-    with private_sink() as name:
-        monkeypatch.setenv("PULSE_SOURCE", f"{name}.monitor")
-        yield name
-
-
-@pytest.fixture
-def services(sink, tmp_path):
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-    yield catalog, AudioStore(tmp_path / "audio")
-    catalog.close()
 
 
 def short_job(**source) -> JobSpec:
