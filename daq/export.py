@@ -3,7 +3,10 @@
 Two forms, both generated take by take so that memory stays bounded whatever the dataset's
 size (one catalog page of take rows, one FLAC file, or one shard at a time):
 
-* **a tar** of FLAC files with a ``dataset.json`` and a ``parameters.csv`` table first. Its
+* **a tar** of FLAC files with a ``dataset.json`` and a ``parameters.csv`` table first:
+  together they hold every take's record as a trainer's ``TakeRecord`` needs it (the tone's
+  whole APR body, and each job's seed and capture spec in ``dataset.json``), so a trainer far
+  from the catalog reads the same records as one beside it (:mod:`models.remote`). Its
   bytes are a pure function of the catalog: USTAR headers with fixed owner and mode, each
   member's mtime taken from its take (or the dataset), members in take id order. A byte offset
   therefore always lands on the same byte, which is what makes HTTP ``Range`` resumption
@@ -48,7 +51,8 @@ from firmware_protocol.parameters import TONE_PARAMETERS
 PAGE = 1000
 #: Part of every tar ETag: bump it when the archive's layout changes, so that a download
 #: begun by an older server is never resumed with bytes of the new layout.
-TAR_LAYOUT = 1
+#: 2: the ``tone_hex`` column, and ``jobs`` and ``split_names`` in ``dataset.json``.
+TAR_LAYOUT = 2
 BLOCK = tarfile.BLOCKSIZE
 #: Two zero blocks end a tar archive.
 TRAILER = bytes(2 * BLOCK)
@@ -67,6 +71,7 @@ TABLE_COLUMNS = (
     "channels",
     "frames",
     *(p.key for p in TONE_PARAMETERS),
+    "tone_hex",
 )
 SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -140,6 +145,8 @@ class TarPlan:
     table_size: int
     size: int
     etag: str
+    #: job id -> {"seed", "capture"} of every job the exported takes come from.
+    jobs: dict[int, dict]
 
 
 def plan_tar(
@@ -156,12 +163,16 @@ def plan_tar(
     digest = _Digest(TAR_LAYOUT, dataset.id, dataset.name, split, start)
     takes = flac_bytes = 0
     table_size = len(_table_header())
+    jobs: dict[int, dict] = {}
     for take in _skip(iter_selection(catalog, dataset, split), start):
         digest.add(take)
         takes += 1
         table_size += len(_table_row(dataset, take))
         flac_bytes += _member_length(_stored_size(store, take.audio.key))
-    plan = TarPlan(dataset, split, start, takes, table_size, 0, digest.hexdigest())
+        if take.job_id not in jobs:
+            job = catalog.get_job(take.job_id)  # seed and spec never change once submitted
+            jobs[take.job_id] = {"seed": job.seed, "capture": job.spec.get("capture")}
+    plan = TarPlan(dataset, split, start, takes, table_size, 0, digest.hexdigest(), jobs)
     size = _member_length(len(_dataset_json(plan))) + _member_length(table_size) + flac_bytes
     return dataclasses.replace(plan, size=size + len(TRAILER))
 
@@ -314,7 +325,9 @@ def _dataset_json(plan: TarPlan) -> bytes:
         "created_at": dataset.created_at.isoformat(),
         "filter": dataset.filter.to_json(),
         "splits": dataset.splits,
+        "split_names": list(dataset.splits),  # "splits" is sorted below; this is their order
         "seed": dataset.seed,
+        "jobs": {str(job_id): job for job_id, job in sorted(plan.jobs.items())},
         "split": plan.split,
         "start": plan.start,
         "takes": plan.takes,
@@ -350,6 +363,7 @@ def _table_row(dataset: DatasetInfo, take: TakeInfo) -> bytes:
             take.audio.channels,
             take.audio.frames,
             *(take.tone[p.apr_index] for p in TONE_PARAMETERS),
+            take.tone.hex(),
         )
     )
 

@@ -216,7 +216,7 @@ def test_dataset_freeze_show_list_and_pull_a_tar_over_http(server, tmp_path):
     passed = [t for t in iter_selection(server.catalog, dataset)]
     assert all(t.qc_verdict == QcVerdict.PASS for t in passed) and 15 < len(passed) < 30
     assert f"dataset 'd1': {len(passed)} takes; train 0.8 (" in out
-    assert dataset.splits == {"train": 0.8, "val": 0.1, "test": 0.1} and dataset.seed == 2
+    assert dataset.splits == {"train": 0.8, "validation": 0.1, "test": 0.1} and dataset.seed == 2
     assert "dataset 'd1'" in jxdaq("dataset", "list") and "takes; train" in jxdaq(
         "dataset", "show", "d1"
     )

@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 NameArgument = Annotated[str, typer.Argument(help="Dataset name (letters, digits, . _ -)")]
-DEFAULT_SPLIT_NAMES = ("train", "val", "test")
+DEFAULT_SPLIT_NAMES = ("train", "validation", "test")
 _PARAMETER = re.compile(r"^([a-z0-9_ ]+)=(\d{1,3})(?:\.\.(\d{1,3}))?$", re.IGNORECASE)
 
 
@@ -78,7 +78,7 @@ def _source() -> Iterator[DatasetSource]:
 
 
 def parse_splits(text: str) -> dict[str, float]:
-    """``0.8,0.1,0.1`` (train, val, test) or ``train=0.9,test=0.1``."""
+    """``0.8,0.1,0.1`` (train, validation, test) or ``train=0.9,test=0.1``."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     try:
         if all("=" in part for part in parts):
@@ -116,7 +116,8 @@ def freeze(
         list[str] | None, typer.Option(help="Parameter range KEY=LOW..HIGH (repeat)")
     ] = None,
     split: Annotated[
-        str, typer.Option(help="Fractions: 0.8,0.1,0.1 (train,val,test) or name=fraction,...")
+        str,
+        typer.Option(help="Fractions: 0.8,0.1,0.1 (train,validation,test) or name=fraction,..."),
     ] = "0.8,0.1,0.1",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the split assignment")] = 0,
 ) -> None:

@@ -1,24 +1,31 @@
 """``jxdaq train`` and ``jxdaq evaluate``: models from a frozen dataset, and their scores.
 
+The dataset comes from the catalog on this machine or, with ``--server URL`` (default:
+``JXDAQ_API_URL``, token ``JXDAQ_API_TOKEN``, as for ``jxdaq dataset``), from a jx-daq server:
+its export tar is pulled (resumably) into ``var_dir/pulled/<server>/`` and read from there
+(:mod:`models.remote`); the features cache is the same either way.
+
 torch and :mod:`models` are imported inside the commands, so ``jxdaq --help`` and every other
 command work on machines without the training extra.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 if TYPE_CHECKING:
-    from models.data import CatalogSource, FrozenDataset
+    from daq.settings import Settings
+    from models.data import CatalogSource, FrozenDataset, TakeSource
     from models.features import FeatureConfig
 
 app = typer.Typer(help="Train and evaluate models on frozen datasets.")
 
 FEATURE_KINDS = ("stft", "logmel", "auditory")
-#: What the validation split is called (the catalog tests say validation, `dataset freeze` val).
+#: What the validation split is called (datasets frozen before it was validation say val).
 VALIDATION_NAMES = ("validation", "val")
 DatasetOption = Annotated[str, typer.Option(help="Frozen dataset name (catalog.freeze_dataset)")]
 DeviceOption = Annotated[
@@ -27,6 +34,13 @@ DeviceOption = Annotated[
 CacheOption = Annotated[
     Path | None, typer.Option(help="Feature cache directory (default: var_dir/features)")
 ]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Pull the dataset from this jx-daq server (default: JXDAQ_API_URL if set, "
+        "else read the local catalog); token: JXDAQ_API_TOKEN"
+    ),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -34,7 +48,54 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _source(name: str) -> CatalogSource:
+def _source(name: str, server: str | None) -> TakeSource:
+    """The server's dataset if one is given or configured, else the local catalog's."""
+    from daq.settings import get_settings
+
+    settings = get_settings()
+    url = server or settings.api_url
+    return _pulled(name, url, settings) if url else _catalog_source(name)
+
+
+def _pulled(name: str, url: str, settings: Settings) -> TakeSource:
+    """The server's export tar, pulled (or resumed) under var_dir/pulled/<host_port>/."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from daq.client import ApiClient, ApiError
+    from models.remote import pull_source
+
+    server = re.sub(r"[^A-Za-z0-9.-]+", "_", url.partition("://")[2] or url).strip("_")
+    directory = settings.var_dir / "pulled" / server
+    bars = Progress(
+        "{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    try:
+        with ApiClient(url, settings.api_token) as client, bars:
+            task = bars.add_task(f"pulling {name} from {url}", total=None)
+            source = pull_source(
+                client,
+                name,
+                directory,
+                lambda done, total: bars.update(task, completed=done, total=total),
+            )
+    except (ApiError, OSError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"dataset {name!r} from {url}: {source.path}")
+    return source
+
+
+def _catalog_source(name: str) -> CatalogSource:
     from daq.settings import get_settings
     from db.engine import open_catalog
     from db.store import AudioStore
@@ -46,7 +107,7 @@ def _source(name: str) -> CatalogSource:
 
 
 def _open(
-    source: CatalogSource, features: FeatureConfig, cache: Path | None, splits: tuple[str, ...]
+    source: TakeSource, features: FeatureConfig, cache: Path | None, splits: tuple[str, ...]
 ) -> FrozenDataset:
     from daq.settings import get_settings
     from models.data import FrozenDataset
@@ -111,6 +172,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
     device: DeviceOption = None,
     cache: CacheOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Train a model on a frozen dataset; early-stopped on its validation split."""
     from db.records import NotFound
@@ -132,7 +194,7 @@ def train(
         device=_device(device),
     )
     try:
-        source = _source(dataset)
+        source = _source(dataset, server)
         if val_split is None:
             found = [n for n in VALIDATION_NAMES if n in source.split_names]
             val_split = found[0] if found else VALIDATION_NAMES[0]
@@ -182,6 +244,7 @@ def evaluate(
     ] = None,
     device: DeviceOption = None,
     cache: CacheOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Score a trained model on a split: parameter error and emulator resynthesis."""
     from db.records import NotFound
@@ -197,7 +260,7 @@ def evaluate(
         if "features" not in meta:
             raise ValueError(f"{checkpoint} does not say which features it was trained on")
         config = parse_feature_config(meta["features"])
-        data = _open(_source(dataset), config, cache, (split, train_split))
+        data = _open(_source(dataset, server), config, cache, (split, train_split))
         test_set = data.split(split, net.spec)
         scores = evaluate_split(
             net,
@@ -243,7 +306,7 @@ def evaluate_rig(
     from models.evaluate import compare_captured, write_rows
 
     try:
-        source = _source(dataset)
+        source = _catalog_source(dataset)  # the captured job is in this catalog
         catalog = source.catalog
         originals = [r for r in source.records() if r.split == split]
         samples = catalog.get_job(job).sample_count

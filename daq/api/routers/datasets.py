@@ -86,7 +86,7 @@ class DatasetIn(BaseModel):
                 {
                     "name": "prior-a4-v1",
                     "filter": {"job_id": 1, "qc_verdicts": ["pass"]},
-                    "splits": {"train": 0.8, "val": 0.1, "test": 0.1},
+                    "splits": {"train": 0.8, "validation": 0.1, "test": 0.1},
                     "seed": 0,
                 }
             ]
@@ -96,7 +96,7 @@ class DatasetIn(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="unique; letters, digits, '.', '_', '-'")
     filter: TakeFilterIn = Field(default_factory=TakeFilterIn)
     splits: dict[str, float] = Field(
-        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1},
+        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
         min_length=1,
         max_length=16,
         description="split name -> fraction; fractions >= 0 summing to 1",
