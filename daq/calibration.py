@@ -78,12 +78,6 @@ SETTLE_S = 0.1  # after programming the calibration tone
 QUIET_S = 0.25  # before each note: the previous one has died away; its floor is measured
 GUARD_S = 0.02  # the onset is searched from this long before the note-on stamp
 HOLD_S = 0.2  # how long each calibration note sounds
-#: The stream clock counts as steady once ``frame_at(now)`` stays this close to the frames
-#: delivered so far for STEADY_S (PortAudio's ALSA/PulseAudio timestamps can be a few hundred
-#: milliseconds off for the first moments of a stream).
-CLOCK_TOLERANCE_S = 0.025
-STEADY_S = 0.2
-STEADY_TIMEOUT_S = 5.0
 
 #: Spectrum grid of the drift check: bins every BIN_HZ from MIN_HZ to MAX_HZ, at any rate.
 BIN_HZ = 5
@@ -160,7 +154,7 @@ def _one_latency(
 ) -> float:
     buffer, clock = audio.buffer, audio.clock
     time.sleep(QUIET_S)
-    _wait_for_steady_clock(instrument, audio, rate)
+    audio.wait_for_steady_clock()  # the note-on below is stamped on this clock
     instrument.note_on(key, velocity)
     on = clock.frame_at(audio.now())  # stamped as RealtimeCapture stamps a take's note-on
     time.sleep(HOLD_S)
@@ -193,27 +187,6 @@ def _one_latency(
     )
     assert onset is not None  # peak is above the threshold somewhere past search_from
     return (onset - note_on) / rate
-
-
-def _wait_for_steady_clock(instrument: Instrument, audio: DeviceInput, rate: int) -> None:
-    """Wait until the stream clock maps 'now' onto the frames being delivered."""
-    deadline = time.monotonic() + STEADY_TIMEOUT_S
-    steady_since: float | None = None
-    while True:
-        gap = abs(audio.clock.frame_at(audio.now()) - audio.buffer.written) / rate
-        now = time.monotonic()
-        if gap > CLOCK_TOLERANCE_S:
-            steady_since = None
-        elif steady_since is None:
-            steady_since = now
-        elif now - steady_since >= STEADY_S:
-            return
-        if now > deadline:
-            raise CalibrationError(
-                f"{instrument.name}: audio input {audio.device!r}: its stream clock stays "
-                f"{gap * 1000:.0f} ms away from the frames it delivers; cannot time notes on it"
-            )
-        time.sleep(0.01)
 
 
 def _dbfs(x: float) -> float:

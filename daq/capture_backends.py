@@ -10,8 +10,9 @@ takes vary, so failures are retried, and its devices can go away.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,7 +46,8 @@ class CaptureBackend(Protocol):
     #: The same work always gives the same take: a failed take is final, never retried,
     #: and silence says something about the tone, not about the rig.
     deterministic: bool
-    #: Claims per batch when the worker is not told otherwise.
+    #: Claims per batch when the worker is not told otherwise (and, for a backend that
+    #: renders several takes at once, how many it takes from its work at a time).
     batch: int
     #: Errors that mean the rig (not one take) is broken: the worker faults the rig on them.
     faults: tuple[type[BaseException], ...]
@@ -58,9 +60,11 @@ class CaptureBackend(Protocol):
 
     def close(self) -> None: ...
 
-    def capture(self, work: Sequence[Work], stop: threading.Event) -> Iterator[Taken]:
+    def capture(self, work: Iterable[Work], stop: threading.Event) -> Iterator[Taken]:
         """Takes for ``work`` in order; stops early (after the take in hand) once ``stop``
-        is set. The caller gives back the claims it got no take for."""
+        is set. ``work`` may be refilled as it is consumed (the worker claims the next batch
+        when asked for it), so it is read only as far as the takes yielded so far need.
+        The caller gives back the claims it got no take for."""
 
     def capture_one(self, tone: Tone, spec: CaptureSpec) -> RawTake:
         """A take that belongs to no sample (a probe, a reference tone)."""
@@ -111,14 +115,16 @@ class RenderedBackend:
             self._renderers[key] = RenderedCapture(spec)
         return self._renderers[key]
 
-    def capture(self, work: Sequence[Work], stop: threading.Event) -> Iterator[Taken]:
-        groups: dict[str, list[Work]] = {}
-        for item in work:
-            groups.setdefault(item.spec.model_dump_json(), []).append(item)
-        for items in groups.values():
-            renderer = self._renderer(items[0].spec)
-            takes = renderer.capture_many([i.tone for i in items], [i.seed for i in items])
-            yield from zip(items, takes, strict=True)
+    def capture(self, work: Iterable[Work], stop: threading.Event) -> Iterator[Taken]:
+        items = iter(work)
+        while not stop.is_set() and (chunk := list(itertools.islice(items, self.batch))):
+            groups: dict[str, list[Work]] = {}
+            for item in chunk:
+                groups.setdefault(item.spec.model_dump_json(), []).append(item)
+            for group in groups.values():
+                renderer = self._renderer(group[0].spec)
+                takes = renderer.capture_many([i.tone for i in group], [i.seed for i in group])
+                yield from zip(group, takes, strict=True)
 
     def capture_one(self, tone: Tone, spec: CaptureSpec) -> RawTake:
         return self._renderer(spec).capture_many([tone], [0])[0]
@@ -195,31 +201,46 @@ class RealtimeBackend:
         if audio is not None:
             audio.stop()
 
+    def _fits(self, spec: CaptureSpec) -> bool:
+        """The open input records in ``spec``'s format."""
+        return (spec.sample_rate, spec.channels) == (self.sample_rate, self.channels)
+
     def _capture_for(self, spec: CaptureSpec) -> RealtimeCapture:
         """The capture for ``spec``'s format (reopening the input only if it changes)."""
         if self._instrument is None:
             raise InstrumentError(f"rig {self.rig.name}: not open")
-        if (spec.sample_rate, spec.channels) != (self.sample_rate, self.channels):
+        if not self._fits(spec):
             self._open_input(spec.sample_rate, spec.channels)
         return RealtimeCapture(self._instrument, self._input, self.latency_s or 0.0)
 
     # -- takes ----------------------------------------------------------------------------
-    def capture(self, work: Sequence[Work], stop: threading.Event) -> Iterator[Taken]:
+    def capture(self, work: Iterable[Work], stop: threading.Event) -> Iterator[Taken]:
         pending: tuple[Work, RealtimeCapture, Played] | None = None
         for item in work:
             if stop.is_set():
                 break
+            if pending is not None and not self._fits(item.spec):
+                yield self._last(pending)  # before its input is reopened in another format
+                pending = None
             capture = self._capture_for(item.spec)
             played = capture.play(item.tone, item.spec)
             if pending is not None:
                 yield pending[0], pending[1].collect(pending[2])
             pending = (item, capture, played)
         if pending is not None:
-            # A take is kept only if the instrument still answers after it (a port that went
-            # away during the tail would otherwise leave a truncated take looking whole);
-            # within the batch the next take's first write proves that.
-            self._instrument.all_notes_off()
-            yield pending[0], pending[1].collect(pending[2])
+            yield self._last(pending)
+
+    def _last(self, pending: tuple[Work, RealtimeCapture, Played]) -> Taken:
+        """The take in hand when no next take follows it at once.
+
+        A take is kept only if the instrument still answers after it (a port that went away
+        during the tail would otherwise leave a truncated take looking whole); otherwise the
+        next take's first write proves that.
+        """
+        assert self._instrument is not None
+        self._instrument.all_notes_off()
+        item, capture, played = pending
+        return item, capture.collect(played)
 
     def capture_one(self, tone: Tone, spec: CaptureSpec) -> RawTake:
         return self._capture_for(spec).capture(tone, spec)

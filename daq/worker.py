@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,7 @@ class LeaseKeeper:
         self.lease_s = lease_s
         self._held: dict[int, ClaimedSample] = {}
         self._lock = threading.Lock()
+        self._last_requeue = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
@@ -107,9 +108,18 @@ class LeaseKeeper:
         with self._lock:
             self._held.update((c.sample_id, c) for c in claims)
 
-    def done(self, claim: ClaimedSample) -> None:
+    def done(self, claim: ClaimedSample) -> bool:
+        """Forget ``claim``; False if it was no longer held (its lease was lost).
+
+        The worker calls this before it records a take or a failure for the claim: once the
+        sample is captured or failed, extending its lease would fail as if it were lost.
+        """
         with self._lock:
-            self._held.pop(claim.sample_id, None)
+            return self._held.pop(claim.sample_id, None) is not None
+
+    def holds(self, claim: ClaimedSample) -> bool:
+        with self._lock:
+            return claim.sample_id in self._held
 
     def take_all(self) -> list[ClaimedSample]:
         """The claims still in hand (no take for them), forgetting them."""
@@ -119,30 +129,28 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         interval = min(HEARTBEAT_EVERY_S, self.lease_s / 3)
-        last_requeue = 0.0
         while not self._stop.wait(interval):
             try:
-                self.catalog.heartbeat(self.rig)
-                with self._lock:
-                    held = list(self._held.values())
-                for claim in held:
-                    try:
-                        self.catalog.extend_lease(claim, self.lease_s)
-                    except LeaseLost:
-                        self.done(claim)
-                        log_event(
-                            log,
-                            "lease.lost",
-                            logging.WARNING,
-                            rig=self.rig,
-                            job=claim.job_id,
-                            index=claim.index,
-                        )
-                if time.monotonic() - last_requeue > REQUEUE_EVERY_S:
-                    self.catalog.requeue_expired()
-                    last_requeue = time.monotonic()
+                self.renew()
             except Exception as error:  # a catalog hiccup must not kill the keeper
                 log_event(log, "keeper.error", logging.ERROR, rig=self.rig, error=str(error))
+
+    def renew(self) -> None:
+        """One round: the heartbeat, the claims in hand extended, expired leases requeued."""
+        self.catalog.heartbeat(self.rig)
+        with self._lock:
+            held = list(self._held.values())
+        for claim in held:
+            try:
+                self.catalog.extend_lease(claim, self.lease_s)
+            except LeaseLost:
+                # Lost only if still held: the worker may have finished it since the copy.
+                if self.done(claim):
+                    log_event(log, "lease.lost", logging.WARNING, rig=self.rig,
+                              job=claim.job_id, index=claim.index)  # fmt: skip
+        if time.monotonic() - self._last_requeue > REQUEUE_EVERY_S:
+            self.catalog.requeue_expired()
+            self._last_requeue = time.monotonic()
 
 
 class Worker:
@@ -177,6 +185,8 @@ class Worker:
             catalog, rig.name, self.backend, drift, lambda status: self._set_status(status)
         )
         self.stats = WorkerStats()
+        #: The claims in hand while :meth:`run` runs.
+        self.keeper = LeaseKeeper(catalog, rig.name, lease_s)
         self._plans: dict[int, _JobPlan] = {}
         self._status: tuple[RigStatus, str | None] | None = None
         self._connected = False
@@ -203,7 +213,7 @@ class Worker:
         self.calibration.start()
         log_event(log, "worker.start", rig=rig.name, instrument=rig.instrument, job=job_id)
         writer = TakeWriter(self.catalog, self.store)
-        keeper = LeaseKeeper(self.catalog, rig.name, self.lease_s)
+        keeper = self.keeper
         keeper.start()
         try:
             while not self.stop.is_set():
@@ -221,15 +231,12 @@ class Worker:
                     self.stop.wait(POLL_S)
                     continue
                 self._set_status(RigStatus.CAPTURING)
-                keeper.hold(claims)
                 try:
                     self._capture(claims, writer, keeper)
                 except self._fault_types as error:
                     self._fault(error)
                 finally:
                     self._give_back(keeper)
-                self._calibrate()
-                self._progress(writer)
         finally:
             try:
                 writer.close()
@@ -352,15 +359,19 @@ class Worker:
         )
 
     def _calibrate(self) -> None:
-        """Between batches: drift checks when due, calibrations operators asked for."""
+        """While idle: drift checks when due, calibrations operators asked for."""
         if not self._connected:
             return
-        takes = self.stats.submitted + self.stats.failed_attempts  # the rig's use, pass or fail
         try:
-            self.calibration.scheduled_drift(takes, self._last_job)
-            self.calibration.serve_requests(self._last_job)
+            self._calibrations_due()
         except self._fault_types as error:
             self._fault(error)
+
+    def _calibrations_due(self) -> None:
+        """Drift checks when due, calibrations operators asked for (faults propagate)."""
+        takes = self.stats.submitted + self.stats.failed_attempts  # the rig's use, pass or fail
+        self.calibration.scheduled_drift(takes, self._last_job)
+        self.calibration.serve_requests(self._last_job)
 
     def _probe(self, failure: str) -> None:
         """Raise :class:`SilentRig` (saying ``failure``) unless a known loud tone is heard."""
@@ -393,12 +404,42 @@ class Worker:
     def _capture(
         self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
     ) -> None:
-        for item, take in self.backend.capture(self._work(claims), self.stop):
-            self._finish(item, take, writer)
-            keeper.done(item.claim)
-            self._last_job = item.claim.job_id
+        for item, take in self.backend.capture(self._stream(claims, writer, keeper), self.stop):
+            self._finish(item, take, writer, keeper)
 
-    def _finish(self, item: Work, take: RawTake, writer: TakeWriter) -> None:
+    def _stream(
+        self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
+    ) -> Iterator[Work]:
+        """The work of ``claims``, then of batch after batch claimed as the backend asks for
+        more, until the queue is empty or ``stop`` is set.
+
+        A real-time backend asks while the last take of a batch is still coming back, so its
+        pipeline does not empty at batch boundaries. Between batches come the calibrations
+        (a fault there ends the stream through the backend) and the progress line. Items
+        whose lease the keeper found lost meanwhile are skipped: another claim has them.
+        """
+        while claims:
+            keeper.hold(claims)
+            for item in self._work(claims):
+                if keeper.holds(item.claim):
+                    self._last_job = item.claim.job_id
+                    yield item
+            if self.stop.is_set():
+                return
+            self._calibrations_due()
+            self._progress(writer)
+            if self.stop.is_set():
+                return
+            claims = self._claim_batch()
+            if claims:
+                self._set_status(RigStatus.CAPTURING)
+
+    def _finish(self, item: Work, take: RawTake, writer: TakeWriter, keeper: LeaseKeeper) -> None:
+        """QC the take, then hand it on: to the writer, or to the catalog as a failure.
+
+        The keeper forgets the claim before the hand-off (after it the sample is no longer
+        leased), and a claim it no longer holds is not stored: its lease was lost.
+        """
         claim = item.claim
         report: QcReport = assess(take.audio, take.sample_rate, take.note_on_frame, self.qc)
         if take.problems:
@@ -410,9 +451,11 @@ class Worker:
                 report.onset_s,
             )
         if report.verdict is QcVerdict.FAIL:
-            self._failed(item, report)
+            self._failed(item, report, keeper)
             return
         self._silent = 0
+        if not keeper.done(claim):
+            return
         writer.submit(
             FinishedTake(claim, item.tone.data, take, report, self._plans[claim.job_id].notes)
         )
@@ -433,7 +476,7 @@ class Worker:
         if self.on_take is not None:
             self.on_take(self.stats.submitted)
 
-    def _failed(self, item: Work, report: QcReport) -> None:
+    def _failed(self, item: Work, report: QcReport, keeper: LeaseKeeper) -> None:
         """A take failed QC. The emulator is deterministic: the same tone and seed would fail
         again, so its failures are final. A real rig's are retried while attempts remain,
         and a run of silent takes is a fault if even a probe tone is not heard."""
@@ -445,6 +488,8 @@ class Worker:
                 self._probe(f"{self._silent} takes in a row were silent, and so was a probe tone")
                 self._silent = 0
         self.stats.failed_attempts += 1
+        if not keeper.done(claim):
+            return
         reason = "; ".join(report.reasons)
         try:
             state = self.catalog.fail_sample(claim, reason, tone=item.tone.data, retry=retry)

@@ -6,11 +6,19 @@ sounddevice is imported lazily so the catalog, API and training run without Port
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import numpy as np
 
 from daq.audio.ring import AudioTimeout, RingBuffer, StreamClock
+
+#: The stream clock counts as steady once ``frame_at(now)`` stays this close to the frames
+#: delivered so far for STEADY_S: PortAudio's ALSA/PulseAudio timestamps can be a few hundred
+#: milliseconds off for the first 0.2-0.8 s of a stream, and a note stamped then lands wrong.
+CLOCK_TOLERANCE_S = 0.025
+STEADY_S = 0.2
+STEADY_TIMEOUT_S = 5.0
 
 
 class DeviceInput:
@@ -60,7 +68,36 @@ class DeviceInput:
             self._stream.start()
         except Exception as error:  # PortAudio raises several types; name the device
             raise AudioTimeout(f"cannot open audio input {self.device!r}: {error}") from error
-        self.buffer.wait_for(self._blocksize, timeout_s=5.0)
+        try:
+            self.buffer.wait_for(self._blocksize, timeout_s=5.0)
+            self.wait_for_steady_clock()
+        except AudioTimeout:
+            self.stop()  # the caller never gets a stream to close
+            raise
+
+    def wait_for_steady_clock(self) -> None:
+        """Return once the stream clock maps 'now' onto the frames being delivered.
+
+        :meth:`start` waits for it, so every take (and every calibration note) is stamped on
+        a clock that tells the truth; raises :class:`AudioTimeout` if it never settles.
+        """
+        deadline = time.monotonic() + STEADY_TIMEOUT_S
+        steady_since: float | None = None
+        while True:
+            gap = abs(self.clock.frame_at(self.now()) - self.buffer.written) / self.sample_rate
+            now = time.monotonic()
+            if gap > CLOCK_TOLERANCE_S:
+                steady_since = None
+            elif steady_since is None:
+                steady_since = now
+            elif now - steady_since >= STEADY_S:
+                return
+            if now > deadline:
+                raise AudioTimeout(
+                    f"audio input {self.device!r}: its stream clock stays {gap * 1000:.0f} ms "
+                    "away from the frames it delivers; cannot time notes on it"
+                )
+            time.sleep(0.01)
 
     def now(self) -> float:
         """Current time on the stream's clock (seconds)."""
