@@ -280,6 +280,10 @@ class DriftMonitor:
         """The reference spectrum checks are measured against (persist it per rig)."""
         return self._baseline
 
+    def forget_baseline(self) -> None:
+        """The rig was re-tuned: the next check makes a new baseline."""
+        self._baseline = None
+
     def due(self, takes_done: int, now_s: float) -> bool:
         """Time for a check: every N takes or M seconds since the last, whichever first.
 

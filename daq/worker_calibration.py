@@ -8,7 +8,9 @@
   baseline (the first check makes the baseline, kept in the catalog for later workers), and
   above the threshold pauses the job with the reason.
 * Requests: ``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event; the worker reads
-  the events log between batches and measures what was asked for.
+  the events log between batches and measures what was asked for. ``jxdaq rig rebaseline``
+  asks for a new drift baseline (after an operator re-tuned the rig) the same way, and also
+  records the old one as cleared, so that a worker started later makes a new one too.
 
 Device errors propagate: the worker treats them as the faults they are.
 """
@@ -33,6 +35,8 @@ from db.schema import JobState, RigStatus
 DRIFT, DRIFT_BASELINE = "drift", "drift-baseline"
 #: Event kind of calibration requests (daq.api.routers.rigs logs them).
 CALIBRATE_EVENT = "rig.calibrate"
+#: What a request may ask for: the latency, a drift check, a new drift baseline.
+LATENCY_REQUEST, DRIFT_REQUEST, BASELINE_REQUEST = "latency", "drift", "baseline"
 #: How often the events log is read for requests.
 REQUESTS_EVERY_S = 2.0
 
@@ -111,7 +115,8 @@ class WorkerCalibration:
 
             policy = self.drift or DriftPolicy()
             saved = self.catalog.list_calibrations(self.rig, DRIFT_BASELINE, limit=1)
-            baseline = np.asarray(saved[0].result["spectrum_db"]) if saved else None
+            spectrum = saved[0].result.get("spectrum_db") if saved else None  # None: cleared
+            baseline = None if spectrum is None else np.asarray(spectrum)
             self._monitor = DriftMonitor(
                 policy.every_takes, policy.every_s, policy.threshold_db, baseline
             )
@@ -149,6 +154,11 @@ class WorkerCalibration:
         if result.exceeded and job_id is not None:
             self._pause(job_id, result.distance, threshold)
 
+    def rebaseline(self, job_id: int | None) -> None:
+        """Capture the reference tone as the rig's new baseline (it was re-tuned)."""
+        self._drift_monitor().forget_baseline()
+        self.check_drift(job_id)
+
     def _pause(self, job_id: int, distance: float, threshold: float) -> None:
         from daq.jobs import pause_job
 
@@ -178,15 +188,18 @@ class WorkerCalibration:
             kind
             for event in events
             if event.kind == CALIBRATE_EVENT
-            for kind in (event.data or {}).get("kinds", ("latency", "drift"))
+            for kind in (event.data or {}).get("kinds", (LATENCY_REQUEST, DRIFT_REQUEST))
         }
         done = []
-        if "latency" in kinds and not self.backend.deterministic:  # the emulator has none
+        if LATENCY_REQUEST in kinds and not self.backend.deterministic:  # the emulator has none
             self.measure_latency()
-            done.append("latency")
-        if "drift" in kinds:
+            done.append(LATENCY_REQUEST)
+        if BASELINE_REQUEST in kinds:  # its check is the drift check too: 0 dB by definition
+            self.rebaseline(job_id)
+            done.append(BASELINE_REQUEST)
+        elif DRIFT_REQUEST in kinds:
             self.check_drift(job_id)
-            done.append("drift")
+            done.append(DRIFT_REQUEST)
         if done:
             self.catalog.log_event(
                 "rig.calibrated",

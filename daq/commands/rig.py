@@ -1,9 +1,12 @@
-"""``jxdaq rig``: see the rigs' condition, measure a rig's latency at the bench, clear a fault.
+"""``jxdaq rig``: see the rigs' condition, measure a rig's latency at the bench, clear a fault,
+ask for a new drift baseline.
 
 ``calibrate`` opens the rig's own devices, so it refuses while the rig's worker looks alive
 (its heartbeat is fresh): two processes playing into one synth would spoil each other's
 takes. A running worker is asked to calibrate through the API instead
 (``POST /api/v1/rigs/NAME/calibrate``); it measures at its next take boundary.
+``rebaseline`` goes through the worker the same way (a ``rig.calibrate`` event), since a
+baseline is captured with the rig's own devices.
 """
 
 from __future__ import annotations
@@ -202,3 +205,35 @@ def clear_fault(
         why = f"fault cleared by {getpass.getuser()}" + (f": {reason}" if reason else "")
         catalog.set_rig_status(name, RigStatus.IDLE, why)
     typer.echo(f"rig {name}: fault cleared (was: {rig.status_reason or 'no reason given'})")
+
+
+@app.command()
+def rebaseline(
+    name: RigArgument,
+    reason: Annotated[
+        str | None, typer.Option(help="What changed on the rig (kept in its log)")
+    ] = None,
+) -> None:
+    """Forget the rig's drift baseline (after re-tuning it); its worker captures a new one."""
+    import getpass
+
+    from daq.worker_calibration import BASELINE_REQUEST, CALIBRATE_EVENT, DRIFT_BASELINE
+
+    who = getpass.getuser()
+    why = f"drift baseline cleared by {who}" + (f": {reason}" if reason else "")
+    with _catalog() as catalog:
+        catalog.get_rig(name)  # registered, or a one-line error
+        # A worker started later finds the baseline cleared; a running one reads the request.
+        catalog.record_calibration(
+            name, DRIFT_BASELINE, {"spectrum_db": None, "cleared_by": who, "reason": reason}
+        )
+        catalog.log_event(
+            CALIBRATE_EVENT,
+            f"rig {name}: {why}; new baseline requested",
+            rig=name,
+            data={"kinds": [BASELINE_REQUEST], "requested_by": who},
+        )
+    typer.echo(
+        f"rig {name}: {why}; its worker captures the reference tone as the new baseline at its "
+        "next batch boundary (a worker started later: at its first drift check)"
+    )

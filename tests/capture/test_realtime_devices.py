@@ -26,6 +26,8 @@ from device_support import (
     require_services,
 )
 
+from daq.calibration import CALIBRATION_TONE
+from daq.capture_backends import RealtimeBackend
 from daq.jobs import submit_job
 from daq.qc import QcThresholds, assess
 from daq.rigs import RigDefinition
@@ -117,6 +119,33 @@ def test_serial_rig_over_a_pty_captures_a_job_with_its_latency_compensated(sink,
     finally:
         server.stop()
     check_job(catalog, store, job_id, server, tolerance_ms=2.0)
+
+
+def test_the_first_take_after_the_input_opens_sits_on_its_note_on(sink):
+    """PortAudio's PulseAudio stream clock is off by up to hundreds of milliseconds for the
+    first moments after a stream opens; a take stamped on it then would be cut in the wrong
+    place. Opening waits until the clock is steady, so a take right after it is on time."""
+    server = EmulatorServer(sink=sink)
+    spec = sweep_job(1).capture
+    try:
+        rig = RigDefinition(name="board-warm", instrument="serial", port=server.pty,
+                            audio_device=PULSE, sample_rate=FS)  # fmt: skip
+        backend = RealtimeBackend(rig)
+        backend.open()
+        try:
+            backend.latency_s = backend.measure_latency().latency_s
+        finally:
+            backend.close()
+        backend.open()  # a new stream, as after a fault or a new job's format
+        try:
+            take = backend.capture_one(CALIBRATION_TONE, spec)
+        finally:
+            backend.close()
+    finally:
+        server.stop()
+    report = assess(take.audio, take.sample_rate, take.note_on_frame, DEFAULT_QC)
+    assert report.onset_s is not None, report.reasons
+    assert abs(report.onset_s) <= 0.002, f"onset {report.onset_s * 1000:.1f} ms off"
 
 
 def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(sink, services):

@@ -7,13 +7,17 @@ drifts by itself: a drifted rig is made by giving it a baseline from another ton
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 from catalog_support import catalog_url  # noqa: F401  (fixture)
 
-from daq.calibration import DriftMonitor, reference_capture_spec
+from daq.calibration import REFERENCE_TONE, DriftMonitor, reference_capture_spec
 from daq.capture_backends import RenderedBackend
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
@@ -111,3 +115,86 @@ def test_a_calibration_request_is_served_between_batches(services):
     assert check.value == 0.0 and check.result["job_id"] == job_id  # the first sets the baseline
     (done,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.calibrated"]
     assert done.data["kinds"] == ["drift"]  # the rendered emulator has no latency to measure
+
+
+def baseline_of(tone) -> list[float]:
+    """The drift baseline the rendered emulator makes of ``tone`` played as the reference."""
+    spec = reference_capture_spec(EMULATED.sample_rate, EMULATED.channels)
+    monitor = DriftMonitor(1, 1.0, 1.0)
+    monitor.check(RenderedBackend(EMULATED).capture_one(tone, spec))
+    return [float(v) for v in monitor.baseline]
+
+
+def rebaseline(url: str, tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JXDAQ_CATALOG_URL": url, "JXDAQ_VAR_DIR": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "daq.cli", "rig", "rebaseline", *args],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+
+
+def test_rebaseline_makes_the_running_worker_capture_a_new_baseline(
+    services,
+    catalog_url,  # noqa: F811
+    tmp_path,
+):
+    """The rig was re-tuned, so its old baseline (here: another tone's) is wrong. ``jxdaq rig
+    rebaseline`` asks the worker, which captures the reference tone as the new baseline at
+    its next batch boundary; later checks measure against it."""
+    catalog, store = services
+    catalog.record_calibration(
+        EMULATED.name, DRIFT_BASELINE, {"spectrum_db": baseline_of(INIT_TONE)}
+    )
+    job_id = job_of(catalog, 100_000)  # far more than it gets to: the worker is stopped
+    worker = Worker(catalog, store, EMULATED)  # no drift policy: the request alone
+    thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while catalog.job_progress(job_id).captured < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        result = rebaseline(catalog_url, tmp_path, EMULATED.name, "--reason", "VCF re-tuned")
+        assert result.returncode == 0, result.stderr
+        while len(catalog.list_calibrations(EMULATED.name, DRIFT_BASELINE)) < 3:
+            assert time.monotonic() < deadline, "no new baseline within 120 s"
+            time.sleep(0.05)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=60)
+    assert "drift baseline cleared by" in result.stdout and "VCF re-tuned" in result.stdout
+    new, cleared, old = catalog.list_calibrations(EMULATED.name, DRIFT_BASELINE)
+    assert cleared.result["spectrum_db"] is None and cleared.result["reason"] == "VCF re-tuned"
+    assert np.allclose(new.result["spectrum_db"], baseline_of(REFERENCE_TONE), atol=1e-3)
+    assert not np.allclose(old.result["spectrum_db"], new.result["spectrum_db"], atol=1.0)
+    (check,) = catalog.list_calibrations(EMULATED.name, DRIFT)
+    assert check.value == 0.0 and check.result["job_id"] == job_id
+    (done,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.calibrated"]
+    assert done.data["kinds"] == ["baseline"]
+    assert catalog.get_job(job_id).state != JobState.PAUSED
+
+
+def test_a_rebaseline_while_no_worker_runs_is_made_by_the_next_worker(
+    services,
+    catalog_url,  # noqa: F811
+    tmp_path,
+):
+    """Without the rebaseline this job would pause at its first check (the stored baseline
+    is another tone's); with it, the first check makes the new baseline and the job runs."""
+    catalog, store = services
+    catalog.record_calibration(
+        EMULATED.name, DRIFT_BASELINE, {"spectrum_db": baseline_of(INIT_TONE)}
+    )
+    result = rebaseline(catalog_url, tmp_path, EMULATED.name)
+    assert result.returncode == 0, result.stderr
+    job_id = job_of(catalog, 40)
+    Worker(catalog, store, EMULATED, drift=EVERY).run(job_id=job_id)
+    assert catalog.get_job(job_id).state == JobState.COMPLETED
+    new, _cleared, _old = catalog.list_calibrations(EMULATED.name, DRIFT_BASELINE)
+    assert np.allclose(new.result["spectrum_db"], baseline_of(REFERENCE_TONE), atol=1e-3)
+    checks = catalog.list_calibrations(EMULATED.name, DRIFT)
+    assert checks and all(c.value == pytest.approx(0.0, abs=1e-6) for c in checks)
+
+
+def test_rebaseline_of_an_unknown_rig_is_a_one_line_error(services, catalog_url, tmp_path):  # noqa: F811
+    result = rebaseline(catalog_url, tmp_path, "nope")
+    assert (result.returncode, result.stderr) == (1, "error: rig 'nope' is not registered\n")
