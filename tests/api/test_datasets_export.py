@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import random
 import tarfile
 import tracemalloc
@@ -113,9 +114,14 @@ def test_the_tar_holds_every_take_with_its_audio_and_parameters(catalog, store, 
                 p.key: tone.value(p) for p in TONE_PARAMETERS
             }
             assert row["qc_verdict"] == take.qc_verdict.value
+            assert bytes.fromhex(row["tone_hex"]) == take.tone  # name and unused bytes too
             member = archive.getmember(row["file"])
             assert member.mtime == int(take.recorded_at.timestamp())
         assert len(names) == 2 + len(takes)
+        info = json.loads(archive.extractfile("dataset.json").read())
+    job = catalog.get_job(next(iter(takes.values())).job_id)
+    assert info["jobs"] == {str(job.id): {"seed": job.seed, "capture": job.spec.get("capture")}}
+    assert info["split_names"] == list(dataset.splits) and info["columns"] == list(TABLE_COLUMNS)
 
 
 def test_a_split_export_holds_exactly_that_split(catalog, store, dataset):

@@ -25,10 +25,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from daq.cli import app
 from daq.client import ApiClient
+from daq.pull import pull_tar
 from daq.settings import get_settings
 from db.engine import open_catalog
 from db.schema import Role
@@ -211,6 +214,34 @@ def test_a_tar_cut_short_names_the_file_and_the_member(pulled, tmp_path):
     copy.write_bytes(b"not a tar at all" * 100)
     with pytest.raises(DamagedExport, match="it is not a tar"):
         TarSource(copy)
+
+
+@pytest.fixture(scope="module")
+def test_split_tar(served, tmp_path_factory) -> bytes:
+    """The bytes of the tiny dataset's test split (a smaller tar, for many cuts)."""
+    with ApiClient(served.url, served.token) as client:
+        return pull_tar(client, "tiny", tmp_path_factory.mktemp("split"), "test").read_bytes()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fraction=st.floats(0, 1))
+def test_wherever_a_pull_stops_the_tar_reads_whole_or_is_named_damaged(
+    test_split_tar, pulled, tmp_path, fraction
+):
+    copy = tmp_path / "tiny-test.tar"
+    copy.write_bytes(test_split_tar[: round(fraction * len(test_split_tar))])
+    try:
+        source = TarSource(copy)
+    except DamagedExport as error:
+        assert str(error).startswith(f"{copy}: ") and "pull the dataset again" in str(error)
+        return
+    records = source.records()  # opened: then every take is whole (only the trailer was cut)
+    assert {r.split for r in records} == {"test"}
+    assert records == [r for r in pulled.records() if r.split == "test"]
+    for record in records:
+        assert np.array_equal(source.audio(record), pulled.audio(record))
 
 
 def test_a_corrupt_flac_is_named_when_it_is_read(pulled, tmp_path):
