@@ -1,4 +1,5 @@
-"""Reads on a big PostgreSQL catalog: one filtered page of 100 takes, and job progress.
+"""Reads on a big PostgreSQL catalog: one filtered page of 100 takes, job progress, and the job
+report a status poll returns (progress plus the per-rig breakdown).
 
 Builds 1,000,000 takes (and their samples) with ``generate_series`` in a schema of its own,
 creates the secondary indexes after the load (as a restore would), ANALYZEs, then prints
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from _catalog_bench import postgres_catalog
 from sqlalchemy import text
 
+from daq.jobs import job_report
 from db.catalog import Catalog
 from db.records import ParameterRange, TakeFilter
 from db.schema import QcVerdict, Take, utcnow
@@ -66,6 +68,12 @@ def _populate(catalog: Catalog, count: int) -> int:
                 "n": count,
                 "start": now,
             },
+        )
+        connection.execute(
+            text(
+                "INSERT INTO job_rig_takes (job_id, rig_id, takes) "
+                "SELECT job_id, rig_id, count(*) FROM takes GROUP BY job_id, rig_id"
+            )
         )
         connection.execute(
             text("SELECT setval(pg_get_serial_sequence('samples', 'id'), :n)"), {"n": count}
@@ -143,6 +151,7 @@ def main(count: int = 1_000_000) -> None:
                 ),
             ),
             ("job progress", lambda: catalog.job_progress(job_id)),
+            ("job report (progress + per-rig breakdown)", lambda: job_report(catalog, job_id)),
         ]
         for name, action in cases:
             median, worst = _time_ms(action)

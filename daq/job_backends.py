@@ -8,6 +8,7 @@ interface, so the laptop without a server and the lab behind one run the same co
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -134,6 +135,8 @@ class LocalJobs:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.where = catalog.engine.url.render_as_string()
+        #: Who the job history names for changes made here (no token: the login name).
+        self.user = f"{getpass.getuser()} (local)"
 
     def submit(self, spec: JobSpec) -> JobView:
         return JobView.from_info(jobs.submit_job(self.catalog, spec))
@@ -154,7 +157,7 @@ class LocalJobs:
         if action not in ACTIONS:
             raise ValueError(f"unknown job action {action!r}; allowed: {', '.join(ACTIONS)}")
         change = getattr(jobs, f"{action}_job")
-        return JobView.from_info(change(self.catalog, job_id, reason=reason))
+        return JobView.from_info(change(self.catalog, job_id, reason=reason, by=self.user))
 
     def set_priority(self, job_id: int, priority: int) -> JobView:
-        return JobView.from_info(jobs.set_priority(self.catalog, job_id, priority))
+        return JobView.from_info(jobs.set_priority(self.catalog, job_id, priority, by=self.user))

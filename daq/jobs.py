@@ -38,11 +38,16 @@ def submit_job(catalog: Catalog, spec: JobSpec, created_by: str | None = None) -
 
 # -- control ----------------------------------------------------------------------------
 def _change(
-    catalog: Catalog, job_id: int, action: str, target: JobState, reason: str | None
+    catalog: Catalog,
+    job_id: int,
+    action: str,
+    target: JobState,
+    reason: str | None,
+    by: str | None,
 ) -> JobInfo:
     """Apply a transition the catalog checks atomically; refuse it in the user's terms."""
     try:
-        return catalog.set_job_state(job_id, target, reason)
+        return catalog.set_job_state(job_id, target, reason, by=by)
     except InvalidTransition:
         current = catalog.get_job(job_id).state
         raise InvalidTransition(_refusal(job_id, current, action, target)) from None
@@ -58,28 +63,35 @@ def _refusal(job_id: int, current: JobState, action: str, target: JobState) -> s
     return f"job {job_id} is {current}: cannot {action} it (to {target}); {why}"
 
 
-def pause_job(catalog: Catalog, job_id: int, reason: str | None = None) -> JobInfo:
-    """Stop handing out the job's samples; takes already in hand are finished and kept."""
-    return _change(catalog, job_id, "pause", JobState.PAUSED, reason)
+def pause_job(
+    catalog: Catalog, job_id: int, reason: str | None = None, *, by: str | None = None
+) -> JobInfo:
+    """Stop handing out the job's samples; takes already in hand are finished and kept.
+    ``by`` (here and below) names who asked, for the job's history."""
+    return _change(catalog, job_id, "pause", JobState.PAUSED, reason, by)
 
 
-def resume_job(catalog: Catalog, job_id: int, reason: str | None = None) -> JobInfo:
+def resume_job(
+    catalog: Catalog, job_id: int, reason: str | None = None, *, by: str | None = None
+) -> JobInfo:
     """Put a paused job back in the queue (running again if it had started)."""
     job = catalog.get_job(job_id)
     target = JobState.QUEUED if job.started_at is None else JobState.RUNNING
     if job.state != JobState.PAUSED:  # the catalog would allow nothing else either
         raise InvalidTransition(_refusal(job_id, job.state, "resume", target))
-    return _change(catalog, job_id, "resume", target, reason)
+    return _change(catalog, job_id, "resume", target, reason, by)
 
 
-def cancel_job(catalog: Catalog, job_id: int, reason: str | None = None) -> JobInfo:
+def cancel_job(
+    catalog: Catalog, job_id: int, reason: str | None = None, *, by: str | None = None
+) -> JobInfo:
     """End the job for good: its leases are taken back, so rigs stop at the next take."""
-    job = _change(catalog, job_id, "cancel", JobState.CANCELLED, reason)
+    job = _change(catalog, job_id, "cancel", JobState.CANCELLED, reason, by)
     catalog.release_claims(job_id, "job cancelled" + (f": {reason}" if reason else ""))
     return job
 
 
-def set_priority(catalog: Catalog, job_id: int, priority: int) -> JobInfo:
+def set_priority(catalog: Catalog, job_id: int, priority: int, *, by: str | None = None) -> JobInfo:
     """Higher first; applies from the rigs' next claim. A job that is over keeps its own."""
     job = catalog.get_job(job_id)
     if job.state in FINAL_JOB_STATES:
@@ -91,9 +103,9 @@ def set_priority(catalog: Catalog, job_id: int, priority: int) -> JobInfo:
     changed = catalog.set_job_priority(job_id, priority)
     catalog.log_event(
         "job.priority",
-        f"job {job_id}: priority {job.priority} -> {priority}",
+        f"job {job_id}: priority {job.priority} -> {priority}" + (f" by {by}" if by else ""),
         job_id=job_id,
-        data={"from": job.priority, "to": priority},
+        data={"from": job.priority, "to": priority, "by": by},
     )
     return changed
 

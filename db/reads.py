@@ -33,6 +33,7 @@ from db.records import (
 )
 from db.schema import (
     Job,
+    JobRigTakes,
     JobState,
     Rig,
     Sample,
@@ -233,10 +234,15 @@ class Reads(UnitOfWork):
                 update(Take)
                 .where(Take.id == take_id, Take.broken_at.is_(None))
                 .values(broken_at=now, broken_reason=reason)
-                .returning(Take.sample_id, Take.job_id)
+                .returning(Take.sample_id, Take.job_id, Take.rig_id)
             ).first()
             if take is None:
                 return False
+            connection.execute(
+                update(JobRigTakes)
+                .where(JobRigTakes.job_id == take.job_id, JobRigTakes.rig_id == take.rig_id)
+                .values(takes=JobRigTakes.takes - 1)
+            )
             requeued = connection.execute(
                 update(Sample)
                 .where(Sample.id == take.sample_id, Sample.state == SampleState.CAPTURED)

@@ -7,7 +7,8 @@ Design choices worth knowing before changing anything here:
   counts the indexes handed out so far. A million-sample job costs one row on submission, and
   a sample row exists only once some rig has worked on it (claimed, captured or failed).
 * **Counters live on the job row.** ``captured_count`` / ``failed_count`` change in the same
-  transaction as the sample's state, so job progress is O(1) however many takes there are.
+  transaction as the sample's state, so job progress is O(1) however many takes there are;
+  ``job_rig_takes`` does the same for the per-rig breakdown.
 * **Tone parameters are plain indexed columns on ``takes``** (``p_vcf_freq`` ...), one per
   entry of :data:`firmware_protocol.parameters.TONE_PARAMETERS`. A range filter such as
   ``vcf_freq BETWEEN 40 AND 80`` is then either a walk of the primary key that stops after
@@ -265,6 +266,19 @@ class Take(Base):
     #: Set by ``verify --repair`` when the audio is missing or corrupt; the sample is requeued.
     broken_at: Mapped[datetime | None]
     broken_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class JobRigTakes(Base):
+    """How many intact takes each rig has recorded for a job: the per-rig breakdown a status
+    poll shows, kept in step with ``takes`` by the transactions that record or retire one (a
+    count over ``takes`` would grow with the job; a week-long job has 100,000s)."""
+
+    __tablename__ = "job_rig_takes"
+    __table_args__ = (CheckConstraint("takes >= 0", name="takes"),)
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    rig_id: Mapped[int] = mapped_column(ForeignKey("rigs.id"), primary_key=True)
+    takes: Mapped[int] = mapped_column(Integer)
 
 
 def parameter_column_name(key: str) -> str:

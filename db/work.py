@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, case, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from db.records import (
@@ -35,6 +36,7 @@ from db.schema import (
     FINAL_JOB_STATES,
     RUNNABLE_JOB_STATES,
     Job,
+    JobRigTakes,
     JobState,
     Rig,
     Sample,
@@ -142,6 +144,23 @@ def _bump_job_counters(
     )
 
 
+def _count_rig_takes(connection: Connection, counts: dict[tuple[int, int], int]) -> None:
+    """Add to the (job, rig) take counters, creating a rig's row with its first take.
+
+    ``INSERT .. ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL say it alike) is atomic where
+    an update-then-insert would race between two workers' first takes on PostgreSQL.
+    """
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}[connection.dialect.name]
+    for (job_id, rig_id), count in sorted(counts.items()):
+        upsert = dialect.insert(JobRigTakes).values(job_id=job_id, rig_id=rig_id, takes=count)
+        connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[JobRigTakes.job_id, JobRigTakes.rig_id],
+                set_={"takes": JobRigTakes.takes + upsert.excluded.takes},
+            )
+        )
+
+
 class WorkQueue(UnitOfWork):
     """Jobs, claims, leases and takes (mixed into :class:`db.catalog.Catalog`)."""
 
@@ -205,8 +224,11 @@ class WorkQueue(UnitOfWork):
         with self._read() as connection:
             return [_job_info(row) for row in connection.execute(query)]
 
-    def set_job_state(self, job_id: int, state: JobState, reason: str | None = None) -> JobInfo:
-        """Pause, resume (to queued/running), cancel or fail a job; logged as an event."""
+    def set_job_state(
+        self, job_id: int, state: JobState, reason: str | None = None, *, by: str | None = None
+    ) -> JobInfo:
+        """Pause, resume (to queued/running), cancel or fail a job; logged as an event that
+        says who (``by``: a token's name, a user, a rig) and why."""
         now = utcnow()
         with self._write() as connection:
             current = connection.execute(select(Job.state).where(Job.id == job_id)).scalar()
@@ -232,10 +254,12 @@ class WorkQueue(UnitOfWork):
                 connection,
                 now,
                 "job.state",
-                f"job {job_id}: {current} -> {state}" + (f" ({reason})" if reason else ""),
+                f"job {job_id}: {current} -> {state}"
+                + (f" by {by}" if by else "")
+                + (f" ({reason})" if reason else ""),
                 level="warning" if state == JobState.FAILED else "info",
                 job_id=job_id,
-                data={"from": current.value, "to": state.value, "reason": reason},
+                data={"from": current.value, "to": state.value, "reason": reason, "by": by},
             )
             return _job_info(row)
 
@@ -504,11 +528,9 @@ class WorkQueue(UnitOfWork):
         """Intact takes of a job per rig name (rigs with none are left out)."""
         with self._read() as connection:
             rows = connection.execute(
-                select(Rig.name, func.count())
-                .select_from(Take)
-                .join(Rig, Rig.id == Take.rig_id)
-                .where(Take.job_id == job_id, Take.broken_at.is_(None))
-                .group_by(Rig.name)
+                select(Rig.name, JobRigTakes.takes)
+                .join(Rig, Rig.id == JobRigTakes.rig_id)
+                .where(JobRigTakes.job_id == job_id, JobRigTakes.takes > 0)
             ).all()
         return {name: count for name, count in rows}
 
@@ -562,10 +584,13 @@ class WorkQueue(UnitOfWork):
                     take.claim.sample_id: row.id for take, row in zip(accepted, rows, strict=True)
                 }
                 per_job: dict[int, int] = defaultdict(int)
+                per_rig: dict[tuple[int, int], int] = defaultdict(int)
                 for take in accepted:
                     per_job[take.claim.job_id] += 1
+                    per_rig[take.claim.job_id, take.claim.rig_id] += 1
                 for job_id, count in sorted(per_job.items()):
                     _bump_job_counters(connection, job_id, now, captured=count)
+                _count_rig_takes(connection, per_rig)
         return [ids.get(take.claim.sample_id) for take in takes]
 
 

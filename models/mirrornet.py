@@ -271,7 +271,9 @@ class RigPlant:
         deadline = time.monotonic() + self.timeout_s
         while (state := self.catalog.get_job(job_id).state) not in FINAL_JOB_STATES:
             if time.monotonic() > deadline:
-                self.catalog.set_job_state(job_id, JobState.CANCELLED, "mirrornet timed out")
+                self.catalog.set_job_state(
+                    job_id, JobState.CANCELLED, "mirrornet timed out", by="mirrornet"
+                )
                 raise PlantError(
                     f"job {job_id}: not captured within {self.timeout_s:g} s; "
                     f"is a worker running for rigs {self.rigs!r}?"

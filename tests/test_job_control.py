@@ -6,6 +6,7 @@ exact moment it is about: a take in hand when a job pauses, a lease held when it
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import re
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from datetime import timedelta
 import pytest
 from catalog_support import catalog_url  # noqa: F401  (fixture)
 
+from daq.job_backends import LocalJobs
 from daq.jobs import (
     cancel_job,
     job_history,
@@ -172,7 +174,7 @@ def test_raising_a_priority_changes_which_job_is_claimed_next(catalog):
     assert set_priority(catalog, low, 5).priority == 5
     assert catalog.claim_next("rig-a", 60).job_id == low
     events = [e for e in catalog.list_events(job_id=low) if e.kind == "job.priority"]
-    assert [e.data for e in events] == [{"from": 0, "to": 5}]
+    assert [e.data for e in events] == [{"from": 0, "to": 5, "by": None}]
 
 
 def test_a_job_that_is_over_keeps_its_priority(catalog):
@@ -203,6 +205,18 @@ def test_history_lists_state_changes_in_order_and_failures_with_reasons(catalog)
         (first.index, "silent: peak -90 dBFS")
     ]
     assert history.job.failed == 1
+
+
+def test_history_names_who_changed_the_job(catalog):
+    """The API passes its caller's token name, the local CLI the login name."""
+    job = catalog.create_job("who", {}, 5, seed=1).id
+    pause_job(catalog, job, "lunch", by="alice-laptop")
+    LocalJobs(catalog).change(job, "resume")
+    LocalJobs(catalog).set_priority(job, 5)
+    events = job_history(catalog, job).events
+    me = f"{getpass.getuser()} (local)"
+    assert [e.data["by"] for e in events] == ["alice-laptop", me, me]
+    assert "by alice-laptop (lunch)" in events[0].message
 
 
 def test_history_pages_through_events(catalog):

@@ -1,7 +1,7 @@
 """Migrations: from empty and from every earlier revision to head, down again, and the CLI.
 
-With one revision so far these exercise the mechanism; they walk whatever revisions exist,
-so each new revision is tested the day it is added.
+They walk whatever revisions exist, so each new revision is tested the day it is added; a
+revision that moves data gets a test of its own.
 """
 
 from __future__ import annotations
@@ -72,6 +72,19 @@ def test_every_step_downgrades_and_upgrades_again(bare_engine: Engine):
         previous = revision
     downgrade(bare_engine, "base")
     assert _tables(bare_engine) == set()
+
+
+def test_rig_take_counters_are_filled_from_existing_takes(catalog, make_take):
+    """Revision 0002 counts the takes a catalog already holds (broken ones left out)."""
+    for rig in ("rig-a", "rig-b"):
+        catalog.upsert_rig(rig, "emulated")
+    job = catalog.create_job("j", {}, 4, seed=0)
+    claims = [catalog.claim_next(rig, 60) for rig in ("rig-a", "rig-a", "rig-b", "rig-b")]
+    take_ids = catalog.record_takes([make_take(c) for c in claims])
+    catalog.mark_take_broken(take_ids[2], "audio file missing")
+    downgrade(catalog.engine, "0001")
+    upgrade(catalog.engine)
+    assert catalog.takes_by_rig(job.id) == {"rig-a": 2, "rig-b": 1}
 
 
 def test_services_starting_together_upgrade_once(catalog_url: str, bare_engine: Engine):

@@ -174,3 +174,23 @@ def test_broken_take_requeues_its_sample_and_reopens_the_job(catalog, rigs, make
     assert (again.index, again.attempt) == (0, 2)
     catalog.record_take(make_take(again))
     assert catalog.get_job(job.id).state == JobState.COMPLETED
+
+
+def test_takes_by_rig_follows_recorded_and_broken_takes(catalog, rigs, make_take):
+    """The per-rig counters agree with the takes themselves, per job, through one batch
+    that mixes jobs and rigs and through a take retired as broken."""
+    first = catalog.create_job("first", {}, 3, seed=0)
+    second = catalog.create_job("second", {}, 2, seed=0)
+    claims = [catalog.claim_next(rig, 60) for rig in ("rig-a", "rig-b", "rig-a", "rig-b")]
+    assert [c.job_id for c in claims] == [first.id] * 3 + [second.id]
+    take_ids = catalog.record_takes([make_take(c) for c in claims])
+    assert catalog.takes_by_rig(first.id) == {"rig-a": 2, "rig-b": 1}
+    assert catalog.takes_by_rig(second.id) == {"rig-b": 1}
+
+    assert catalog.mark_take_broken(take_ids[0], "audio file missing")
+    assert catalog.takes_by_rig(first.id) == {"rig-a": 1, "rig-b": 1}
+    again = catalog.claim_next("rig-b", 60)
+    assert (again.job_id, again.index) == (first.id, 0)
+    catalog.record_take(make_take(again))
+    assert catalog.takes_by_rig(first.id) == {"rig-a": 1, "rig-b": 2}
+    assert catalog.takes_by_rig(second.id) == {"rig-b": 1}
