@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from daq.api import dashboard, errors
+from daq.api.job_reports import JobReports
 from daq.api.metrics import ApiMetrics, LatencyMiddleware
 from daq.api.routers import datasets, jobs, rigs, samples, system, takes, tokens
 from daq.settings import Settings, get_settings
@@ -81,6 +82,7 @@ def create_app(
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.store = store
+    app.state.job_reports = JobReports(catalog)
     app.state.metrics = ApiMetrics(catalog)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics, api=app)
     errors.install(app)

@@ -21,6 +21,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from daq.api import session
+from daq.api.job_reports import JobReports
 from db.catalog import Catalog
 from db.records import TokenInfo
 from db.schema import Role
@@ -41,7 +42,12 @@ def get_store(request: Request) -> AudioStore:
     return request.app.state.store
 
 
+def get_job_reports(request: Request) -> JobReports:
+    return request.app.state.job_reports
+
+
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+JobReportsDep = Annotated[JobReports, Depends(get_job_reports)]
 StoreDep = Annotated[AudioStore, Depends(get_store)]
 
 

@@ -8,6 +8,7 @@ which take and how to repair it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -48,6 +49,18 @@ async def _conflict(_: Request, exc: Exception) -> JSONResponse:
     return _error(status.HTTP_409_CONFLICT, exc)
 
 
+def _json_safe(value: Any) -> Any:
+    """The input echoed back, with what JSON cannot carry (NaN, Infinity: Python's JSON
+    reader accepts them) spelled as text, so a bad number is a 422 and not a 500."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 body, with pydantic's "Value error, " prefix and internal context off."""
     assert isinstance(exc, RequestValidationError)
@@ -56,7 +69,7 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
             "loc": error["loc"],
             "msg": error["msg"].removeprefix("Value error, "),
             "type": error["type"],
-            "input": error.get("input"),
+            "input": _json_safe(error.get("input")),
         }
         for error in exc.errors()
     ]

@@ -140,13 +140,18 @@ class LatencyMiddleware:
         self.api = api
         self._templates: dict[int, str] | None = None
 
-    def _template(self, route: Any) -> str:
-        """The matched route's full path template (its own ``path`` may lack prefixes)."""
+    def _template(self, scope: dict[str, Any]) -> str:
+        """The matched route's full path template (its own ``path`` may lack prefixes: an
+        included router's, or a mounted app's such as the dashboard's ``/dashboard``)."""
+        route = scope.get("route")
         if route is None:
             return "unmatched"
         if self._templates is None:  # routes are all in place once requests arrive
             self._templates = {id(r): template for template, r in api_routes(self.api)}
-        return self._templates.get(id(route), getattr(route, "path", "unmatched"))
+        if id(route) in self._templates:
+            return self._templates[id(route)]
+        mount = scope.get("root_path", "").removeprefix(scope.get("app_root_path", ""))
+        return mount + getattr(route, "path", "")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -165,5 +170,5 @@ class LatencyMiddleware:
             await self.app(scope, receive, timed_send)
         finally:
             self.metrics.latency.labels(
-                scope["method"], self._template(scope.get("route")), str(status)
+                scope["method"], self._template(scope), str(status)
             ).observe(time.perf_counter() - start)

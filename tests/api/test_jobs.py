@@ -219,6 +219,8 @@ def test_pause_resume_cancel_and_priority_follow_the_job_state_rules(api):
         ("job.state", "cancelled"),
     ]
     assert events[0]["data"]["reason"] == "recable"
+    assert {e["data"]["by"] for e in events} == {"test-operator"}
+    assert "by test-operator (recable)" in events[0]["message"]
     first = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/history", params={"limit": 3})
     assert [e["id"] for e in first.json()["events"]] == [e["id"] for e in events[:3]]
     rest = api.as_(
@@ -277,3 +279,27 @@ def test_a_running_job_reports_its_rate_eta_and_the_rigs_holding_samples(api):
         "r2": (1, 0),
     }
     assert progress["eta_s"] is None  # nothing captured yet: no rate to go by
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_a_422_and_nothing_is_stored(api, value):
+    """Python's JSON reader accepts NaN and Infinity; no spec field may hold one."""
+    for field in ('"hold_s"', '"settle_s"'):
+        body = '{"source": {"kind": "uniform"}, "count": 3, "capture": {%s: %s}}' % (field, value)
+        answer = api.as_(
+            Role.OPERATOR, "POST", JOBS, content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 422, (field, value, answer.text)
+        assert any("capture" in e["loc"] for e in answer.json()["detail"]), answer.text
+    assert api.catalog.list_jobs() == []
+
+
+def test_a_status_poll_sees_a_change_made_through_the_api_at_once(api):
+    """Polls share a job report for half a second, but pausing, resuming or re-prioritising
+    through the API forgets it."""
+    job_id = api.as_(Role.OPERATOR, "POST", JOBS, json=UNIFORM).json()["id"]
+    assert api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()["state"] == "queued"
+    api.as_(Role.OPERATOR, "POST", f"{JOBS}/{job_id}/pause")
+    assert api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()["state"] == "paused"
+    api.as_(Role.OPERATOR, "PATCH", f"{JOBS}/{job_id}", json={"priority": 7})
+    assert api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()["priority"] == 7

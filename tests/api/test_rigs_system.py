@@ -109,6 +109,8 @@ def test_metrics_report_takes_queue_rigs_and_request_latencies(api):
     api.as_(OPERATOR, "POST", JOBS, json={**UNIFORM, "count": 7})
     api.catalog.heartbeat(RIG, RigStatus.CAPTURING)
     api.as_(OPERATOR, "GET", JOBS)
+    api.client.get("/dashboard/login")
+    api.client.get("/dashboard/jobs/1", follow_redirects=False)  # no session: to the login
     text = api.as_(Role.TRAINER, "GET", "/metrics").text
     lines = set(text.splitlines())
     assert "jxdaq_catalog_up 1.0" in lines
@@ -121,3 +123,6 @@ def test_metrics_report_takes_queue_rigs_and_request_latencies(api):
     assert any(line.startswith("jxdaq_takes_per_second ") for line in lines)
     requests = 'jxdaq_http_request_duration_seconds_count{method="GET",route="/api/v1/jobs",'
     assert any(line.startswith(requests) and 'status="200"' in line for line in lines), text
+    routes = {line.split('route="')[1].split('"')[0] for line in lines if 'route="' in line}
+    assert {"/dashboard/login", "/dashboard/jobs/{job_id}"} <= routes  # mounted: full path
+    assert not {"/login", "/jobs/{job_id}"} & routes

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from fastapi.exceptions import RequestValidationError
 
 from daq import jobs
-from daq.api.deps import CatalogDep, require
+from daq.api.deps import CatalogDep, JobReportsDep, require
 from daq.api.errors import documented
 from daq.api.schemas import (
     JobDetailOut,
@@ -37,6 +37,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the job's id")]
 Operator = Depends(require(Role.OPERATOR))
 Reader = Depends(require(Role.OPERATOR, Role.TRAINER))
+OperatorToken = Annotated[TokenInfo, Operator]
 OptionalReason = Annotated[ReasonIn | None, Body()]
 RESYNTHESIS_KIND = "list"
 #: Failed samples listed in a job's history (the rest: /jobs/{id}/samples?state=failed).
@@ -137,9 +138,10 @@ def list_jobs(
     dependencies=[Reader],
     summary="A job with its progress",
 )
-def get_job(job_id: JobId, catalog: CatalogDep) -> JobDetailOut:
-    """The job, its counts, recent rate, ETA, and a per-rig breakdown."""
-    report = jobs.job_report(catalog, job_id)
+def get_job(job_id: JobId, reports: JobReportsDep) -> JobDetailOut:
+    """The job, its counts, recent rate, ETA, and a per-rig breakdown (read at most half a
+    second ago: polls of one job share a read)."""
+    report = reports.get(job_id)
     return JobDetailOut(
         **JobOut.from_info(report.job).model_dump(), progress=ProgressOut.from_report(report)
     )
@@ -149,49 +151,77 @@ def get_job(job_id: JobId, catalog: CatalogDep) -> JobDetailOut:
     "/{job_id}/pause",
     response_model=JobOut,
     responses=documented(404, 409),
-    dependencies=[Operator],
     summary="Pause a job",
 )
-def pause_job(job_id: JobId, catalog: CatalogDep, body: OptionalReason = None) -> JobOut:
+def pause_job(
+    job_id: JobId,
+    catalog: CatalogDep,
+    reports: JobReportsDep,
+    token: OperatorToken,
+    body: OptionalReason = None,
+) -> JobOut:
     """Rigs finish the take in hand and claim no more of it (409 when it is over)."""
-    return JobOut.from_info(jobs.pause_job(catalog, job_id, reason=_reason(body)))
+    changed = jobs.pause_job(catalog, job_id, reason=_reason(body), by=token.name)
+    reports.forget(job_id)
+    return JobOut.from_info(changed)
 
 
 @router.post(
     "/{job_id}/resume",
     response_model=JobOut,
     responses=documented(404, 409),
-    dependencies=[Operator],
     summary="Resume a paused job",
 )
-def resume_job(job_id: JobId, catalog: CatalogDep, body: OptionalReason = None) -> JobOut:
+def resume_job(
+    job_id: JobId,
+    catalog: CatalogDep,
+    reports: JobReportsDep,
+    token: OperatorToken,
+    body: OptionalReason = None,
+) -> JobOut:
     """Back to the queue (409 when it is not paused)."""
-    return JobOut.from_info(jobs.resume_job(catalog, job_id, reason=_reason(body)))
+    changed = jobs.resume_job(catalog, job_id, reason=_reason(body), by=token.name)
+    reports.forget(job_id)
+    return JobOut.from_info(changed)
 
 
 @router.post(
     "/{job_id}/cancel",
     response_model=JobOut,
     responses=documented(404, 409),
-    dependencies=[Operator],
     summary="Cancel a job",
 )
-def cancel_job(job_id: JobId, catalog: CatalogDep, body: OptionalReason = None) -> JobOut:
+def cancel_job(
+    job_id: JobId,
+    catalog: CatalogDep,
+    reports: JobReportsDep,
+    token: OperatorToken,
+    body: OptionalReason = None,
+) -> JobOut:
     """For good: its leases are taken back, so rigs stop at their next take boundary;
     the takes so far are kept (409 when it is over)."""
-    return JobOut.from_info(jobs.cancel_job(catalog, job_id, reason=_reason(body)))
+    changed = jobs.cancel_job(catalog, job_id, reason=_reason(body), by=token.name)
+    reports.forget(job_id)
+    return JobOut.from_info(changed)
 
 
 @router.patch(
     "/{job_id}",
     response_model=JobOut,
     responses=documented(404, 409),
-    dependencies=[Operator],
     summary="Change a job's priority",
 )
-def set_priority(job_id: JobId, body: PriorityIn, catalog: CatalogDep) -> JobOut:
+def set_priority(
+    job_id: JobId,
+    body: PriorityIn,
+    catalog: CatalogDep,
+    reports: JobReportsDep,
+    token: OperatorToken,
+) -> JobOut:
     """Higher priority jobs are claimed first; takes effect at the rigs' next claim."""
-    return JobOut.from_info(jobs.set_priority(catalog, job_id, body.priority))
+    changed = jobs.set_priority(catalog, job_id, body.priority, by=token.name)
+    reports.forget(job_id)
+    return JobOut.from_info(changed)
 
 
 @router.get(
