@@ -86,8 +86,25 @@ class Registry(UnitOfWork):
         now: datetime | None = None,
     ) -> None:
         """A worker is alive; optionally its status changed (a fault is logged as an event)."""
-        now = now or utcnow()
-        values: dict[str, Any] = {"last_heartbeat": now, "updated_at": now}
+        self._update_rig(rig, status, reason, alive=True, now=now or utcnow())
+
+    def set_rig_status(self, rig: str, status: RigStatus, reason: str | None = None) -> None:
+        """Someone other than the rig's worker (an operator clearing a fault) sets its status;
+        ``last_heartbeat`` stays the worker's, so a dead worker's rig still looks dead."""
+        self._update_rig(rig, status, reason, alive=False, now=utcnow())
+
+    def _update_rig(
+        self,
+        rig: str,
+        status: RigStatus | None,
+        reason: str | None,
+        *,
+        alive: bool,
+        now: datetime,
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": now}
+        if alive:
+            values["last_heartbeat"] = now
         if status is not None:
             values.update(status=status, status_reason=reason)
         with self._write() as connection:
@@ -104,9 +121,6 @@ class Registry(UnitOfWork):
                     rig_id=rig_id,
                     data={"from": previous.value, "to": status.value, "reason": reason},
                 )
-
-    def set_rig_status(self, rig: str, status: RigStatus, reason: str | None = None) -> None:
-        self.heartbeat(rig, status, reason)
 
     # -- calibrations -------------------------------------------------------------------
     def record_calibration(

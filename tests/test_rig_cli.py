@@ -76,10 +76,6 @@ def test_clear_fault_makes_a_faulted_rig_idle_and_logs_it(catalog, tmp_path):
     assert again.stderr == "error: rig 'bench-a' is idle, not faulted\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Catalog.set_rig_status (db/registry.py, outside this change) still calls heartbeat()",
-)
 def test_clear_fault_leaves_a_dead_workers_heartbeat_alone(catalog, tmp_path):
     """Only a worker's own heartbeat says it is alive: an operator clearing the fault of a
     rig whose worker died 10 minutes ago must not make it look alive."""
