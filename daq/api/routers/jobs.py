@@ -8,6 +8,7 @@ whose parameter source is an explicit list of tones (``source.kind = "list"``).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from daq.api.schemas import (
     ReasonIn,
 )
 from db.reads import MAX_PAGE
-from db.records import TokenInfo
+from db.records import JobInfo, TokenInfo
 from db.schema import JobState, Role
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -147,23 +148,37 @@ def get_job(job_id: JobId, reports: JobReportsDep) -> JobDetailOut:
     )
 
 
+class JobChange:
+    """What an operator's change to a job needs: the job, who asks (named in its history) and
+    the shared reports to forget, so the next status poll shows the change."""
+
+    def __init__(
+        self,
+        job_id: JobId,
+        catalog: CatalogDep,
+        reports: JobReportsDep,
+        token: OperatorToken,
+    ) -> None:
+        self.job_id, self.catalog, self.reports, self.by = job_id, catalog, reports, token.name
+
+    def apply(self, change: Callable[..., JobInfo], *args: Any, **kwargs: Any) -> JobOut:
+        changed = change(self.catalog, self.job_id, *args, by=self.by, **kwargs)
+        self.reports.forget(self.job_id)
+        return JobOut.from_info(changed)
+
+
+Change = Annotated[JobChange, Depends()]
+
+
 @router.post(
     "/{job_id}/pause",
     response_model=JobOut,
     responses=documented(404, 409),
     summary="Pause a job",
 )
-def pause_job(
-    job_id: JobId,
-    catalog: CatalogDep,
-    reports: JobReportsDep,
-    token: OperatorToken,
-    body: OptionalReason = None,
-) -> JobOut:
+def pause_job(change: Change, body: OptionalReason = None) -> JobOut:
     """Rigs finish the take in hand and claim no more of it (409 when it is over)."""
-    changed = jobs.pause_job(catalog, job_id, reason=_reason(body), by=token.name)
-    reports.forget(job_id)
-    return JobOut.from_info(changed)
+    return change.apply(jobs.pause_job, reason=_reason(body))
 
 
 @router.post(
@@ -172,17 +187,9 @@ def pause_job(
     responses=documented(404, 409),
     summary="Resume a paused job",
 )
-def resume_job(
-    job_id: JobId,
-    catalog: CatalogDep,
-    reports: JobReportsDep,
-    token: OperatorToken,
-    body: OptionalReason = None,
-) -> JobOut:
+def resume_job(change: Change, body: OptionalReason = None) -> JobOut:
     """Back to the queue (409 when it is not paused)."""
-    changed = jobs.resume_job(catalog, job_id, reason=_reason(body), by=token.name)
-    reports.forget(job_id)
-    return JobOut.from_info(changed)
+    return change.apply(jobs.resume_job, reason=_reason(body))
 
 
 @router.post(
@@ -191,18 +198,10 @@ def resume_job(
     responses=documented(404, 409),
     summary="Cancel a job",
 )
-def cancel_job(
-    job_id: JobId,
-    catalog: CatalogDep,
-    reports: JobReportsDep,
-    token: OperatorToken,
-    body: OptionalReason = None,
-) -> JobOut:
+def cancel_job(change: Change, body: OptionalReason = None) -> JobOut:
     """For good: its leases are taken back, so rigs stop at their next take boundary;
     the takes so far are kept (409 when it is over)."""
-    changed = jobs.cancel_job(catalog, job_id, reason=_reason(body), by=token.name)
-    reports.forget(job_id)
-    return JobOut.from_info(changed)
+    return change.apply(jobs.cancel_job, reason=_reason(body))
 
 
 @router.patch(
@@ -211,17 +210,9 @@ def cancel_job(
     responses=documented(404, 409),
     summary="Change a job's priority",
 )
-def set_priority(
-    job_id: JobId,
-    body: PriorityIn,
-    catalog: CatalogDep,
-    reports: JobReportsDep,
-    token: OperatorToken,
-) -> JobOut:
+def set_priority(change: Change, body: PriorityIn) -> JobOut:
     """Higher priority jobs are claimed first; takes effect at the rigs' next claim."""
-    changed = jobs.set_priority(catalog, job_id, body.priority, by=token.name)
-    reports.forget(job_id)
-    return JobOut.from_info(changed)
+    return change.apply(jobs.set_priority, body.priority)
 
 
 @router.get(
