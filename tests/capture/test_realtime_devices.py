@@ -126,7 +126,7 @@ def test_the_first_take_after_the_input_opens_sits_on_its_note_on(sink):
     first moments after a stream opens; a take stamped on it then would be cut in the wrong
     place. Opening waits until the clock is steady, so a take right after it is on time."""
     server = EmulatorServer(sink=sink)
-    spec = sweep_job(1).capture
+    spec = sweep_job(2).capture
     try:
         rig = RigDefinition(name="board-warm", instrument="serial", port=server.pty,
                             audio_device=PULSE, sample_rate=FS)  # fmt: skip
