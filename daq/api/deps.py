@@ -34,15 +34,15 @@ _bearer = HTTPBearer(
 )
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def get_store(request: Request) -> AudioStore:
+async def get_store(request: Request) -> AudioStore:
     return request.app.state.store
 
 
-def get_job_reports(request: Request) -> JobReports:
+async def get_job_reports(request: Request) -> JobReports:
     return request.app.state.job_reports
 
 
@@ -72,7 +72,7 @@ def require(*roles: Role) -> Callable[..., TokenInfo]:
             raise _unauthorized(
                 "this route needs a bearer token (header 'Authorization: Bearer <token>')"
             )
-        token = get_catalog(request).authenticate(secret)
+        token = request.app.state.catalog.authenticate(secret)
         if token is None:
             raise _unauthorized("the bearer token is unknown or revoked", "invalid_token")
         if credentials is None:

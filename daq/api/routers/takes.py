@@ -47,7 +47,7 @@ def _invalid(where: tuple[str, str], message: str, value: Any) -> RequestValidat
     )
 
 
-def _parameter_ranges(**ranges: str | None) -> tuple[ParameterRange, ...]:
+async def _parameter_ranges(**ranges: str | None) -> tuple[ParameterRange, ...]:
     out = []
     for name, text in ranges.items():
         if text is None:
@@ -91,7 +91,7 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
         raise _invalid(("query", name), "time is out of range", value.isoformat()) from None
 
 
-def take_filter(
+async def take_filter(
     parameters: Annotated[tuple[ParameterRange, ...], Depends(_parameter_ranges)],
     job: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="job id")] = None,
     rig: Annotated[str | None, Query(pattern=f"^{RIG_NAME.pattern}$")] = None,
@@ -100,7 +100,9 @@ def take_filter(
     recorded_before: Annotated[datetime | None, Query(description="exclusive")] = None,
     include_broken: bool = False,
 ) -> TakeFilter:
-    """The query string as a catalog :class:`TakeFilter` (the datasets router reuses it)."""
+    """The query string as a catalog :class:`TakeFilter` (the datasets router reuses it).
+    Async, as the dependencies that do no I/O are: FastAPI runs a plain ``def`` dependency on
+    its thread pool, a hop that costs more than the work."""
     return TakeFilter(
         job_id=job,
         rig=rig,
