@@ -60,11 +60,12 @@ class CaptureBackend(Protocol):
 
     def close(self) -> None: ...
 
-    def capture(self, work: Iterable[Work], stop: threading.Event) -> Iterator[Taken]:
-        """Takes for ``work`` in order; stops early (after the take in hand) once ``stop``
-        is set. ``work`` may be refilled as it is consumed (the worker claims the next batch
-        when asked for it), so it is read only as far as the takes yielded so far need.
-        The caller gives back the claims it got no take for."""
+    def capture(self, batches: Iterable[Iterable[Work]], stop: threading.Event) -> Iterator[Taken]:
+        """Takes for the work of ``batches`` in order; stops early (after the take in hand)
+        once ``stop`` is set. The worker claims a batch when the backend asks for it and
+        may skip items of a batch as it goes (their lease was lost), so both are read only
+        as far as the takes to come need. The caller gives back the claims it got no take
+        for."""
 
     def capture_one(self, tone: Tone, spec: CaptureSpec) -> RawTake:
         """A take that belongs to no sample (a probe, a reference tone)."""
@@ -115,16 +116,22 @@ class RenderedBackend:
             self._renderers[key] = RenderedCapture(spec)
         return self._renderers[key]
 
-    def capture(self, work: Iterable[Work], stop: threading.Event) -> Iterator[Taken]:
-        items = iter(work)
-        while not stop.is_set() and (chunk := list(itertools.islice(items, self.batch))):
-            groups: dict[str, list[Work]] = {}
-            for item in chunk:
-                groups.setdefault(item.spec.model_dump_json(), []).append(item)
-            for group in groups.values():
-                renderer = self._renderer(group[0].spec)
-                takes = renderer.capture_many([i.tone for i in group], [i.seed for i in group])
-                yield from zip(group, takes, strict=True)
+    def capture(self, batches: Iterable[Iterable[Work]], stop: threading.Event) -> Iterator[Taken]:
+        for batch in batches:
+            items = iter(batch)
+            while not stop.is_set() and (chunk := list(itertools.islice(items, self.batch))):
+                yield from self._render(chunk)
+            if stop.is_set():
+                return
+
+    def _render(self, chunk: list[Work]) -> Iterator[Taken]:
+        groups: dict[str, list[Work]] = {}
+        for item in chunk:
+            groups.setdefault(item.spec.model_dump_json(), []).append(item)
+        for group in groups.values():
+            renderer = self._renderer(group[0].spec)
+            takes = renderer.capture_many([i.tone for i in group], [i.seed for i in group])
+            yield from zip(group, takes, strict=True)
 
     def capture_one(self, tone: Tone, spec: CaptureSpec) -> RawTake:
         return self._renderer(spec).capture_many([tone], [0])[0]
@@ -214,9 +221,11 @@ class RealtimeBackend:
         return RealtimeCapture(self._instrument, self._input, self.latency_s or 0.0)
 
     # -- takes ----------------------------------------------------------------------------
-    def capture(self, work: Iterable[Work], stop: threading.Event) -> Iterator[Taken]:
+    def capture(self, batches: Iterable[Iterable[Work]], stop: threading.Event) -> Iterator[Taken]:
+        """Batch boundaries are no pipeline boundaries: the next batch is asked for while
+        the last take of this one is still coming back."""
         pending: tuple[Work, RealtimeCapture, Played] | None = None
-        for item in work:
+        for item in itertools.chain.from_iterable(batches):
             if stop.is_set():
                 break
             if pending is not None and not self._fits(item.spec):

@@ -404,26 +404,23 @@ class Worker:
     def _capture(
         self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
     ) -> None:
-        for item, take in self.backend.capture(self._stream(claims, writer, keeper), self.stop):
+        batches = self._batches(claims, writer, keeper)
+        for item, take in self.backend.capture(batches, self.stop):
             self._finish(item, take, writer, keeper)
 
-    def _stream(
+    def _batches(
         self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
-    ) -> Iterator[Work]:
+    ) -> Iterator[Iterator[Work]]:
         """The work of ``claims``, then of batch after batch claimed as the backend asks for
-        more, until the queue is empty or ``stop`` is set.
+        the next, until the queue is empty or ``stop`` is set.
 
         A real-time backend asks while the last take of a batch is still coming back, so its
         pipeline does not empty at batch boundaries. Between batches come the calibrations
-        (a fault there ends the stream through the backend) and the progress line. Items
-        whose lease the keeper found lost meanwhile are skipped: another claim has them.
+        (a fault there ends the capture through the backend) and the progress line.
         """
         while claims:
             keeper.hold(claims)
-            for item in self._work(claims):
-                if keeper.holds(item.claim):
-                    self._last_job = item.claim.job_id
-                    yield item
+            yield self._held(self._work(claims), keeper)
             if self.stop.is_set():
                 return
             self._calibrations_due()
@@ -433,6 +430,14 @@ class Worker:
             claims = self._claim_batch()
             if claims:
                 self._set_status(RigStatus.CAPTURING)
+
+    def _held(self, work: list[Work], keeper: LeaseKeeper) -> Iterator[Work]:
+        """``work`` as it is taken in, less items whose lease the keeper found lost meanwhile
+        (another claim has them now)."""
+        for item in work:
+            if keeper.holds(item.claim):
+                self._last_job = item.claim.job_id
+                yield item
 
     def _finish(self, item: Work, take: RawTake, writer: TakeWriter, keeper: LeaseKeeper) -> None:
         """QC the take, then hand it on: to the writer, or to the catalog as a failure.

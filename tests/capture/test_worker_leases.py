@@ -61,13 +61,13 @@ class SpyBackend(RenderedBackend):
         self.batch = chunk
         self.taken_in: list[tuple[int, int]] = []  # (index, attempt)
 
-    def capture(self, work, stop):
-        def spied():
-            for item in work:
+    def capture(self, batches, stop):
+        def spied(batch):
+            for item in batch:
                 self.taken_in.append((item.claim.index, item.claim.attempt))
                 yield item
 
-        return super().capture(spied(), stop)
+        return super().capture((spied(batch) for batch in batches), stop)
 
 
 def lost_leases(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
