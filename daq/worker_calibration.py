@@ -43,6 +43,26 @@ REQUESTS_EVERY_S = 2.0
 log = logging.getLogger("jxdaq.worker")
 
 
+def request_rebaseline(catalog: Catalog, rig: str, by: str, reason: str | None = None) -> int:
+    """Forget ``rig``'s drift baseline (it was re-tuned) and ask its worker for a new one.
+
+    The cleared baseline is recorded, so a worker started later makes a new one at its first
+    drift check; a running worker reads the request from the events log. Returns the
+    request's event id. Raises NotFound for an unknown rig.
+    """
+    catalog.get_rig(rig)  # NotFound: "rig 'x' is not registered"
+    why = f"drift baseline cleared by {by}" + (f": {reason}" if reason else "")
+    catalog.record_calibration(
+        rig, DRIFT_BASELINE, {"spectrum_db": None, "cleared_by": by, "reason": reason}
+    )
+    return catalog.log_event(
+        CALIBRATE_EVENT,
+        f"rig {rig}: {why}; new baseline requested",
+        rig=rig,
+        data={"kinds": [BASELINE_REQUEST], "requested_by": by, "reason": reason},
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DriftPolicy:
     """Re-capture the reference tone every ``every_takes`` takes or ``every_s`` seconds."""
@@ -169,7 +189,7 @@ class WorkerCalibration:
         self.catalog.log_event("rig.drift", reason, level="warning", rig=self.rig,
                                job_id=job_id, data={"distance_db": distance})  # fmt: skip
         with contextlib.suppress(InvalidTransition):  # over or paused: nothing to protect
-            pause_job(self.catalog, job_id, reason)
+            pause_job(self.catalog, job_id, reason, by=f"rig {self.rig}")
         if self.catalog.get_job(job_id).state == JobState.PAUSED:
             log_event(log, "job.paused", logging.WARNING, rig=self.rig, job=job_id, reason=reason)
 

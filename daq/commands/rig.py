@@ -217,23 +217,12 @@ def rebaseline(
     """Forget the rig's drift baseline (after re-tuning it); its worker captures a new one."""
     import getpass
 
-    from daq.worker_calibration import BASELINE_REQUEST, CALIBRATE_EVENT, DRIFT_BASELINE
+    from daq.worker_calibration import request_rebaseline
 
-    who = getpass.getuser()
-    why = f"drift baseline cleared by {who}" + (f": {reason}" if reason else "")
     with _catalog() as catalog:
-        catalog.get_rig(name)  # registered, or a one-line error
-        # A worker started later finds the baseline cleared; a running one reads the request.
-        catalog.record_calibration(
-            name, DRIFT_BASELINE, {"spectrum_db": None, "cleared_by": who, "reason": reason}
-        )
-        catalog.log_event(
-            CALIBRATE_EVENT,
-            f"rig {name}: {why}; new baseline requested",
-            rig=name,
-            data={"kinds": [BASELINE_REQUEST], "requested_by": who},
-        )
+        request_rebaseline(catalog, name, getpass.getuser(), reason)
     typer.echo(
-        f"rig {name}: {why}; its worker captures the reference tone as the new baseline at its "
-        "next batch boundary (a worker started later: at its first drift check)"
+        f"rig {name}: drift baseline cleared" + (f" ({reason})" if reason else "") + "; its "
+        "worker captures the reference tone as the new baseline at its next batch boundary "
+        "(a worker started later: at its first drift check)"
     )

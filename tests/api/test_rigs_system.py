@@ -7,6 +7,7 @@ from datetime import timedelta
 from api_support import JOBS, RIG, RIGS, UNIFORM, record_takes
 
 from daq.api.rigstate import DRIFT, STALE_AFTER_S
+from daq.worker_calibration import DRIFT_BASELINE
 from db.registry import LATENCY
 from db.schema import RigStatus, Role, utcnow
 
@@ -56,6 +57,26 @@ def test_calibration_is_requested_of_a_live_rig_and_refused_for_offline_or_fault
     assert faulted.status_code == 409 and "clear the fault first" in faulted.json()["detail"]
     bad = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/calibrate", json={"kinds": ["vibes"]})
     assert bad.status_code == 422
+
+
+def test_a_rebaseline_clears_the_drift_baseline_and_asks_the_worker_for_a_new_one(api):
+    """Unlike a calibration, it needs no live worker: a later worker makes the baseline."""
+    catalog = api.catalog
+    catalog.upsert_rig(RIG, "emulator")
+    catalog.record_calibration(RIG, DRIFT_BASELINE, {"spectrum_db": [0.0, -3.0]})
+    asked = api.as_(OPERATOR, "POST", f"{RIGS}/{RIG}/rebaseline", json={"reason": "re-tuned"})
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["kinds"] == ["baseline"]
+    cleared, _old = catalog.list_calibrations(RIG, DRIFT_BASELINE)
+    assert cleared.result == {
+        "spectrum_db": None,
+        "cleared_by": "test-operator",
+        "reason": "re-tuned",
+    }
+    [event] = [e for e in catalog.list_events(rig=RIG) if e.kind == "rig.calibrate"]
+    assert event.id == asked.json()["event_id"] and event.data["kinds"] == ["baseline"]
+    assert api.as_(OPERATOR, "POST", f"{RIGS}/ghost/rebaseline").status_code == 404
+    assert api.as_(Role.TRAINER, "POST", f"{RIGS}/{RIG}/rebaseline").status_code == 403
 
 
 def test_a_fault_is_cleared_by_an_operator_and_only_when_there_is_one(api):

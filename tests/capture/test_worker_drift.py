@@ -7,6 +7,7 @@ drifts by itself: a drifted rig is made by giving it a baseline from another ton
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import sys
@@ -90,6 +91,8 @@ def test_a_drifted_rig_pauses_its_job_and_says_why(services):
     assert check.value > 3.0 and check.result["exceeded"] is True
     (event,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.drift"]
     assert event.level == "warning" and event.job_id == job_id
+    (paused,) = [e for e in catalog.list_events(job_id=job_id) if e.kind == "job.state"]
+    assert paused.data["by"] == "rig emulated"
 
 
 def test_a_calibration_request_is_served_between_batches(services):
@@ -161,7 +164,9 @@ def test_rebaseline_makes_the_running_worker_capture_a_new_baseline(
     finally:
         worker.stop.set()
         thread.join(timeout=60)
-    assert "drift baseline cleared by" in result.stdout and "VCF re-tuned" in result.stdout
+    assert "drift baseline cleared (VCF re-tuned)" in result.stdout
+    (request,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.calibrate"]
+    assert f"drift baseline cleared by {getpass.getuser()}: VCF re-tuned" in request.message
     new, cleared, old = catalog.list_calibrations(EMULATED.name, DRIFT_BASELINE)
     assert cleared.result["spectrum_db"] is None and cleared.result["reason"] == "VCF re-tuned"
     assert np.allclose(new.result["spectrum_db"], baseline_of(REFERENCE_TONE), atol=1e-3)

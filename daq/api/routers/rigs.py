@@ -20,6 +20,7 @@ from daq.api.errors import documented
 from daq.api.rigstate import rig_state, rig_states
 from daq.api.schemas import CalibrateIn, CalibrationRequestOut, HeartbeatIn, ReasonIn, RigOut
 from daq.spec import RIG_NAME
+from daq.worker_calibration import BASELINE_REQUEST, CALIBRATE_EVENT, request_rebaseline
 from db.records import TokenInfo
 from db.schema import RigStatus, Role, utcnow
 
@@ -28,8 +29,6 @@ router = APIRouter(prefix="/rigs", tags=["rigs"])
 RigName = Annotated[
     str, Path(pattern=f"^{RIG_NAME.pattern}$", description="the rig's name", examples=["board-a"])
 ]
-#: Event kind a calibration request is logged as; the rig's worker acts on it.
-CALIBRATE_EVENT = "rig.calibrate"
 
 
 def _own_rig(token: TokenInfo, rig: str) -> None:
@@ -93,6 +92,28 @@ def calibrate(
         data={"kinds": kinds, "requested_by": token.name},
     )
     return CalibrationRequestOut(rig=rig, event_id=event_id, kinds=kinds, requested_by=token.name)
+
+
+@router.post(
+    "/{rig}/rebaseline",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CalibrationRequestOut,
+    responses=documented(404),
+    summary="Forget the rig's drift baseline; its worker captures a new one",
+)
+def rebaseline(
+    rig: RigName,
+    catalog: CatalogDep,
+    token: Annotated[TokenInfo, Depends(require(Role.OPERATOR))],
+    body: Annotated[ReasonIn | None, Body()] = None,
+) -> CalibrationRequestOut:
+    """After re-tuning an analog rig: drift is measured against a new baseline, which the
+    rig's worker captures at its next take boundary (a worker started later: at its first
+    drift check, so the rig need not be running)."""
+    event_id = request_rebaseline(catalog, rig, token.name, body.reason if body else None)
+    return CalibrationRequestOut(
+        rig=rig, event_id=event_id, kinds=[BASELINE_REQUEST], requested_by=token.name
+    )
 
 
 @router.post(
