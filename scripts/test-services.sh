@@ -77,10 +77,13 @@ echo "PulseAudio ready: default sink $NULL_SINK, default source $NULL_SINK.monit
 # -- JACK, dummy backend ----------------------------------------------------------------------
 # A JACK client would start a server of its own if none runs; checks must not.
 export JACK_NO_START_SERVER=1
+# JACK MIDI lands at the start of the cycle after it was sent: a 64-frame cycle (1.3 ms) keeps
+# that inside the 2 ms onset check of the MIDI rig test (1024 frames would be 21 ms).
+JACK_PERIOD=64
 jack_up() { jack_lsp >/dev/null 2>&1; }
 if ! jack_up; then
   echo "starting jackd (dummy backend)"
-  setsid nohup jackd --no-realtime -d dummy -r 48000 -p 1024 \
+  setsid nohup jackd --no-realtime -d dummy -r 48000 -p "$JACK_PERIOD" \
     >"$SERVICES_DIR/jackd.log" 2>&1 </dev/null &
   for _ in $(seq 20); do jack_up && break; sleep 0.5; done
 fi
@@ -89,7 +92,9 @@ jack_up || {
   tail -20 "$SERVICES_DIR/jackd.log" >&2 2>/dev/null || true
   exit 1
 }
-echo "JACK ready (dummy backend)"
+# A server started earlier with another period is switched to this one.
+[ "$(jack_bufsize 2>/dev/null | head -1)" = "$JACK_PERIOD" ] || jack_bufsize "$JACK_PERIOD" >/dev/null
+echo "JACK ready (dummy backend, $JACK_PERIOD-frame cycle)"
 
 # -- Chromium (headless, for tests/browser) ---------------------------------------------------
 chromium --version >/dev/null 2>&1 && chromedriver --version >/dev/null 2>&1 || {

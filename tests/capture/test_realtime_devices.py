@@ -4,14 +4,13 @@ recorded back from PulseAudio's null sink through sounddevice, a worker capturin
 
 The worker measures the rig's latency (nothing tells it the emulator's command delay or
 PulseAudio's buffering), records it as a calibration, and compensates it: every stored
-take's onset must sit on its note-on, 2 ms either way (MIDI: plus one JACK cycle, see there).
+take's onset must sit on its note-on, 2 ms either way.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import statistics
 import threading
 import time
 
@@ -150,15 +149,19 @@ def test_the_first_take_after_the_input_opens_sits_on_its_note_on(sink):
 
 def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(sink, services):
     """JACK MIDI delivers a message at the start of the cycle after it was sent (rtmidi
-    writes every queued event at frame 0), so on JACK's dummy backend a note lands up to
-    one cycle late: 21 ms at the 1024 frames CI runs it with. The tolerance adds that cycle
-    to the 2 ms; the median error must still be within a half cycle plus 2 ms. QC's guard
-    before the note-on covers the cycle too (an onset a cycle early is not bleed)."""
+    writes every queued event at frame 0), so a note lands up to one cycle late. The test
+    services run JACK's dummy backend with a 64-frame cycle (1.3 ms at 48 kHz); latency
+    calibration takes out the mean, and every onset must sit within 2 ms of its note-on.
+    QC's guard before the note-on covers the cycle too (an onset a cycle early is not bleed)."""
     import mido
 
     require_services(jack=True)
     catalog, store = services
     cycle_ms = jack_period_s() * 1000
+    assert cycle_ms <= 1.5, (
+        f"jackd runs a {cycle_ms:.1f} ms cycle; the 2 ms onset check needs 64 frames at 48 kHz "
+        "(scripts/test-services.sh sets it: jack_bufsize 64)"
+    )
     server = EmulatorServer(sink=sink, midi_port=f"jxdaq-rt-{os.getpid()}", serial=False)
     try:
         announced = server.announced["midi-in"]
@@ -173,9 +176,7 @@ def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(sink,
         assert_latency_calibrated(catalog, rig.name)
     finally:
         server.stop()
-    check_job(catalog, store, job_id, server, tolerance_ms=cycle_ms + 2.0, qc=guard)
-    errors = onset_errors_ms(catalog, store, job_id, guard)
-    assert abs(statistics.median(errors.values())) <= cycle_ms / 2 + 2.0, errors
+    check_job(catalog, store, job_id, server, tolerance_ms=2.0, qc=guard)
 
 
 def test_a_latency_request_remeasures_and_later_takes_use_it(sink, services):
