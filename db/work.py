@@ -144,21 +144,33 @@ def _bump_job_counters(
     )
 
 
-def _count_rig_takes(connection: Connection, counts: dict[tuple[int, int], int]) -> None:
-    """Add to the (job, rig) take counters, creating a rig's row with its first take.
+def _build_count_rig_takes(dialect: Any) -> Any:
+    """Add to a (job, rig) take counter, creating the rig's row with its first take.
 
     ``INSERT .. ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL say it alike) is atomic where
-    an update-then-insert would race between two workers' first takes on PostgreSQL.
+    an update-then-insert would race between two workers' first takes on PostgreSQL. Built
+    once per dialect with bound parameters, as the other hot-path statements are.
     """
-    dialect = {"sqlite": sqlite, "postgresql": postgresql}[connection.dialect.name]
-    for (job_id, rig_id), count in sorted(counts.items()):
-        upsert = dialect.insert(JobRigTakes).values(job_id=job_id, rig_id=rig_id, takes=count)
-        connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[JobRigTakes.job_id, JobRigTakes.rig_id],
-                set_={"takes": JobRigTakes.takes + upsert.excluded.takes},
-            )
-        )
+    upsert = dialect.insert(JobRigTakes).values(
+        job_id=bindparam("b_job_id"), rig_id=bindparam("b_rig_id"), takes=bindparam("b_takes")
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=[JobRigTakes.job_id, JobRigTakes.rig_id],
+        set_={"takes": JobRigTakes.takes + upsert.excluded.takes},
+    )
+
+
+_COUNT_RIG_TAKES = {
+    name: _build_count_rig_takes(d) for name, d in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+
+
+def _count_rig_takes(connection: Connection, counts: dict[tuple[int, int], int]) -> None:
+    rows = [
+        {"b_job_id": job_id, "b_rig_id": rig_id, "b_takes": count}
+        for (job_id, rig_id), count in sorted(counts.items())
+    ]
+    connection.execute(_COUNT_RIG_TAKES[connection.dialect.name], rows)
 
 
 class WorkQueue(UnitOfWork):
