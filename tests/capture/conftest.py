@@ -1,12 +1,15 @@
-"""Fixtures of the real-time rig tests: a private PulseAudio null sink and a SQLite catalog."""
+"""Fixtures of the capture tests: a private PulseAudio null sink and a SQLite catalog for the
+real-time rigs; a catalog on each backend with the emulated rig registered for worker tests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from catalog_support import catalog_url  # noqa: F401  (fixture)
 from device_support import private_sink, require_services
 
+from daq.rigs import EMULATED
 from db.engine import open_catalog
 from db.store import AudioStore
 
@@ -23,5 +26,14 @@ def sink(monkeypatch) -> Iterator[str]:
 @pytest.fixture
 def services(sink, tmp_path):
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    yield catalog, AudioStore(tmp_path / "audio")
+    catalog.close()
+
+
+@pytest.fixture
+def emulated_services(catalog_url, tmp_path):  # noqa: F811  (the fixture)
+    """SQLite and PostgreSQL, each with the emulated rig registered."""
+    catalog = open_catalog(catalog_url)
+    catalog.upsert_rig(EMULATED.name, EMULATED.transport)
     yield catalog, AudioStore(tmp_path / "audio")
     catalog.close()

@@ -25,20 +25,10 @@ from daq.rigs import EMULATED
 from daq.spec import JobSpec
 from daq.worker import Worker
 from daq.worker_calibration import DRIFT, DRIFT_BASELINE, DriftPolicy
-from db.engine import open_catalog
 from db.schema import JobState
-from db.store import AudioStore
 from firmware_protocol.tone import INIT_TONE
 
 EVERY = DriftPolicy(every_takes=16, every_s=3600.0, threshold_db=3.0)
-
-
-@pytest.fixture
-def services(catalog_url, tmp_path):  # noqa: F811
-    catalog = open_catalog(catalog_url)
-    catalog.upsert_rig(EMULATED.name, EMULATED.transport)
-    yield catalog, AudioStore(tmp_path / "audio")
-    catalog.close()
 
 
 def job_of(catalog, count: int) -> int:
@@ -47,8 +37,8 @@ def job_of(catalog, count: int) -> int:
     return submit_job(catalog, JobSpec.model_validate(spec)).id
 
 
-def test_the_first_check_sets_the_baseline_and_a_steady_rig_finishes_its_job(services):
-    catalog, store = services
+def test_the_first_check_sets_the_baseline_and_a_steady_rig_finishes_its_job(emulated_services):
+    catalog, store = emulated_services
     job_id = job_of(catalog, 48)
     Worker(catalog, store, EMULATED, drift=EVERY).run(job_id=job_id)
     assert catalog.get_job(job_id).state == JobState.COMPLETED
@@ -63,8 +53,8 @@ def test_the_first_check_sets_the_baseline_and_a_steady_rig_finishes_its_job(ser
     assert len(catalog.list_calibrations(EMULATED.name, DRIFT)) > len(checks)
 
 
-def test_a_drifted_rig_pauses_its_job_and_says_why(services):
-    catalog, store = services
+def test_a_drifted_rig_pauses_its_job_and_says_why(emulated_services):
+    catalog, store = emulated_services
     # The rig's baseline was made with another tone: to the check, the rig has drifted.
     other = RenderedBackend(EMULATED).capture_one(INIT_TONE, reference_capture_spec())
     monitor = DriftMonitor(1, 1.0, 1.0)
@@ -95,10 +85,10 @@ def test_a_drifted_rig_pauses_its_job_and_says_why(services):
     assert paused.data["by"] == "rig emulated"
 
 
-def test_a_calibration_request_is_served_between_batches(services):
+def test_a_calibration_request_is_served_between_batches(emulated_services):
     """``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event; the worker measures
     what it asks for at its next batch boundary, even without a drift policy of its own."""
-    catalog, store = services
+    catalog, store = emulated_services
     job_id = job_of(catalog, 100_000)  # far more than it gets to: the worker is stopped
     worker = Worker(catalog, store, EMULATED)
     thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
@@ -137,14 +127,14 @@ def rebaseline(url: str, tmp_path, *args: str) -> subprocess.CompletedProcess[st
 
 
 def test_rebaseline_makes_the_running_worker_capture_a_new_baseline(
-    services,
+    emulated_services,
     catalog_url,  # noqa: F811
     tmp_path,
 ):
     """The rig was re-tuned, so its old baseline (here: another tone's) is wrong. ``jxdaq rig
     rebaseline`` asks the worker, which captures the reference tone as the new baseline at
     its next batch boundary; later checks measure against it."""
-    catalog, store = services
+    catalog, store = emulated_services
     catalog.record_calibration(
         EMULATED.name, DRIFT_BASELINE, {"spectrum_db": baseline_of(INIT_TONE)}
     )
@@ -179,13 +169,13 @@ def test_rebaseline_makes_the_running_worker_capture_a_new_baseline(
 
 
 def test_a_rebaseline_while_no_worker_runs_is_made_by_the_next_worker(
-    services,
+    emulated_services,
     catalog_url,  # noqa: F811
     tmp_path,
 ):
     """Without the rebaseline this job would pause at its first check (the stored baseline
     is another tone's); with it, the first check makes the new baseline and the job runs."""
-    catalog, store = services
+    catalog, store = emulated_services
     catalog.record_calibration(
         EMULATED.name, DRIFT_BASELINE, {"spectrum_db": baseline_of(INIT_TONE)}
     )
@@ -200,6 +190,6 @@ def test_a_rebaseline_while_no_worker_runs_is_made_by_the_next_worker(
     assert checks and all(c.value == pytest.approx(0.0, abs=1e-6) for c in checks)
 
 
-def test_rebaseline_of_an_unknown_rig_is_a_one_line_error(services, catalog_url, tmp_path):  # noqa: F811
+def test_rebaseline_of_an_unknown_rig_is_a_one_line_error(emulated_services, catalog_url, tmp_path):  # noqa: F811
     result = rebaseline(catalog_url, tmp_path, "nope")
     assert (result.returncode, result.stderr) == (1, "error: rig 'nope' is not registered\n")

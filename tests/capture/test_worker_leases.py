@@ -22,18 +22,8 @@ from daq.jobs import submit_job
 from daq.rigs import EMULATED
 from daq.spec import JobSpec
 from daq.worker import Worker
-from db.engine import open_catalog
 from db.records import TakeFilter
 from db.schema import JobState, SampleState
-from db.store import AudioStore
-
-
-@pytest.fixture
-def services(catalog_url, tmp_path):  # noqa: F811
-    catalog = open_catalog(catalog_url)
-    catalog.upsert_rig(EMULATED.name, EMULATED.transport)
-    yield catalog, AudioStore(tmp_path / "audio")
-    catalog.close()
 
 
 def job_of(catalog, count: int) -> int:
@@ -74,11 +64,11 @@ def lost_leases(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
     return [r for r in records if r.getMessage() == "lease.lost"]
 
 
-def test_a_recorded_take_is_no_longer_kept(services, caplog):
+def test_a_recorded_take_is_no_longer_kept(emulated_services, caplog):
     """``on_take`` runs once the keeper forgot the claim; it waits for the writer to record
     the take, then runs a keeper round: no lease may be reported lost (before the fix the
     keeper still held the captured sample and took the failed extension for a loss)."""
-    catalog, store = services
+    catalog, store = emulated_services
     job_id = job_of(catalog, 12)
     caplog.set_level(logging.WARNING, logger="jxdaq.worker")
     rounds: list[int] = []
@@ -96,12 +86,12 @@ def test_a_recorded_take_is_no_longer_kept(services, caplog):
     assert lost_leases(caplog.records) == []
 
 
-def test_a_claim_whose_lease_was_lost_is_neither_captured_nor_stored(services, caplog):
+def test_a_claim_whose_lease_was_lost_is_neither_captured_nor_stored(emulated_services, caplog):
     """After the first take of a batch of 8 the job's other leases are taken back (as
     ``release_claims`` does for a cancelled job, or another worker after an expiry) and the
     keeper learns it. The rest of the batch is skipped: not rendered (the backend takes its
     work two at a time) and not stored; the samples come back with a new claim."""
-    catalog, store = services
+    catalog, store = emulated_services
     job_id = job_of(catalog, 8)
     caplog.set_level(logging.WARNING, logger="jxdaq.worker")
     backend = SpyBackend(chunk=2)
@@ -138,10 +128,10 @@ def taken_back_again(taken_back: list[tuple[int, int]]) -> list[tuple[int, int]]
     return sorted((index, attempt + 1) for index, attempt in taken_back)
 
 
-def test_a_stop_during_a_stream_of_batches_gives_back_what_was_not_captured(services):
+def test_a_stop_during_a_stream_of_batches_gives_back_what_was_not_captured(emulated_services):
     """Batches follow each other inside one capture (the worker claims the next as the
     backend asks for it); a stop still ends it at a take boundary with nothing left claimed."""
-    catalog, store = services
+    catalog, store = emulated_services
     job_id = job_of(catalog, 10_000)
     worker = Worker(catalog, store, EMULATED, batch=4)
     thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
