@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 import pytest
-from catalog_support import catalog_url  # noqa: F401  (fixture)
 
 from daq.calibration import REFERENCE_TONE, DriftMonitor, reference_capture_spec
 from daq.capture_backends import RenderedBackend
@@ -128,7 +127,7 @@ def rebaseline(url: str, tmp_path, *args: str) -> subprocess.CompletedProcess[st
 
 def test_rebaseline_makes_the_running_worker_capture_a_new_baseline(
     emulated_services,
-    catalog_url,  # noqa: F811
+    catalog_url,
     tmp_path,
 ):
     """The rig was re-tuned, so its old baseline (here: another tone's) is wrong. ``jxdaq rig
@@ -170,7 +169,7 @@ def test_rebaseline_makes_the_running_worker_capture_a_new_baseline(
 
 def test_a_rebaseline_while_no_worker_runs_is_made_by_the_next_worker(
     emulated_services,
-    catalog_url,  # noqa: F811
+    catalog_url,
     tmp_path,
 ):
     """Without the rebaseline this job would pause at its first check (the stored baseline
@@ -190,6 +189,6 @@ def test_a_rebaseline_while_no_worker_runs_is_made_by_the_next_worker(
     assert checks and all(c.value == pytest.approx(0.0, abs=1e-6) for c in checks)
 
 
-def test_rebaseline_of_an_unknown_rig_is_a_one_line_error(emulated_services, catalog_url, tmp_path):  # noqa: F811
+def test_rebaseline_of_an_unknown_rig_is_a_one_line_error(emulated_services, catalog_url, tmp_path):
     result = rebaseline(catalog_url, tmp_path, "nope")
     assert (result.returncode, result.stderr) == (1, "error: rig 'nope' is not registered\n")

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from catalog_support import catalog_url  # noqa: F401  (fixture)
 
 from daq.capture_backends import RenderedBackend
 from daq.jobs import submit_job
