@@ -3,6 +3,7 @@ progress, pause / resume / cancel, priority, history; and a real emulated captur
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -284,8 +285,9 @@ def test_a_running_job_reports_its_rate_eta_and_the_rigs_holding_samples(api):
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers_are_a_422_and_nothing_is_stored(api, value):
     """Python's JSON reader accepts NaN and Infinity; no spec field may hold one."""
-    for field in ('"hold_s"', '"settle_s"'):
-        body = '{"source": {"kind": "uniform"}, "count": 3, "capture": {%s: %s}}' % (field, value)
+    for field in ("hold_s", "settle_s"):
+        spec = {"source": {"kind": "uniform"}, "count": 3, "capture": {field: "VALUE"}}
+        body = json.dumps(spec).replace('"VALUE"', value)
         answer = api.as_(
             Role.OPERATOR, "POST", JOBS, content=body, headers={"Content-Type": "application/json"}
         )
