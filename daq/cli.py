@@ -6,6 +6,8 @@ inside the commands so that ``jxdaq --help`` stays instant.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from daq.commands import catalog, dataset, db, emulator, job, rig, serve, syx, token, train, worker
@@ -28,5 +30,21 @@ app.add_typer(worker.app, name="worker")
 app.add_typer(rig.app, name="rig")
 app.add_typer(train.app)  # unnamed: jxdaq train, evaluate and evaluate-rig at the top level
 
+
+def main() -> None:
+    """``jxdaq``: a catalog that cannot be reached is a one-line error naming it, from any
+    command (the worker, the server, the job and dataset commands), not a driver traceback."""
+    try:
+        app()
+    except Exception as error:
+        # db.records is loaded by then if a catalog was opened; importing it here would cost
+        # every command (``jxdaq --help`` included) the import of SQLAlchemy.
+        records = sys.modules.get("db.records")
+        if records is None or not isinstance(error, records.CatalogUnreachable):
+            raise
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

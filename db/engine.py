@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from db.records import CatalogUnreachable
 
 if TYPE_CHECKING:
     from db.catalog import Catalog
@@ -122,6 +125,14 @@ def open_catalog(url: str, *, upgrade: bool = True) -> Catalog:
     from db.migrate import upgrade as upgrade_to
 
     engine = make_engine(url)
-    if upgrade:
-        upgrade_to(engine)
+    try:
+        if upgrade:
+            upgrade_to(engine)
+        else:
+            engine.connect().close()  # fail here, with the URL, not in the first query
+    except (OperationalError, InterfaceError) as error:
+        engine.dispose()
+        where = make_url(normalize_url(url)).render_as_string(hide_password=True)
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise CatalogUnreachable(f"cannot open the catalog {where}: {cause}") from error
     return Catalog(engine)

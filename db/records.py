@@ -25,6 +25,10 @@ class NotFound(CatalogError, LookupError):
     pass
 
 
+class CatalogUnreachable(CatalogError):
+    """The catalog's database cannot be connected to (server down, wrong URL, no rights)."""
+
+
 class InvalidTransition(CatalogError, ValueError):
     pass
 
