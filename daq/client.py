@@ -51,6 +51,8 @@ class TarResponse:
     etag: str
     takes: int
     chunks: Iterator[bytes]
+    #: The archive still has the ETag the caller holds (``if_none_match``): nothing to send.
+    unchanged: bool = False
 
 
 class ApiClient:
@@ -159,14 +161,25 @@ class ApiClient:
 
     @contextmanager
     def export_tar(
-        self, name: str, split: str | None = None, offset: int = 0, etag: str | None = None
+        self,
+        name: str,
+        split: str | None = None,
+        offset: int = 0,
+        etag: str | None = None,
+        if_none_match: str | None = None,
     ) -> Iterator[TarResponse]:
-        """The archive from byte ``offset`` if its ETag is still ``etag``, else from 0."""
+        """The archive from byte ``offset`` if its ETag is still ``etag``, else from 0;
+        nothing (``unchanged``) if its ETag is still ``if_none_match``."""
         headers = {"Range": f"bytes={offset}-", "If-Range": etag} if offset and etag else {}
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
         params = {"split": split} if split else {}
         with self._send(
             "GET", f"/datasets/{name}/export.tar", params=params, headers=headers
         ) as response:
+            if response.status_code == 304:
+                yield TarResponse(0, 0, response.headers["ETag"], 0, iter(()), unchanged=True)
+                return
             start, size = 0, int(response.headers["Content-Length"])
             if response.status_code == 206:
                 span, _, total = response.headers["Content-Range"].partition("/")

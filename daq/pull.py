@@ -46,7 +46,12 @@ class DatasetSource(Protocol):
     def list_datasets(self) -> list[dict[str, Any]]: ...
 
     def export_tar(
-        self, name: str, split: str | None = None, offset: int = 0, etag: str | None = None
+        self,
+        name: str,
+        split: str | None = None,
+        offset: int = 0,
+        etag: str | None = None,
+        if_none_match: str | None = None,
     ) -> AbstractContextManager[TarResponse]: ...
 
     def shard_index(self, name: str, **query: Any) -> dict[str, Any]: ...
@@ -79,10 +84,18 @@ class LocalDatasets:
 
     @contextmanager
     def export_tar(
-        self, name: str, split: str | None = None, offset: int = 0, etag: str | None = None
+        self,
+        name: str,
+        split: str | None = None,
+        offset: int = 0,
+        etag: str | None = None,
+        if_none_match: str | None = None,
     ) -> Iterator[TarResponse]:
         plan = export.plan_tar(self.catalog, self.store, self.catalog.get_dataset(name), split)
         quoted = f'"{plan.etag}"'
+        if if_none_match == quoted:
+            yield TarResponse(0, 0, quoted, 0, iter(()), unchanged=True)
+            return
         start = offset if etag == quoted and 0 <= offset <= plan.size else 0
         chunks = export.tar_stream(self.catalog, self.store, plan, start)
         yield TarResponse(start, plan.size, quoted, plan.takes, chunks)
@@ -114,17 +127,27 @@ def pull_tar(
     split: str | None = None,
     progress: Progress | None = None,
 ) -> Path:
-    """``out/<name>-<split or all>.tar``, resuming a partial download; returns its path."""
+    """``out/<name>-<split or all>.tar``, resuming a partial download; returns its path.
+
+    A tar pulled before is kept while the server's archive still has its ETag (kept beside
+    it as ``.etag``); once the dataset changed (takes repaired away since), the new archive
+    replaces it. A partial download's ETag is kept apart (``.part.etag``), so an interrupted
+    re-pull never makes the old tar look current.
+    """
     final = out / f"{name}-{split or 'all'}.tar"
-    if final.exists():
-        return final
+    part = final.with_name(final.name + ".part")
+    final_tag, part_tag = final.with_name(final.name + ".etag"), part.with_name(part.name + ".etag")
+    current = final_tag.read_text().strip() if final.exists() and final_tag.exists() else None
+    if final.exists() and current is None:
+        return final  # pulled by a version that kept no ETag: nothing to compare with
     out.mkdir(parents=True, exist_ok=True)
-    part, etag_file = final.with_name(final.name + ".part"), final.with_name(final.name + ".etag")
-    resumable = part.exists() and etag_file.exists()
+    resumable = part.exists() and part_tag.exists()
     offset = part.stat().st_size if resumable else 0
-    etag = etag_file.read_text().strip() if resumable else None
-    with source.export_tar(name, split, offset, etag) as answer:
-        etag_file.write_text(answer.etag)
+    etag = part_tag.read_text().strip() if resumable else None
+    with source.export_tar(name, split, offset, etag, if_none_match=current) as answer:
+        if answer.unchanged:
+            return final
+        part_tag.write_text(answer.etag)
         with open(part, "ab" if answer.offset else "wb") as handle:
             handle.truncate(answer.offset)
             position = answer.offset
@@ -138,7 +161,7 @@ def pull_tar(
     if position != answer.size:
         raise OSError(f"{part}: got {position} of {answer.size} bytes; pull again to resume")
     os.replace(part, final)
-    etag_file.unlink()
+    os.replace(part_tag, final_tag)
     fsync_directory(out)
     return final
 

@@ -32,7 +32,7 @@ from daq.rigs import EMULATED
 from daq.settings import Settings, get_settings
 from daq.worker import Worker
 from db.engine import open_catalog
-from db.records import NewTake
+from db.records import NewTake, TakeFilter
 from db.schema import JobState, QcVerdict, Role, utcnow
 from db.store import AudioStore
 from firmware_protocol.parameters import TONE_PARAMETERS
@@ -259,14 +259,48 @@ def test_an_interrupted_tar_pull_resumes_where_it_stopped(server, tmp_path):
         pull_tar(client, "d2", out, "train", lambda done, total: seen.append(done))
     assert (out / "d2-train.tar").read_bytes() == full
     assert seen[0] > 0.4 * len(full)  # the second pull started where the first stopped
-    assert not part.exists() and not (out / "d2-train.tar.etag").exists()
+    assert not part.exists() and not (out / "d2-train.tar.part.etag").exists()
 
     # a part whose ETag no longer matches is thrown away and the pull starts over
     (out / "d2-train.tar").rename(out / "old.tar")
     part.write_bytes(b"x" * 5000)
-    (out / "d2-train.tar.etag").write_text('"stale"')
+    (out / "d2-train.tar.part.etag").write_text('"stale"')
     jxdaq("dataset", "pull", "d2", "--out", out, "--split", "train")
     assert (out / "d2-train.tar").read_bytes() == full
+
+
+def test_a_pulled_tar_is_kept_while_current_and_replaced_once_the_dataset_changed(server, tmp_path):
+    """A second pull asks the server (If-None-Match) and downloads nothing while the dataset
+    is unchanged; after a take was repaired away it gets the new archive, and an interrupted
+    re-pull never leaves the old tar looking current."""
+    job = fill(server.catalog, server.store, 12)
+    jxdaq("dataset", "freeze", "d4", "--job", job, "--split", "1")
+    out = tmp_path / "out"
+    with ApiClient.from_settings() as client:
+        first = pull_tar(client, "d4", out).read_bytes()
+        sent: list[int] = []
+        pull_tar(client, "d4", out, progress=lambda done, total: sent.append(done))
+        assert sent == [] and (out / "d4-all.tar").read_bytes() == first
+
+        take = server.catalog.query_takes(TakeFilter(job_id=job), limit=1).items[0]
+        server.catalog.mark_take_broken(take.id, "audio file missing")
+
+        class Interrupted(Exception):
+            pass
+
+        def interrupt(done: int, total: int) -> None:
+            raise Interrupted
+
+        with pytest.raises(Interrupted):
+            pull_tar(client, "d4", out, progress=interrupt)
+        assert (out / "d4-all.tar").read_bytes() == first  # the old one, still marked old
+        second = pull_tar(client, "d4", out).read_bytes()
+
+    def take_ids(archive: bytes) -> set[str]:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            return {int(Path(n).stem) for n in tar.getnames() if n.endswith(".flac")}
+
+    assert take_ids(first) - take_ids(second) == {take.id}
 
 
 def test_npz_pull_skips_complete_shards(server, tmp_path):

@@ -352,6 +352,7 @@ def get_dataset(name: DatasetName, catalog: CatalogDep) -> DatasetOut:
             "description": "dataset.json, parameters.csv, then <split>/<take id>.flac",
         },
         206: {"description": "The bytes a Range header asked for"},
+        304: {"description": "The archive still has the ETag given in If-None-Match"},
         416: {"description": "The range is outside the archive"},
     },
     dependencies=[Reader],
@@ -365,13 +366,17 @@ def export_tar(
     start: Annotated[int, Query(ge=0, description="skip the first takes of the selection")] = 0,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Streamed member by member: memory stays bounded whatever the dataset's size. The same
     request always gets the same bytes, so ``Range: bytes=N-`` resumes a download; send
-    ``If-Range`` with the ETag to get the whole archive if the dataset changed."""
+    ``If-Range`` with the ETag to get the whole archive if the dataset changed, and
+    ``If-None-Match`` to learn (304) that a copy pulled before is still current."""
     dataset = _dataset(catalog, name, split)
     plan = export.plan_tar(catalog, store, dataset, split, start)
     etag = f'"{plan.etag}"'
+    if if_none_match is not None and etag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     wanted = _byte_range(range_header, plan.size) if if_range in (None, etag) else None
     first, end = wanted or (0, plan.size)
     headers = {
