@@ -172,4 +172,4 @@ def test_the_dockerfile_installs_every_package_with_the_hardware_extra():
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert not set(packages) & set(ignored) and ".venv" in ignored
     scripts = project["project"]["scripts"]
-    assert scripts["jxdaq"] == "daq.cli:app"
+    assert scripts["jxdaq"] == "daq.cli:main"  # the entry point that wraps the Typer app
