@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -135,6 +136,21 @@ def _wait(driver, condition, timeout_s: float, what: str):
     return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition, what)
 
 
+def _arrive(driver, where: str, what: str) -> None:
+    """Wait for the page whose path starts with ``where`` to have loaded: a click that submits a
+    form returns before the new page is there, and the URL changes before its document does."""
+    _wait(
+        driver,
+        lambda d: (
+            urlparse(d.current_url).path.startswith(where)  # not login?next=where
+            and d.execute_script("return document.readyState") == "complete"
+            and d.find_elements("css selector", "main")
+        ),
+        20,
+        what,
+    )
+
+
 def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -146,7 +162,7 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     assert "/dashboard/login" in driver.current_url
     driver.find_element(By.ID, "token").send_keys(secret)
     driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
-    _wait(driver, lambda d: d.current_url.endswith("/dashboard/rigs"), 20, "the rigs page")
+    _arrive(driver, "/dashboard/rigs", "the rigs page")
     assert driver.get_cookie("jxdaq_session")["httpOnly"] is True
     assert driver.execute_script("return document.cookie") == ""  # scripts never see it
 
@@ -156,7 +172,7 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     spec.clear()
     spec.send_keys(JOB)
     driver.find_element(By.CSS_SELECTOR, "form.spec button[type=submit]").click()
-    _wait(driver, lambda d: "/dashboard/jobs/" in d.current_url, 20, "the new job's page")
+    _arrive(driver, "/dashboard/jobs/", "the new job's page")
     field = lambda name: driver.find_element(By.CSS_SELECTOR, f'main [data-field="{name}"]')  # noqa: E731
     assert field("state").text == "queued" and field("total").text == str(TAKES)
     driver.execute_script("window.sameVisit = true")
@@ -236,7 +252,7 @@ def test_an_operator_pauses_resumes_and_cancels_a_job_with_the_page_buttons(serv
     driver.get(f"{base}/dashboard/login?next=/dashboard/jobs/{job['id']}")
     driver.find_element(By.ID, "token").send_keys(secret)
     driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
-    _wait(driver, lambda d: d.current_url.endswith(f"/jobs/{job['id']}"), 20, "the job's page")
+    _arrive(driver, f"/dashboard/jobs/{job['id']}", "the job's page")
 
     def state(d) -> str:
         return d.find_element(By.CSS_SELECTOR, 'main [data-field="state"]').text
