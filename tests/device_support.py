@@ -185,6 +185,17 @@ class EmulatorServer(Process):
         return None
 
 
+def interrupt(process: subprocess.Popen, timeout_s: float = 30) -> None:
+    """Stop a ``jxdaq`` process as Ctrl-C would (a server shuts down cleanly on SIGINT); kill
+    it if it has not exited within ``timeout_s``."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def worker_env(catalog_url: str, var_dir: Path) -> dict[str, str]:
     """Environment for a ``jxdaq`` process on the test's catalog and store."""
     return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from device_support import interrupt
 from typer.testing import CliRunner
 
 from daq.cli import app as cli
@@ -48,15 +48,6 @@ def wait_healthy(process: subprocess.Popen, port: int, timeout_s: float = 60) ->
     raise AssertionError("the server did not answer /health in time")
 
 
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [("127.0.0.1", True), ("127.0.0.5", True), ("::1", True), ("localhost", True),
@@ -91,7 +82,7 @@ def test_with_a_token_it_serves_everywhere_upgrades_the_catalog_and_guards_route
         answer = httpx.get(base, headers={"Authorization": f"Bearer {secret}"}, timeout=5)
         assert answer.status_code == 200 and answer.json()["items"] == []
     finally:
-        stop(process)
+        interrupt(process)
 
 
 def test_loopback_serves_without_tokens_on_a_fresh_catalog(tmp_path):
@@ -101,7 +92,7 @@ def test_loopback_serves_without_tokens_on_a_fresh_catalog(tmp_path):
         assert wait_healthy(process, port).status_code == 200
         assert (tmp_path / "fresh" / "catalog.db").is_file()  # created and upgraded on start
     finally:
-        stop(process)
+        interrupt(process)
 
 
 def test_token_commands_create_list_and_revoke(tmp_path):

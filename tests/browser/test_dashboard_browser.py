@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from device_support import interrupt
 
 from db.engine import open_catalog
 
@@ -60,15 +60,6 @@ def _jxdaq(var_dir: Path, log: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """``jxdaq serve`` on a free port over a fresh catalog: (base URL, admin token, var dir)."""
@@ -92,7 +83,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
             time.sleep(0.2)
         yield base, secret, tmp_path
     finally:
-        _stop(process)
+        interrupt(process)
 
 
 @pytest.fixture
@@ -182,7 +173,7 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     try:
         _wait(driver, lambda d: field("state").text == "completed", 180, "the job to complete")
     finally:
-        _stop(worker)
+        interrupt(worker)
     assert driver.execute_script("return window.sameVisit") is True
     bar = field("bar")
     assert bar.get_attribute("value") == bar.get_attribute("max") == str(TAKES)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -84,25 +86,33 @@ def test_a_drifted_rig_pauses_its_job_and_says_why(emulated_services):
     assert paused.data["by"] == "rig emulated"
 
 
+@contextmanager
+def capturing(catalog, store, job_id: int, takes: int = 8) -> Iterator[float]:
+    """A worker on the emulated rig busy with ``job_id`` in a thread, once it has recorded
+    ``takes``; stopped on leaving. Yields the monotonic deadline the test waits within."""
+    worker = Worker(catalog, store, EMULATED)  # no drift policy: requests alone
+    thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while catalog.job_progress(job_id).captured < takes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield deadline
+    finally:
+        worker.stop.set()
+        thread.join(timeout=60)
+
+
 def test_a_calibration_request_is_served_between_batches(emulated_services):
     """``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event; the worker measures
     what it asks for at its next batch boundary, even without a drift policy of its own."""
     catalog, store = emulated_services
     job_id = job_of(catalog, 100_000)  # far more than it gets to: the worker is stopped
-    worker = Worker(catalog, store, EMULATED)
-    thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120
-        while catalog.job_progress(job_id).captured < 8 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with capturing(catalog, store, job_id) as deadline:
         catalog.log_event("rig.calibrate", "requested", rig=EMULATED.name,
                           data={"kinds": ["latency", "drift"], "requested_by": "test"})  # fmt: skip
         while not catalog.list_calibrations(EMULATED.name, DRIFT) and time.monotonic() < deadline:
             time.sleep(0.05)
-    finally:
-        worker.stop.set()
-        thread.join(timeout=60)
     (check,) = catalog.list_calibrations(EMULATED.name, DRIFT)
     assert check.value == 0.0 and check.result["job_id"] == job_id  # the first sets the baseline
     (done,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.calibrated"]
@@ -138,21 +148,12 @@ def test_rebaseline_makes_the_running_worker_capture_a_new_baseline(
         EMULATED.name, DRIFT_BASELINE, {"spectrum_db": baseline_of(INIT_TONE)}
     )
     job_id = job_of(catalog, 100_000)  # far more than it gets to: the worker is stopped
-    worker = Worker(catalog, store, EMULATED)  # no drift policy: the request alone
-    thread = threading.Thread(target=worker.run, kwargs={"job_id": job_id}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120
-        while catalog.job_progress(job_id).captured < 8 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with capturing(catalog, store, job_id) as deadline:
         result = rebaseline(catalog_url, tmp_path, EMULATED.name, "--reason", "VCF re-tuned")
         assert result.returncode == 0, result.stderr
         while len(catalog.list_calibrations(EMULATED.name, DRIFT_BASELINE)) < 3:
             assert time.monotonic() < deadline, "no new baseline within 120 s"
             time.sleep(0.05)
-    finally:
-        worker.stop.set()
-        thread.join(timeout=60)
     assert "drift baseline cleared (VCF re-tuned)" in result.stdout
     (request,) = [e for e in catalog.list_events(rig=EMULATED.name) if e.kind == "rig.calibrate"]
     assert f"drift baseline cleared by {getpass.getuser()}: VCF re-tuned" in request.message

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from device_support import interrupt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -94,12 +94,7 @@ def served(captured_dataset, tmp_path_factory) -> Iterator[Served]:
             assert time.monotonic() < deadline, "jxdaq serve did not answer /health in time"
             time.sleep(0.2)
     yield Served(url, token)
-    server.send_signal(signal.SIGINT)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    interrupt(server)
 
 
 @pytest.fixture(scope="module")
