@@ -146,8 +146,7 @@ class LeaseKeeper:
             except LeaseLost:
                 # Lost only if still held: the worker may have finished it since the copy.
                 if self.done(claim):
-                    log_event(log, "lease.lost", logging.WARNING, rig=self.rig,
-                              job=claim.job_id, index=claim.index)  # fmt: skip
+                    _log_claim("lease.lost", logging.WARNING, self.rig, claim)
         if time.monotonic() - self._last_requeue > REQUEUE_EVERY_S:
             self.catalog.requeue_expired()
             self._last_requeue = time.monotonic()
@@ -468,16 +467,10 @@ class Worker:
         self._last_good = (
             f"job {claim.job_id} sample {claim.index} at {utcnow():%Y-%m-%d %H:%M:%SZ}"
         )
-        log_event(
-            log,
-            "take",
-            logging.DEBUG,
-            rig=self.rig.name,
-            job=claim.job_id,
-            index=claim.index,
-            qc=report.verdict.value,
-            onset_ms=_ms(report.onset_s),
-        )
+        _log_claim(
+            "take", logging.DEBUG, self.rig.name, claim,
+            qc=report.verdict.value, onset_ms=_ms(report.onset_s),
+        )  # fmt: skip
         if self.on_take is not None:
             self.on_take(self.stats.submitted)
 
@@ -499,26 +492,17 @@ class Worker:
         try:
             state = self.catalog.fail_sample(claim, reason, tone=item.tone.data, retry=retry)
         except LeaseLost:
-            log_event(
-                log,
-                "lease.lost",
-                logging.WARNING,
-                rig=self.rig.name,
-                job=claim.job_id,
-                index=claim.index,
-            )
+            _log_claim("lease.lost", logging.WARNING, self.rig.name, claim)
             return
-        log_event(
-            log,
-            "take.failed",
-            logging.INFO,
-            rig=self.rig.name,
-            job=claim.job_id,
-            index=claim.index,
-            attempt=claim.attempt,
-            sample=state.value,
-            reason=reason,
-        )
+        _log_claim(
+            "take.failed", logging.INFO, self.rig.name, claim,
+            attempt=claim.attempt, sample=state.value, reason=reason,
+        )  # fmt: skip
+
+
+def _log_claim(event: str, level: int, rig: str, claim: ClaimedSample, **fields: object) -> None:
+    """A log line about one claimed sample: which rig, job and index, then ``fields``."""
+    log_event(log, event, level, rig=rig, job=claim.job_id, index=claim.index, **fields)
 
 
 def _ms(seconds: float | None) -> float | None:
