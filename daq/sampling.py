@@ -156,8 +156,8 @@ class Prior:
 
 
 def fit_prior(tones: Iterable[Tone], sources: Sequence[dict[str, str]] = ()) -> Prior:
-    """Fit the prior to real tones, as the board reads them (continuous bytes above 127, as
-    in some real dumps, clip to 127; switches by threshold); identical sounds count once."""
+    """Fit the prior to real tones, as the board reads them (switches by threshold);
+    identical sounds count once."""
     unique = {t.canonical().data[FIRST_PARAMETER_INDEX:]: t.canonical() for t in tones}
     if len(unique) < 2:
         raise ValueError(f"a prior needs at least 2 distinct tones, got {len(unique)}")

@@ -324,8 +324,7 @@ def encode_select(board: Board) -> bytes:
 def encode_tone(tone: Tone, previous: Tone | None = None, style: LoadStyle = PLAIN) -> bytes:
     """The tone's parameters in APR order (with 0xAE), or only those differing from ``previous``.
 
-    ``previous`` is the tone the selected board holds; no select is sent. Bytes above 127
-    are sent as 127.
+    ``previous`` is the tone the selected board holds; no select is sent.
     """
     indexes = {p.code: p.apr_index for p in tone.differing(previous)}
     if previous is None or tone.data[_AE_INDEX] != previous.data[_AE_INDEX]:
@@ -333,16 +332,13 @@ def encode_tone(tone: Tone, previous: Tone | None = None, style: LoadStyle = PLA
     scale = style.vca_level_scale
     out = bytearray()
     for code in sorted(indexes):
-        # Real JX-8P ROM dumps hold 0x80 in some bytes; the 7-bit wire cannot carry it, so
-        # it goes as 127, which is how Tone.canonical and Tone.to_vector read it too.
-        value = min(tone.data[indexes[code]], MAX_VALUE)
+        value = tone.data[indexes[code]]
         if code != _VCA_LEVEL.code or scale is None:
             out += bytes((code, value))
     if style.porta_switch_off:
         out += bytes((_PORTA_SWITCH, 0))
     if scale is not None and _VCA_LEVEL.code in indexes:
-        level = min(tone.value(_VCA_LEVEL), MAX_VALUE)
-        out += bytes((_VCA_LEVEL.code, round(level * scale)))
+        out += bytes((_VCA_LEVEL.code, round(tone.value(_VCA_LEVEL) * scale)))
     return bytes(out)
 
 

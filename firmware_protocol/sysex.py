@@ -10,7 +10,8 @@ Choices made here, once (PROTOCOL.md section 3):
 * Messages are framed by their header, not by scanning for F7: each (operation, level) has a
   fixed length, and the byte at that length must be F7.
 * Tone and patch APR bodies keep any data byte 0x00..0xEF: real JX-8P bank files hold 0x80
-  inside APR bodies. A byte 0xF0..0xFF inside a body means the message was cut short.
+  inside APR bodies (what such a tone byte means: ``Tone.from_dump``). A byte 0xF0..0xFF
+  inside a body means the message was cut short.
 * Bank positions: in a JX-8P bank each tone APR is followed by a PGR (mode 02 = write) that
   names its memory; on the MKS-70 a PGR comes before the APR it places. BLD messages carry
   their own number (tt / pp).
@@ -145,11 +146,11 @@ class ToneAPR:
     def __post_init__(self) -> None:
         _check_7bit("channel", self.channel, 0, 15)
         _check_7bit("group", self.group, TONE_A, TONE_B)
-        _check_body("tone", self.tone.data)
+        _check_body("tone", self.tone.as_dumped)
 
     def encode(self) -> bytes:
         head = _header(Operation.APR, self.channel, self.device, Level.TONE)
-        return head + bytes((self.group,)) + self.tone.data + bytes((EOX,))
+        return head + bytes((self.group,)) + self.tone.as_dumped + bytes((EOX,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +213,7 @@ class ToneBLD:
         _check_7bit("channel", self.channel, 0, 15)
         _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
         _check_7bit("number", self.number)
-        _check_body("tone", self.tone.data)
+        _check_body("tone", self.tone.as_dumped)
 
     @property
     def device(self) -> Device:
@@ -220,7 +221,7 @@ class ToneBLD:
 
     def encode(self) -> bytes:
         head = _header(Operation.BLD, self.channel, Device.MKS70, Level.TONE)
-        return head + bytes((self.memory, 0x00, self.number)) + self.tone.data + bytes((EOX,))
+        return head + bytes((self.memory, 0x00, self.number)) + self.tone.as_dumped + bytes((EOX,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +356,7 @@ def decode_message(data: bytes, offset: int = 0) -> tuple[Message, int]:
         if level is Level.TONE:
             group = r.byte(6, "group 01 or 02", groups)
             body = r.body(7, APR_TONE_LENGTH, SOX, "tone data bytes")
-            return ToneAPR(device, channel, group, Tone(body)), r.end(7 + APR_TONE_LENGTH)
+            return ToneAPR(device, channel, group, Tone.from_dump(body)), r.end(7 + APR_TONE_LENGTH)
         r.byte(6, "group 01", (TONE_A,))
         body = r.body(7, PATCH_APR_LENGTH, SOX, "patch data bytes")
         patch = Patch(body, PatchLayout.APR)
@@ -365,7 +366,7 @@ def decode_message(data: bytes, offset: int = 0) -> tuple[Message, int]:
     number = r.byte(8, "a memory number 0..127", range(0x80))
     if level is Level.TONE:
         body = r.body(9, APR_TONE_LENGTH, SOX, "tone data bytes")
-        return ToneBLD(channel, memory, number, Tone(body)), r.end(9 + APR_TONE_LENGTH)
+        return ToneBLD(channel, memory, number, Tone.from_dump(body)), r.end(9 + APR_TONE_LENGTH)
     wire = r.body(9, 2 * PATCH_BULK_LENGTH, 0x10, "nibbles 0x00..0x0F")
     patch = Patch(denibble(wire), PatchLayout.BULK)
     return PatchBLD(channel, memory, number, patch), r.end(9 + 2 * PATCH_BULK_LENGTH)

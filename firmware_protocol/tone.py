@@ -1,25 +1,34 @@
 """The ``Tone`` value type: a tone's bytes, its named values and its normalised vector.
 
-A tone is stored as the 59-byte body of its APR message, exactly as it arrived, so that a
-dump read and written back is byte-identical even where a real file holds an off-grid
-switch value or a byte no stock firmware would write. Everything else (names, values,
-switch labels, learning vectors) is a view computed from those bytes through
+A tone is the 59-byte body of its APR message: the name, then one 7-bit value per byte (the
+44 parameters and the unused bytes). Off-grid switch values are kept as they are, so a dump
+read and written back is byte-identical; everything else (names, values, switch labels,
+learning vectors) is a view computed from those bytes through
 :mod:`firmware_protocol.parameters`.
+
+A value byte above 127, which real dumps hold (JX-8P ROM banks carry 0x80, e.g. BACKWARD's
+DCO1 ENV in ``jx8p-3.rom.syx``), is decided once, in :meth:`Tone.from_dump`; a ``Tone``
+built any other way refuses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
+    FIRST_PARAMETER_INDEX,
     MAX_VALUE,
     NAME_LENGTH,
+    SWITCHES,
     TONE_PARAMETERS,
     ToneParameter,
     lookup,
 )
+
+#: The tone parameter at each APR index.
+_PARAMETER_AT = {p.apr_index: p for p in TONE_PARAMETERS}
 
 
 class ToneValueError(ValueError):
@@ -53,17 +62,53 @@ def _check_raw(parameter: ToneParameter, value: object) -> int:
     return value
 
 
+def _value_name(index: int) -> str:
+    parameter = _PARAMETER_AT.get(index)
+    return parameter.name if parameter else f"APR byte {index} (unused)"
+
+
 @dataclass(frozen=True, slots=True)
 class Tone:
-    """An immutable tone: the APR body bytes (name, 44 parameters, unused bytes kept)."""
+    """An immutable tone: the APR body bytes (name, 44 parameters, unused bytes kept).
+
+    ``dump`` is the body as a ``.syx`` file held it, where that differs from ``data`` (see
+    :meth:`from_dump`); it is what a file written back holds, and no part of the sound.
+    """
 
     data: bytes
+    dump: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.data) != APR_TONE_LENGTH:
             raise ValueError(f"a tone body is {APR_TONE_LENGTH} bytes, got {len(self.data)}")
+        for index in range(FIRST_PARAMETER_INDEX, APR_TONE_LENGTH):
+            if self.data[index] > MAX_VALUE:
+                raise ToneValueError(
+                    _value_name(index), self.data[index], f"0..{MAX_VALUE} (a 7-bit value)"
+                )
 
     # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dump(cls, body: bytes) -> Tone:
+        """The tone a ``.syx`` body means: the one place where file bytes become values.
+
+        Real dumps hold value bytes above 127 (JX-8P ROM banks carry 0x80). Such a byte cannot
+        reach a sound board as a value: on the voice-board wire (and in MIDI) a byte >= 0x80 is
+        a status byte, so the board would take it for a new command. It is read as 127, the
+        largest value the wire carries: the nearest sound a board can play (masking to 7 bits
+        would turn a parameter at its top into 0, the opposite sound). The bytes as dumped are
+        kept in ``dump``, so the file still writes back byte-identically.
+        """
+        values = bytes(
+            min(b, MAX_VALUE) if i >= FIRST_PARAMETER_INDEX else b for i, b in enumerate(body)
+        )
+        return cls(values, None if values == body else bytes(body))
+
+    @property
+    def as_dumped(self) -> bytes:
+        """The body to write into a ``.syx`` file: as it was read, else ``data``."""
+        return self.data if self.dump is None else self.dump
+
     @classmethod
     def from_values(
         cls, values: Mapping[str, int], name: str | None = None, base: Tone | None = None
@@ -128,19 +173,16 @@ class Tone:
         return {p.name: p.label(self.data[p.apr_index]) for p in TONE_PARAMETERS}
 
     def to_vector(self, parameters: Sequence[ToneParameter] = TONE_PARAMETERS) -> list[float]:
-        """Normalised form for learning: continuous raw/127 (clipped), switch positions."""
+        """Normalised form for learning: continuous raw/127, switch positions."""
         out: list[float] = []
         for p in parameters:
             raw = self.data[p.apr_index]
-            out.append(float(p.position(raw)) if p.is_switch else min(raw, MAX_VALUE) / MAX_VALUE)
+            out.append(float(p.position(raw)) if p.is_switch else raw / MAX_VALUE)
         return out
 
     def canonical(self) -> Tone:
-        """The same sound with switches at stock values and out-of-range bytes clipped."""
-        values = {
-            p.name: p.canonical(p.position(raw)) if p.is_switch else min(raw, MAX_VALUE)
-            for p, raw in ((p, self.data[p.apr_index]) for p in TONE_PARAMETERS)
-        }
+        """The same sound with switches at their stock values."""
+        values = {p.name: p.canonical(p.position(self.data[p.apr_index])) for p in SWITCHES}
         return Tone.from_values(values, base=self)
 
     def replace(self, **values: int) -> Tone:

@@ -38,10 +38,10 @@ def bank_tones(path: Path) -> list[Tone]:
 
 
 def with_byte(tone: Tone, name: str, raw: int) -> Tone:
-    """A tone holding a byte Tone.from_values refuses (real dumps hold such bytes)."""
+    """A tone as a dump holding a byte Tone.from_values refuses (real dumps hold such bytes)."""
     body = bytearray(tone.data)
     body[lookup(name).apr_index] = raw
-    return Tone(bytes(body))
+    return Tone.from_dump(bytes(body))
 
 
 def assert_in_range(tone: Tone) -> None:
@@ -284,10 +284,10 @@ def test_prior_fitted_from_user_banks_reproduces_their_statistics(tmp_path: Path
     assert waveforms == {"square", "pulse"}  # never a waveform the bank did not use
 
 
-def test_fit_clips_bytes_above_127_and_snaps_switches() -> None:
+def test_fit_reads_dumped_bytes_above_127_as_127_and_snaps_switches() -> None:
     a, b = INIT_TONE.replace(vcf_lfo=5), INIT_TONE.replace(vcf_res=40)
     odd = with_byte(with_byte(a, "VCF LFO", 128), "DCO1 WF", 103)  # as in real dumps
-    assert odd["VCF LFO"] == 128 and odd["DCO1 WF"] == 103
+    assert odd["VCF LFO"] == 127 and odd["DCO1 WF"] == 103
     fitted = sampling.fit_prior([odd, b])
     same = sampling.fit_prior([a.replace(vcf_lfo=127, dco1_wf=96), b])
     assert np.array_equal(fitted.mean, same.mean) and fitted.switch_counts == same.switch_counts

@@ -16,9 +16,11 @@ from typer.testing import CliRunner
 from daq.commands.syx import app
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
+    FIRST_PARAMETER_INDEX,
     PATCH_APR_LENGTH,
     PATCH_BULK_LENGTH,
     PATCH_PARAMETERS,
+    lookup,
     lookup_patch,
 )
 from firmware_protocol.patch import Patch, PatchLayout
@@ -74,8 +76,20 @@ def test_real_jx8p_apr_bodies_keep_their_0x80_bytes(jx8p_banks):
     raw = b"".join(p.read_bytes() for p in jx8p_banks)
     bodies = [raw[i + 7 : i + 7 + APR_TONE_LENGTH] for i in range(0, len(raw), 78)]
     assert any(0x80 in body for body in bodies)  # the real data does hold them
-    tones = [e.item.data for e in iter_bank(*jx8p_banks)]
-    assert tones == bodies
+    tones = [e.item for e in iter_bank(*jx8p_banks)]
+    assert [t.as_dumped for t in tones] == bodies
+    # ... and read as the value the board can be sent (Tone.from_dump)
+    assert [t.data for t in tones] == [Tone.from_dump(body).data for body in bodies]
+    assert all(b <= 0x7F for t in tones for b in t.data[FIRST_PARAMETER_INDEX:])
+
+
+def test_the_poison_tone_backward_reads_dco1_env_127_and_round_trips(jx8p_banks):
+    path = next(p for p in jx8p_banks if p.name == "jx8p-3.rom.syx")
+    parsed = read_syx(path)
+    backward = parsed.tones[4].item
+    assert backward.name == "BACKWARD" and backward["DCO1 ENV"] == 127
+    assert backward.as_dumped[lookup("DCO1 ENV").apr_index] == 0x80
+    assert parsed.to_bytes() == path.read_bytes()
 
 
 def test_factory_bank_names_are_the_ascii_in_the_file(jx8p_banks):
@@ -173,7 +187,7 @@ def test_patch_bld_sends_each_byte_as_two_nibbles_high_first():
         lambda: IPR(Device.MKS70, 0, Level.TONE, 3, 0, 0),
         lambda: IPR(Device.MKS70, 0, Level.TONE, 1, 0, 128),
         lambda: IPR(Device.JX8P, 0, Level.PATCH, 1, 0, 0),
-        lambda: ToneAPR(Device.JX8P, 0, 1, Tone(bytes([0xF7]) * APR_TONE_LENGTH)),
+        lambda: ToneAPR(Device.JX8P, 0, 1, Tone.from_dump(bytes([0xF7]) * APR_TONE_LENGTH)),
         lambda: PatchAPR(0, Patch(bytes(PATCH_BULK_LENGTH), PatchLayout.BULK)),
         lambda: Patch(bytes(10), PatchLayout.APR),
     ],
@@ -253,7 +267,7 @@ def test_corrupted_and_truncated_real_files_decode_fully_or_raise(real_files, da
 # -- property round trips -------------------------------------------------------------------
 
 tone_bodies = st.binary(min_size=APR_TONE_LENGTH, max_size=APR_TONE_LENGTH).map(
-    lambda b: Tone(bytes(x % 0xF0 for x in b))
+    lambda b: Tone.from_dump(bytes(x % 0xF0 for x in b))
 )
 channels = st.integers(0, 15)
 groups = st.sampled_from([1, 2])

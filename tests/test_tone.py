@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
     BOARD_CONTROLS,
+    FIRST_PARAMETER_INDEX,
+    MAX_VALUE,
     TONE_PARAMETERS,
     UNUSED_TONE_INDEXES,
     lookup,
@@ -100,9 +102,13 @@ def test_vector_round_trip_gives_canonical_bytes(values):
 
 
 @given(st.binary(min_size=APR_TONE_LENGTH, max_size=APR_TONE_LENGTH))
-def test_any_body_is_kept_byte_exact_and_views_never_fail(body):
-    tone = Tone(body)
-    assert tone.data == body
+def test_any_dumped_body_is_kept_byte_exact_and_views_never_fail(body):
+    tone = Tone.from_dump(body)
+    assert tone.as_dumped == body
+    assert tone.data[:FIRST_PARAMETER_INDEX] == body[:FIRST_PARAMETER_INDEX]
+    assert list(tone.data[FIRST_PARAMETER_INDEX:]) == [
+        min(b, MAX_VALUE) for b in body[FIRST_PARAMETER_INDEX:]
+    ]
     vector = tone.to_vector()
     assert all(0.0 <= v <= max(p.ways - 1, 1) for v, p in zip(vector, TONE_PARAMETERS, strict=True))
     assert Tone.from_vector(vector) == Tone.from_vector(tone.canonical().to_vector())
@@ -112,3 +118,24 @@ def test_differing_lists_only_changed_parameters():
     other = INIT_TONE.replace(vcf_freq=10, lfo_rate=99)
     assert [p.name for p in other.differing(INIT_TONE)] == ["VCF FREQ", "LFO RATE"]
     assert len(tuple(other.differing(None))) == 44
+
+
+def test_a_value_byte_above_127_is_refused_naming_the_parameter():
+    body = bytearray(INIT_TONE.data)
+    body[lookup("DCO1 ENV").apr_index] = 0x80
+    with pytest.raises(ToneValueError, match=r"DCO1 ENV: value 128 is out of range; allowed 0"):
+        Tone(bytes(body))
+    body[lookup("DCO1 ENV").apr_index] = 0
+    body[23] = 0x80  # unused in a tone, but a 7-bit value all the same
+    with pytest.raises(ToneValueError, match=r"APR byte 23 \(unused\): value 128"):
+        Tone(bytes(body))
+
+
+def test_a_dumped_0x80_reads_as_127_and_writes_back_as_0x80():
+    body = bytearray(INIT_TONE.data)
+    body[lookup("DCO1 ENV").apr_index] = 0x80
+    tone = Tone.from_dump(bytes(body))
+    assert tone["DCO1 ENV"] == 127 and tone.as_dumped == bytes(body)
+    assert tone == INIT_TONE.replace(dco1_env=127)  # the dump is no part of the sound
+    assert tone.replace(vcf_freq=3).as_dumped == tone.replace(vcf_freq=3).data  # edited: no dump
+    assert Tone.from_dump(INIT_TONE.data).dump is None
