@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from daq.spec import JobSpec
+from daq.spec import JobSpec, summary
 from db.catalog import Catalog
 from db.records import EventInfo, InvalidTransition, JobInfo, Progress, SampleInfo
 from db.schema import FINAL_JOB_STATES, JobState, SampleState, utcnow
@@ -23,7 +23,8 @@ MAX_CLAIMS_SHOWN = 1000
 
 
 def submit_job(catalog: Catalog, spec: JobSpec, created_by: str | None = None) -> JobInfo:
-    """Store a validated job; its samples are generated as rigs claim them."""
+    """Store a validated job (its banks' bytes included, so it never reads a file again);
+    its samples are generated as rigs claim them."""
     rigs = None if spec.rigs == "any" else list(spec.rigs)
     return catalog.create_job(
         spec.name or "job",
@@ -33,6 +34,7 @@ def submit_job(catalog: Catalog, spec: JobSpec, created_by: str | None = None) -
         priority=spec.priority,
         rigs=rigs,
         created_by=created_by,
+        summary=summary(spec),
     )
 
 

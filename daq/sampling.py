@@ -6,8 +6,9 @@ state) and Sobol point i is computed directly from scipy's scrambled direction n
 
 Sources: uniform, Sobol, the preset prior (the thesis's multivariate normal fitted to real
 tones over the continuous parameters, switches from their observed frequencies, clipped to
-range), the tones of ``.syx`` banks, one-parameter sweeps and explicit lists. On top of any
-of them, ``vary`` locks every other parameter to the base tone and ``fixed`` sets values.
+range), the tones of ``.syx`` banks (held by the spec, never read from a file here),
+one-parameter sweeps and explicit lists. On top of any of them, ``vary`` locks every other
+parameter to the base tone and ``fixed`` sets values.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import qmc
 
 from daq.spec import (
+    Bank,
     BankSource,
-    BaseTone,
     ListSource,
     PriorSource,
     SamplingSpec,
@@ -45,41 +45,9 @@ from firmware_protocol.parameters import (
     TONE_PARAMETERS,
     ToneParameter,
 )
-from firmware_protocol.sysex import SysExError, read_syx
-from firmware_protocol.tone import INIT_TONE, Tone
+from firmware_protocol.tone import Tone
 
 PRIOR_RESOURCE = "preset_prior.json"
-
-
-# -- .syx banks ----------------------------------------------------------------------------
-class BankError(ValueError):
-    """A ``.syx`` bank that cannot give tones: unreadable, not SysEx, or without tones."""
-
-
-@lru_cache(maxsize=64)
-def _read_bank_cached(path: Path, _mtime_ns: int, _size: int) -> tuple[Tone, ...]:
-    try:
-        entries = read_syx(path).entries
-    except SysExError as error:
-        raise BankError(str(error)) from None
-    tones = tuple(entry.item for entry in entries if isinstance(entry.item, Tone))
-    if not tones:
-        raise BankError(f"{path}: no tones in this .syx file (only patches or other messages)")
-    return tones
-
-
-def read_bank(path: str | Path) -> tuple[Tone, ...]:
-    """Every tone of a ``.syx`` bank in file order (cached while the file is unchanged)."""
-    path = Path(path).resolve()
-    try:
-        stat = path.stat()
-    except OSError as error:
-        raise BankError(f"{path}: cannot read the bank: {error.strerror or error}") from None
-    return _read_bank_cached(path, stat.st_mtime_ns, stat.st_size)
-
-
-def read_banks(paths: Iterable[str | Path]) -> tuple[Tone, ...]:
-    return tuple(tone for path in paths for tone in read_bank(path))
 
 
 # -- the preset prior ----------------------------------------------------------------------
@@ -179,12 +147,10 @@ def fit_prior(tones: Iterable[Tone], sources: Sequence[dict[str, str]] = ()) -> 
     )
 
 
-def bank_sources(paths: Iterable[str | Path]) -> list[dict[str, str]]:
-    """File name and sha256 of each bank, recorded in a prior so it can be traced."""
-    return [
-        {"file": Path(p).name, "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()}
-        for p in paths
-    ]
+def bank_sources(banks: Iterable[tuple[str, bytes]]) -> list[dict[str, str]]:
+    """File name and sha256 of each ``(name, bytes)`` bank, recorded in a prior so it can be
+    traced."""
+    return [{"file": name, "sha256": hashlib.sha256(data).hexdigest()} for name, data in banks]
 
 
 @lru_cache(maxsize=1)
@@ -195,8 +161,9 @@ def default_prior() -> Prior:
 
 
 @lru_cache(maxsize=16)
-def _prior_from_banks(banks: tuple[Path, ...]) -> Prior:
-    return fit_prior(read_banks(banks), bank_sources(banks))
+def _prior_from_banks(banks: tuple[Bank, ...]) -> Prior:
+    tones = [tone for bank in banks for tone in bank.tones]
+    return fit_prior(tones, bank_sources((bank.name, bank.data) for bank in banks))
 
 
 # -- sources -------------------------------------------------------------------------------
@@ -301,11 +268,6 @@ class _PriorDraw(_Draw):
         return out
 
 
-def _resolve_base(base: BaseTone) -> Tone:
-    tone = INIT_TONE if base.bank is None else read_bank(base.bank)[base.index]
-    return Tone.from_values(base.values, base=tone)
-
-
 def _sweep_values(source: SweepSource) -> list[int]:
     """Raw bytes of the sweep: explicit values, or an even range with both ends included."""
     parameter = BY_NAME[source.parameter]
@@ -328,7 +290,7 @@ class Sampler:
 
     def __init__(self, spec: SamplingSpec) -> None:
         self.spec = spec
-        self.base = _resolve_base(spec.base)
+        self.base = spec.base.tone()
         varied = set(spec.vary) if spec.vary is not None else set(BY_NAME)
         free = [p for p in TONE_PARAMETERS if p.name in varied and p.name not in spec.fixed]
         self.free_columns = np.array([p.apr_index for p in free], dtype=np.intp)
@@ -347,7 +309,7 @@ class Sampler:
             case PriorSource(banks=banks):
                 self.draw = _PriorDraw(free, _prior_from_banks(tuple(banks)))
             case BankSource(banks=banks):
-                self.enumerated = read_banks(banks)
+                self.enumerated = tuple(tone for bank in banks for tone in bank.tones)
             case SweepSource():
                 key = BY_NAME[source.parameter].key
                 self.enumerated = tuple(

@@ -1,40 +1,89 @@
 """What an operator submits: the job spec (parameter source, notes, durations, count, rigs).
 
-The REST API and ``jxdaq job submit spec.toml`` both validate through these models, so a
-bad spec is rejected the same way everywhere, with the field and the allowed values named.
-Tone values are raw bytes 0..127 as in a tone dump, or a switch label (``"saw"``); sweeps
-step switches by position. Paths to ``.syx`` banks in a TOML file are relative to that file.
+The REST API and ``jxdaq job submit spec.toml`` both validate through :func:`validate_spec`,
+so a bad spec is rejected the same way everywhere, with the field and the allowed values
+named. Types are strict (JSON and TOML alike): ``count = true``, ``"5"`` or ``5.0`` is an
+error, never a number. Tone values are raw bytes 0..127 as in a tone dump, or a switch label
+(``"saw"``); sweeps step switches by position.
+
+A job is self-contained: a ``.syx`` bank is held in the spec as its bytes (:class:`Bank`),
+read once at submit from where the caller allows (:mod:`daq.banks`: any path for the CLI,
+relative to the spec file; the banks directory for the API) or uploaded with it. Sample i
+is then a pure function of the spec, whatever happens to the file later. What a spec may
+hold is bounded (the ``MAX_*`` limits below), so no spec can make a job row, a page or a
+sampler grow without end.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
+import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     ValidationError,
     ValidationInfo,
+    computed_field,
     field_validator,
     model_validator,
 )
 
-from firmware_protocol.parameters import BY_NAME, MAX_VALUE, ToneParameter, lookup
+from daq.banks import MAX_BANK_NAME, MAX_SYX_BYTES, BankFiles, LocalFiles, bank_tones
+from firmware_protocol.parameters import BY_NAME, MAX_VALUE, TONE_PARAMETERS, ToneParameter, lookup
+from firmware_protocol.tone import INIT_TONE, Tone
 
 #: scipy's Sobol engine (default 30 bits) yields at most 2**30 points.
 SOBOL_MAX_POINTS = 2**30
 MAX_SEED = 2**63 - 1
 #: The catalog counts a job's samples in a 32-bit integer column.
 MAX_TAKES = 2**31 - 1
+# What one spec may hold (each breach is an error naming the field and the limit):
+#: tones of a list source, and values or steps of a sweep;
+MAX_ENUMERATED = 10_000
+#: .syx banks of a source (each at most daq.banks.MAX_SYX_BYTES);
+MAX_BANKS = 16
+#: notes of a melody;
+MAX_NOTES = 128
+#: characters of a job's name;
+MAX_NAME = 200
+#: rig names a job may be limited to;
+MAX_RIGS = 64
+#: values in one tone table (fixed, base values, a list tone), parameters in ``vary``.
+MAX_VALUES = len(TONE_PARAMETERS)
 
 ToneValue = StrictInt | str
+ToneValues = Annotated[dict[str, ToneValue], Field(max_length=MAX_VALUES)]
+
+#: Names (of jobs, tokens, banks) and reasons are printable text: no control characters
+#: (PostgreSQL refuses NUL; the others garble logs and pages). The one rule, for the API too.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    found = _CONTROL.search(text)
+    if found:
+        raise ValueError(
+            f"control character U+{ord(found.group()):04X} at position {found.start()} "
+            "is not allowed"
+        )
+    return text
+
+
+Printable = Annotated[str, AfterValidator(_printable)]
 
 
 class SpecError(ValueError):
@@ -42,7 +91,14 @@ class SpecError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+
+def _an_integer(value: object) -> object:
+    """Strict types let a bool or a float through a ``Literal`` of ints (True == 1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"Input should be an integer, got {type(value).__name__}")
+    return value
 
 
 # -- tone values -------------------------------------------------------------------------
@@ -85,36 +141,88 @@ def raw_values(values: Mapping[str, int | str]) -> dict[str, int]:
     return out
 
 
-def _resolve(path: Path, info: ValidationInfo) -> Path:
-    """Relative bank paths are taken from the spec file's folder (``load_spec`` says which)."""
-    base_dir = (info.context or {}).get("base_dir")
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
-    return path
+#: Base64 characters of the largest bank.
+_MAX_BASE64 = 4 * -(-MAX_SYX_BYTES // 3)
 
 
-def _check_bank(path: Path) -> Path:
-    # Imported here: sampling builds on these models, and a bank must be readable at submit
-    # time rather than days later on a worker.
-    from daq.sampling import read_bank
+class Bank(_Model):
+    """A ``.syx`` bank as a job holds it: a name for people, the file's bytes (base64) and,
+    computed from them, their sha256.
 
-    if not path.is_file():
-        raise ValueError(f"bank file not found: {path}")
-    read_bank(path)
-    return path
+    Given as a string, it is a file name read at validation by the ``banks`` of the
+    validation context (:func:`validate_spec`); without one, a bank must come as
+    ``{name, base64}`` (a ``sha256`` given too must match the bytes).
+    """
+
+    name: Printable = Field(max_length=MAX_BANK_NAME, description="the file's name")
+    base64: str = Field(
+        max_length=_MAX_BASE64,
+        description=f"the .syx file's bytes, base64 (at most {MAX_SYX_BYTES} bytes)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_named(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, str):
+            files: BankFiles | None = (info.context or {}).get("banks")
+            if files is None:
+                raise ValueError(
+                    "a bank named by a file cannot be read here: upload it as {name, base64}"
+                )
+            name, content = files.read(data)
+            return {"name": name, "base64": base64.b64encode(content).decode("ascii")}
+        if isinstance(data, Mapping) and "sha256" in data:
+            data = dict(data)
+            claimed = data.pop("sha256")
+            if isinstance(data.get("base64"), str) and claimed != _sha256(data["base64"]):
+                raise ValueError("sha256 does not match the bank's bytes")
+        return data
+
+    @field_validator("base64")
+    @classmethod
+    def _decodes(cls, text: str) -> str:
+        try:
+            base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not base64 (RFC 4648, with padding)") from None
+        return text
+
+    @model_validator(mode="after")
+    def _has_tones(self) -> Bank:
+        _ = self.tones
+        return self
+
+    @cached_property
+    def data(self) -> bytes:
+        return base64.b64decode(self.base64)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @cached_property
+    def tones(self) -> tuple[Tone, ...]:
+        """Every tone of the bank in file order."""
+        return bank_tones(self.data, self.name)
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256, "tone_count": len(self.tones)}
+
+
+def _sha256(text: str) -> str | None:
+    try:
+        return hashlib.sha256(base64.b64decode(text, validate=True)).hexdigest()
+    except (binascii.Error, ValueError):
+        return None  # the field's own check names the problem
 
 
 class BaseTone(_Model):
     """The tone that sweeps, explicit lists and locked parameters start from."""
 
-    bank: Path | None = Field(None, description="a .syx bank; default: the INIT tone")
+    bank: Bank | None = Field(None, description="a .syx bank; default: the INIT tone")
     index: int = Field(0, ge=0, description="position of the tone in the bank, from 0")
-    values: dict[str, ToneValue] = Field(default_factory=dict)
-
-    @field_validator("bank")
-    @classmethod
-    def _bank_readable(cls, bank: Path | None, info: ValidationInfo) -> Path | None:
-        return None if bank is None else _check_bank(_resolve(bank, info))
+    values: ToneValues = Field(default_factory=dict)
 
     @field_validator("values")
     @classmethod
@@ -124,15 +232,18 @@ class BaseTone(_Model):
     @model_validator(mode="after")
     def _index_in_bank(self) -> BaseTone:
         if self.bank is not None:
-            from daq.sampling import read_bank
-
-            count = len(read_bank(self.bank))
+            count = len(self.bank.tones)
             if self.index >= count:
                 raise ValueError(
-                    f"index {self.index} is past the end of {self.bank} "
+                    f"index {self.index} is past the end of {self.bank.name} "
                     f"({count} tones: allowed 0..{count - 1})"
                 )
         return self
+
+    def tone(self) -> Tone:
+        """The base tone itself: the bank's tone (or INIT) with ``values`` on top."""
+        tone = INIT_TONE if self.bank is None else self.bank.tones[self.index]
+        return Tone.from_values(self.values, base=tone)
 
 
 # -- parameter sources -------------------------------------------------------------------
@@ -152,24 +263,16 @@ class PriorSource(_Model):
     """The preset prior: a normal fitted to real tones (default: the shipped JX-8P banks)."""
 
     kind: Literal["prior"]
-    banks: list[Path] = Field(default_factory=list, description="fit from these .syx banks")
-
-    @field_validator("banks")
-    @classmethod
-    def _banks_readable(cls, banks: list[Path], info: ValidationInfo) -> list[Path]:
-        return [_check_bank(_resolve(bank, info)) for bank in banks]
+    banks: list[Bank] = Field(
+        default_factory=list, max_length=MAX_BANKS, description="fit from these .syx banks"
+    )
 
 
 class BankSource(_Model):
     """Every tone of one or more ``.syx`` banks, in file order."""
 
     kind: Literal["bank"]
-    banks: list[Path] = Field(min_length=1)
-
-    @field_validator("banks")
-    @classmethod
-    def _banks_readable(cls, banks: list[Path], info: ValidationInfo) -> list[Path]:
-        return [_check_bank(_resolve(bank, info)) for bank in banks]
+    banks: list[Bank] = Field(min_length=1, max_length=MAX_BANKS)
 
 
 class SweepSource(_Model):
@@ -181,10 +284,10 @@ class SweepSource(_Model):
 
     kind: Literal["sweep"]
     parameter: str
-    values: list[StrictInt] | None = Field(None, min_length=1)
+    values: list[StrictInt] | None = Field(None, min_length=1, max_length=MAX_ENUMERATED)
     start: StrictInt | None = None
     stop: StrictInt | None = None
-    steps: StrictInt | None = Field(None, ge=2)
+    steps: StrictInt | None = Field(None, ge=2, le=MAX_ENUMERATED)
 
     @field_validator("parameter")
     @classmethod
@@ -222,7 +325,7 @@ class ListSource(_Model):
     """Explicit tones as value dicts on the base tone: how trainers ask for resynthesis."""
 
     kind: Literal["list"]
-    tones: list[dict[str, ToneValue]] = Field(min_length=1)
+    tones: list[ToneValues] = Field(min_length=1, max_length=MAX_ENUMERATED)
 
     @field_validator("tones")
     @classmethod
@@ -248,11 +351,13 @@ class SamplingSpec(_Model):
 
     source: ParameterSource
     base: BaseTone = Field(default_factory=BaseTone)
-    fixed: dict[str, ToneValue] = Field(
+    fixed: ToneValues = Field(
         default_factory=dict, description="parameter -> value held in every tone"
     )
     vary: list[str] | None = Field(
-        None, description="vary only these parameters; the others are locked to the base tone"
+        None,
+        max_length=MAX_VALUES,
+        description="vary only these parameters; the others are locked to the base tone",
     )
 
     @field_validator("fixed")
@@ -303,13 +408,13 @@ class TailSpec(_Model):
 class CaptureSpec(_Model):
     """How one take is played and recorded."""
 
-    sample_rate: Literal[44100, 48000, 96000] = 44100
-    channels: Literal[1, 2] = 1
+    sample_rate: Annotated[Literal[44100, 48000, 96000], BeforeValidator(_an_integer)] = 44100
+    channels: Annotated[Literal[1, 2], BeforeValidator(_an_integer)] = 1
     settle_s: float = Field(0.05, ge=0.0, le=10.0, description="after programming the tone")
     pre_roll_s: float = Field(0.1, ge=0.0, le=5.0, description="recorded before the notes")
     hold_s: float = Field(4.0, gt=0.0, le=600.0, description="time the notes play in")
     tail: TailSpec = Field(default_factory=TailSpec)
-    notes: list[Note] = Field(default_factory=lambda: [Note()], min_length=1, max_length=128)
+    notes: list[Note] = Field(default_factory=lambda: [Note()], min_length=1, max_length=MAX_NOTES)
 
     @field_validator("notes", mode="before")
     @classmethod
@@ -354,7 +459,7 @@ RIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 class JobSpec(SamplingSpec):
     """A capture job: which tones, how to play and record them, how many, where."""
 
-    name: str = Field("", max_length=200)
+    name: Printable = Field("", max_length=MAX_NAME)
     capture: CaptureSpec = Field(default_factory=CaptureSpec)
     count: int | None = Field(
         None,
@@ -365,7 +470,7 @@ class JobSpec(SamplingSpec):
     )
     seed: int = Field(0, ge=0, le=MAX_SEED)
     priority: int = Field(0, ge=-100, le=100, description="higher runs first")
-    rigs: str | list[str] = Field("any", description="rig names, or 'any'")
+    rigs: str | list[str] = Field("any", description=f"rig names (at most {MAX_RIGS}), or 'any'")
 
     @field_validator("rigs")
     @classmethod
@@ -376,6 +481,8 @@ class JobSpec(SamplingSpec):
             return rigs
         if not rigs:
             raise ValueError("rigs is an empty list: give 'any' or at least one rig name")
+        if len(rigs) > MAX_RIGS:
+            raise ValueError(f"rigs names {len(rigs)} rigs; allowed at most {MAX_RIGS}")
         for i, name in enumerate(rigs):
             if not RIG_NAME.fullmatch(name):
                 raise ValueError(
@@ -434,8 +541,15 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, int | float | str | bool)
 
 
+def validate_spec(data: object, banks: BankFiles | None = None) -> JobSpec:
+    """The one validation of a submitted spec (API and CLI): ``banks`` reads the ``.syx``
+    files the spec names (none: banks must be uploaded in it). Raises ``ValidationError``."""
+    return JobSpec.model_validate(data, context={"banks": banks})
+
+
 def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a TOML job spec; every error names the file and the field."""
+    """Read and validate a TOML job spec; every error names the file and the field. Bank
+    paths in it are relative to its folder."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -444,10 +558,31 @@ def load_spec(path: str | Path) -> JobSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SpecError(f"{path}: not valid TOML: {error}") from None
     try:
-        return JobSpec.model_validate(data, context={"base_dir": path.parent})
+        return validate_spec(data, LocalFiles(path.parent))
     except ValidationError as error:
         count = error.error_count()
         raise SpecError(
             f"{path}: {count} error{'s' if count > 1 else ''} in the job spec\n"
             + format_errors(error)
         ) from None
+
+
+#: Lists longer than this are shown by their length in a spec's summary.
+SUMMARY_ITEMS = 16
+
+
+def summary(spec: JobSpec) -> dict[str, Any]:
+    """The spec as job lists and pages show it: a bank as its name, sha256 and tone count,
+    a list of more than :data:`SUMMARY_ITEMS` tones or sweep values as its length. Small
+    whatever the spec holds; the spec itself is kept beside it (``Catalog.get_job_spec``)."""
+    data = spec.model_dump(mode="json")
+    if spec.base.bank is not None:
+        data["base"]["bank"] = spec.base.bank.summary()
+    source, shown = spec.source, data["source"]
+    if isinstance(source, BankSource | PriorSource):
+        shown["banks"] = [bank.summary() for bank in source.banks]
+    if isinstance(source, ListSource) and len(source.tones) > SUMMARY_ITEMS:
+        shown["tones"] = f"{len(source.tones)} tones"
+    if isinstance(source, SweepSource) and len(source.values or ()) > SUMMARY_ITEMS:
+        shown["values"] = f"{len(source.values or ())} values"
+    return data

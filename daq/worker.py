@@ -382,7 +382,7 @@ class Worker:
     # -- one batch ------------------------------------------------------------------------
     def _plan(self, job_id: int) -> _JobPlan:
         if job_id not in self._plans:
-            spec = JobSpec.model_validate(self.catalog.get_job(job_id).spec)
+            spec = JobSpec.model_validate(self.catalog.get_job_spec(job_id))
             notes = [n.model_dump() for n in spec.capture.notes]
             self._plans[job_id] = _JobPlan(spec, sampling.sampler(spec), notes)
         return self._plans[job_id]

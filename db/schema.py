@@ -6,6 +6,9 @@ Design choices worth knowing before changing anything here:
   (spec, seed, i), so ``samples`` rows are created lazily, one per claim: ``jobs.next_index``
   counts the indexes handed out so far. A million-sample job costs one row on submission, and
   a sample row exists only once some rig has worked on it (claimed, captured or failed).
+  The spec itself (its banks' bytes, its list of tones: up to megabytes) is in ``job_specs``,
+  read once per job by a worker; the ``jobs`` row, which every claim updates and every list
+  reads, holds only its summary.
 * **Counters live on the job row.** ``captured_count`` / ``failed_count`` change in the same
   transaction as the sample's state, so job progress is O(1) however many takes there are;
   ``job_rig_takes`` does the same for the per-rig breakdown.
@@ -187,6 +190,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: The spec's summary (banks and long lists shown by their size); the spec: ``job_specs``.
     spec: Mapped[dict[str, Any]]
     state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
     state_reason: Mapped[str | None] = mapped_column(Text)
@@ -205,6 +209,15 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class JobSpecRow(Base):
+    """A job's whole spec, as submitted and validated: what its samples are made from."""
+
+    __tablename__ = "job_specs"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    spec: Mapped[dict[str, Any]]
 
 
 class Sample(Base):

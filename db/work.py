@@ -37,6 +37,7 @@ from db.schema import (
     RUNNABLE_JOB_STATES,
     Job,
     JobRigTakes,
+    JobSpecRow,
     JobState,
     Rig,
     Sample,
@@ -188,8 +189,10 @@ class WorkQueue(UnitOfWork):
         rigs: Sequence[str] | None = None,
         max_attempts: int = 3,
         created_by: str | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> JobInfo:
-        """Store a validated job spec; its samples come into being as rigs claim them."""
+        """Store a validated job spec; its samples come into being as rigs claim them.
+        ``summary`` (default: the spec) is what the job row, lists and pages show."""
         if sample_count < 0:
             raise ValueError(f"job {name!r}: sample_count must be >= 0, got {sample_count}")
         if max_attempts < 1:
@@ -200,7 +203,7 @@ class WorkQueue(UnitOfWork):
                 insert(Job)
                 .values(
                     name=name,
-                    spec=spec,
+                    spec=spec if summary is None else summary,
                     state=JobState.COMPLETED if sample_count == 0 else JobState.QUEUED,
                     priority=priority,
                     seed=seed,
@@ -217,7 +220,18 @@ class WorkQueue(UnitOfWork):
                 )
                 .returning(*Job.__table__.c)
             ).one()
+            connection.execute(insert(JobSpecRow).values(job_id=row.id, spec=spec))
             return _job_info(row)
+
+    def get_job_spec(self, job_id: int) -> dict[str, Any]:
+        """The job's whole spec, as stored at submit (its row holds only a summary)."""
+        with self._read() as connection:
+            spec = connection.execute(
+                select(JobSpecRow.spec).where(JobSpecRow.job_id == job_id)
+            ).scalar()
+        if spec is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return spec
 
     def get_job(self, job_id: int) -> JobInfo:
         with self._read() as connection:

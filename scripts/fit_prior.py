@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from daq.sampling import PRIOR_RESOURCE, BankError, bank_sources, fit_prior, read_banks
+from daq.banks import BankError, bank_tones, read_syx_file
+from daq.sampling import PRIOR_RESOURCE, bank_sources, fit_prior
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BANKS = ROOT.parent / "shared" / "data" / "jx8p-banks"
@@ -37,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no .syx banks in {', '.join(map(str, args.banks))}", file=sys.stderr)
         return 1
     try:
-        tones = read_banks(files)
-        prior = fit_prior(tones, bank_sources(files))
+        banks = [(file.name, read_syx_file(file)) for file in files]
+        tones = [tone for name, data in banks for tone in bank_tones(data, name)]
+        prior = fit_prior(tones, bank_sources(banks))
     except (BankError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from daq.spec import TIME_TOLERANCE_S, JobSpec, SpecError, load_spec
+from daq.banks import LocalFiles
+from daq.spec import TIME_TOLERANCE_S, JobSpec, SpecError, load_spec, validate_spec
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
 
@@ -18,9 +19,9 @@ PRIOR = {"source": {"kind": "prior"}, "count": 10}
 
 
 def errors_of(data: dict) -> list[tuple[str, str]]:
-    """(dotted location, message) of every error JobSpec gives for ``data``."""
+    """(dotted location, message) of every error the CLI's validation gives for ``data``."""
     with pytest.raises(ValidationError) as caught:
-        JobSpec.model_validate(data)
+        validate_spec(data, LocalFiles())
     return [(".".join(map(str, e["loc"])), e["msg"]) for e in caught.value.errors()]
 
 
@@ -120,8 +121,8 @@ def test_defaults_make_a_complete_take() -> None:
         ({"source": {"kind": "list", "tones": []}}, "source.list.tones", "at least 1 item"),
         (
             {"source": {"kind": "bank", "banks": ["/no/such.syx"]}},
-            "source.bank.banks",
-            "bank file not found: /no/such.syx",
+            "source.bank.banks.0",
+            "/no/such.syx: cannot read the bank: No such file or directory",
         ),
         ({"fixed": {"vcf_frequency": 3}}, "fixed", "unknown tone parameter 'vcf_frequency'"),
         ({"fixed": {"VCF FREQ": 300}}, "fixed", "VCF FREQ = 300 is out of range; allowed 0..127"),
@@ -193,7 +194,7 @@ def test_a_note_is_accepted_exactly_when_it_fits_the_hold(
 
 
 def test_bounded_sources_default_to_their_length(jx8p_banks: list[Path]) -> None:
-    bank = JobSpec.model_validate({"source": {"kind": "bank", "banks": [str(jx8p_banks[0])]}})
+    bank = validate_spec({"source": {"kind": "bank", "banks": [str(jx8p_banks[0])]}}, LocalFiles())
     sweep = JobSpec.model_validate({"source": {"kind": "sweep", "parameter": "CHORUS"}})
     listed = JobSpec.model_validate({"source": {"kind": "list", "tones": [{}, {}, {}]}})
     assert (bank.takes, sweep.takes, listed.takes) == (32, 3, 3)
@@ -242,5 +243,6 @@ def test_bank_paths_are_relative_to_the_spec_file(tmp_path: Path) -> None:
     path = tmp_path / "job.toml"
     path.write_text('[source]\nkind = "bank"\nbanks = ["banks/mine.syx"]\n')
     spec = load_spec(path)
-    assert spec.source.banks == [tmp_path / "banks" / "mine.syx"]
+    [bank] = spec.source.banks
+    assert bank.name == "mine.syx" and bank.data == (tmp_path / "banks" / "mine.syx").read_bytes()
     assert spec.takes == 2

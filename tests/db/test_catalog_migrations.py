@@ -15,6 +15,7 @@ from sqlalchemy import Engine, inspect
 from typer.testing import CliRunner
 
 from daq.commands.db import app
+from daq.spec import JobSpec
 from db.engine import open_catalog
 from db.migrate import (
     current_revision,
@@ -24,7 +25,9 @@ from db.migrate import (
     revisions_oldest_first,
     upgrade,
 )
-from db.schema import Base
+from db.schema import Base, JobState
+from firmware_protocol.sysex import jx8p_bank
+from firmware_protocol.tone import INIT_TONE
 
 
 def _schema_diff(engine: Engine) -> list:
@@ -85,6 +88,42 @@ def test_rig_take_counters_are_filled_from_existing_takes(catalog, make_take):
     downgrade(catalog.engine, "0001")
     upgrade(catalog.engine)
     assert catalog.takes_by_rig(job.id) == {"rig-a": 2, "rig-b": 1}
+
+
+def test_jobs_naming_bank_paths_come_to_hold_their_banks(catalog, tmp_path):
+    """Revision 0003 reads, once, the banks that jobs named by path; a job whose bank is gone
+    fails with the reason unless it is over already."""
+    bank = tmp_path / "old.syx"
+    bank.write_bytes(jx8p_bank([INIT_TONE, INIT_TONE.replace(vcf_freq=3)]))
+    capture = {"hold_s": 1.0}
+    old = {"source": {"kind": "bank", "banks": [str(bank)]}, "capture": capture}
+    gone = {"source": {"kind": "prior", "banks": [str(tmp_path / "gone.syx")]}, "count": 5}
+    listed = {"source": {"kind": "list", "tones": [{"vcf_freq": i} for i in range(20)]}}
+    held = catalog.create_job("held", old, 2, seed=0)
+    lost = catalog.create_job("lost", gone, 5, seed=0)
+    over = catalog.create_job("over", gone, 0, seed=0)
+    long = catalog.create_job("long", listed, 20, seed=0)
+    downgrade(catalog.engine, "0002")  # jobs.spec holds the specs as the old code wrote them
+    upgrade(catalog.engine)
+
+    spec = JobSpec.model_validate(catalog.get_job_spec(held.id))  # no file is read any more
+    assert [t.data for t in spec.source.banks[0].tones] == [
+        INIT_TONE.data,
+        INIT_TONE.replace(vcf_freq=3).data,
+    ]
+    summary = catalog.get_job(held.id).spec
+    assert summary["source"]["banks"] == [
+        {"name": "old.syx", "sha256": spec.source.banks[0].sha256, "tone_count": 2}
+    ]
+    assert summary["capture"] == capture
+    assert catalog.get_job(long.id).spec["source"]["tones"] == "20 tones"
+    failed = catalog.get_job(lost.id)
+    assert failed.state == JobState.FAILED and "gone.syx" in (failed.state_reason or "")
+    assert catalog.get_job(over.id).state == JobState.COMPLETED
+    stored = catalog.get_job_spec(held.id)
+    downgrade(catalog.engine, "0002")
+    upgrade(catalog.engine)  # banks held already are kept as they are
+    assert catalog.get_job_spec(held.id) == stored
 
 
 def test_services_starting_together_upgrade_once(catalog_url: str, bare_engine: Engine):
