@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     store_url: str = Field(
         "", description="Audio store root: a path or fsspec URL; default: var_dir/audio."
     )
+    banks_dir: str = Field(
+        "",
+        description="Folder of the .syx banks API clients may name in a job; default: "
+        "var_dir/banks. Nothing outside it is read for them.",
+    )
     api_url: str = Field(
         "",
         description="jx-daq API to talk to (http://host:8000); empty: use the catalog directly.",
@@ -59,6 +64,10 @@ class Settings(BaseSettings):
     @property
     def resolved_store_url(self) -> str:
         return self.store_url or str(self.var_dir / "audio")
+
+    @property
+    def resolved_banks_dir(self) -> Path:
+        return Path(self.banks_dir) if self.banks_dir else self.var_dir / "banks"
 
 
 @lru_cache(maxsize=1)

@@ -8,21 +8,19 @@ that ``p_<key>=lo..hi`` take filters use) plus the 59-byte APR body in hex.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import PurePosixPath
+from functools import cache
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from daq.api.rigstate import RigState
 from daq.jobs import JobHistory, JobReport
-from daq.spec import JobSpec
+from daq.spec import PRINTABLE, JobSpec
 from db.records import EventInfo, JobInfo, SampleInfo, TakeInfo, TokenInfo
 from db.schema import JobState, QcVerdict, RigStatus, Role, SampleState
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.tone import Tone
 
-#: Names (tokens, reasons) are printable text: no control characters (PostgreSQL rejects NUL).
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 T = TypeVar("T")
 #: (key, APR index) of every tone parameter, computed once: a page of takes reads 44 each.
 _PARAMETER_BYTES = tuple((p.key, p.apr_index) for p in TONE_PARAMETERS)
@@ -44,33 +42,25 @@ class Page(_Out, Generic[T]):
 
 
 # -- jobs ------------------------------------------------------------------------------------
-def _bank_paths(data: Any) -> list[tuple[str, Any]]:
-    """(where, path) of every .syx bank path in a raw job spec."""
-    if not isinstance(data, dict):
-        return []
-    found = []
-    base, source = data.get("base"), data.get("source")
-    if isinstance(base, dict) and base.get("bank") is not None:
-        found.append(("base.bank", base["bank"]))
-    if isinstance(source, dict) and isinstance(source.get("banks"), list):
-        found += [(f"source.banks[{i}]", bank) for i, bank in enumerate(source["banks"])]
-    return found
+@cache
+def spec_schema() -> dict[str, Any]:
+    """The JSON schema of a job spec with its definitions written in place: the body of
+    ``POST /jobs``, which the route validates itself (banks are read from the server's
+    banks directory, which a body type cannot know)."""
+    schema = JobSpec.model_json_schema()
+    definitions = schema.pop("$defs", {})
 
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
 
-class JobSpecIn(JobSpec):
-    """A job spec sent over HTTP. Its bank paths are opened on the server (relative ones
-    from its working directory), and a bank's parse error quotes the bytes it found, so a
-    path must name a ``.syx`` file: a spec must not make the server read out any other file."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _banks_stay_inside(cls, data: Any) -> Any:
-        for where, bank in _bank_paths(data):
-            if not isinstance(bank, str):
-                continue  # the field's own validation names the type error
-            if PurePosixPath(bank).suffix.lower() != ".syx":
-                raise ValueError(f"{where} = {bank!r}: a bank must be a .syx file")
-        return data
+    return inline(schema)
 
 
 class JobSummaryOut(_Out):
@@ -118,7 +108,10 @@ class JobSummaryOut(_Out):
 
 
 class JobOut(JobSummaryOut):
-    spec: dict[str, Any] = Field(description="the validated job spec, as stored")
+    spec: dict[str, Any] = Field(
+        description="the validated job spec, summarised: banks by name, sha256 and tone "
+        "count, long lists by their length (the whole spec: GET /jobs/{id}/spec)"
+    )
 
     @classmethod
     def from_info(cls, job: JobInfo) -> JobOut:

@@ -116,23 +116,47 @@ MALFORMED = {
     ),
     "a bank that is not there": (
         {"source": {"kind": "bank", "banks": ["no-such-bank.syx"]}},
-        "source.bank.banks",
-        "bank file not found",
+        "source.bank.banks.0",
+        "bank 'no-such-bank.syx': no such .syx file in the server's banks directory",
     ),
-    "a bank that is not a .syx file": (
+    "a bank outside the banks directory": (
         {"source": {"kind": "bank", "banks": ["/etc/passwd"]}},
-        "",  # the whole body: the message names the field
-        "source.banks[0] = '/etc/passwd': a bank must be a .syx file",
+        "source.bank.banks.0",
+        "a bank is named by its .syx file inside the server's banks directory",
     ),
     "a base bank that is not a .syx file": (
         {**UNIFORM, "base": {"bank": "var/catalog.db"}},
-        "",
-        "base.bank = 'var/catalog.db'",
+        "base.bank",
+        "a bank is named by its .syx file inside the server's banks directory",
     ),
     "a negative seed": ({**UNIFORM, "seed": -1}, "seed", "greater than or equal to 0"),
     "a priority out of range": ({**UNIFORM, "priority": 1000}, "priority", "less than or equal"),
     "a bad rig name": ({**UNIFORM, "rigs": ["no spaces"]}, "rigs", "letters, digits"),
-    "a NUL in the name": ({**UNIFORM, "name": "a\x00b"}, "name", "NUL"),
+    "a NUL in the name": ({**UNIFORM, "name": "a\x00b"}, "name", "U+0000 at position 1"),
+    "an escape in the name": ({**UNIFORM, "name": "a\x1b[2Jb"}, "name", "U+001B"),
+    "a count that is a bool": ({**UNIFORM, "count": True}, "count", "valid integer"),
+    "a count that is text": ({**UNIFORM, "count": "5"}, "count", "valid integer"),
+    "a count that is a float": ({**UNIFORM, "count": 5.0}, "count", "valid integer"),
+    "a sample rate that is a float": (
+        {**UNIFORM, "capture": {"sample_rate": 44100.0}},
+        "capture.sample_rate",
+        "an integer, got float",
+    ),
+    "a channel count that is a bool": (
+        {**UNIFORM, "capture": {"channels": True}},
+        "capture.channels",
+        "an integer, got bool",
+    ),
+    "a sweep of 10**12 steps": (
+        {"source": {"kind": "sweep", "parameter": "VCF FREQ", "steps": 10**12}},
+        "source.sweep.steps",
+        "less than or equal to 10000",
+    ),
+    "a list of more tones than a spec may hold": (
+        {"source": {"kind": "list", "tones": [{}] * 10_001}},
+        "source.list.tones",
+        "at most 10000 items",
+    ),
 }
 
 

@@ -3,6 +3,11 @@ cancel, change priority, and the history of state changes and failures.
 
 Operators may do all of it. Trainers may read jobs and submit resynthesis jobs only: jobs
 whose parameter source is an explicit list of tones (``source.kind = "list"``).
+
+A spec's ``.syx`` banks are named inside the server's banks directory (setting
+``banks_dir``) or uploaded with the job as ``{name, base64}``; either way the job holds
+their bytes from then on. Lists and pages show a job's summary; ``GET /jobs/{id}/spec`` the
+whole spec.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from daq import jobs
 from daq.api.deps import CatalogDep, JobReportsDep, require
@@ -22,13 +28,15 @@ from daq.api.schemas import (
     JobDetailOut,
     JobHistoryOut,
     JobOut,
-    JobSpecIn,
     JobSummaryOut,
     Page,
     PriorityIn,
     ProgressOut,
     ReasonIn,
+    spec_schema,
 )
+from daq.banks import BanksDir
+from daq.spec import validate_spec
 from db.reads import MAX_PAGE
 from db.records import JobInfo, TokenInfo
 from db.schema import JobState, Role
@@ -79,32 +87,29 @@ def _spec_examples() -> dict[str, dict[str, Any]]:
     response_model=JobOut,
     responses=documented(),
     summary="Submit a job",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": spec_schema()}}}},
 )
 def create_job(
-    spec: Annotated[JobSpecIn, Body(openapi_examples=_spec_examples())],
+    body: Annotated[dict[str, Any], Body(openapi_examples=_spec_examples())],
     catalog: CatalogDep,
     request: Request,
     response: Response,
     token: Annotated[TokenInfo, Depends(require(Role.OPERATOR, Role.TRAINER))],
 ) -> JobOut:
     """Validate and queue a job; a malformed spec is a 422 naming each bad field and what
-    is allowed, and nothing is stored. Samples are generated as rigs claim them."""
+    is allowed, and nothing is stored. Banks are named inside the server's banks directory
+    or uploaded as ``{name, base64}``. Samples are generated as rigs claim them."""
+    try:
+        spec = validate_spec(body, BanksDir(request.app.state.settings.resolved_banks_dir))
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
     if token.role == Role.TRAINER and spec.source.kind != RESYNTHESIS_KIND:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"trainer tokens may submit resynthesis jobs only (source.kind = "
             f"{RESYNTHESIS_KIND!r}), not source.kind = {spec.source.kind!r}",
-        )
-    if "\x00" in spec.name:  # the catalog (PostgreSQL) cannot store NUL characters
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "name"),
-                    "msg": "the name must not contain NUL characters",
-                    "type": "value_error",
-                    "input": spec.name,
-                }
-            ]
         )
     job = jobs.submit_job(catalog, spec, created_by=token.name)
     response.headers["Location"] = request.url_for("get_job", job_id=job.id).path
@@ -146,6 +151,19 @@ def get_job(job_id: JobId, reports: JobReportsDep) -> JobDetailOut:
     return JobDetailOut(
         **JobOut.from_info(report.job).model_dump(), progress=ProgressOut.from_report(report)
     )
+
+
+@router.get(
+    "/{job_id}/spec",
+    response_model=dict[str, Any],
+    responses=documented(404),
+    dependencies=[Reader],
+    summary="A job's whole spec",
+)
+def get_job_spec(job_id: JobId, catalog: CatalogDep) -> dict[str, Any]:
+    """The spec as stored at submit, banks (base64) and lists of tones included: what its
+    samples are made from. Job lists and ``GET /jobs/{id}`` show a summary instead."""
+    return catalog.get_job_spec(job_id)
 
 
 class JobChange:
