@@ -19,6 +19,7 @@ from firmware_protocol.tone import INIT_TONE
 pytestmark = pytest.mark.timeout(60)
 
 BANK = jx8p_bank([INIT_TONE, INIT_TONE.replace(vcf_freq=7)])
+BANK64 = base64.b64encode(BANK).decode()
 SECRET = b"S3CRET, the first byte of which must never be quoted"
 
 
