@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from daq import sampling
+from daq.banks import LocalFiles
 from daq.spec import SamplingSpec
 from firmware_protocol.parameters import THESIS_SUBSET
 
@@ -45,7 +46,9 @@ def main() -> None:
     print(f"{'source':<18}{'tone() /s':>12}{'tones() /s':>14}")
     for label, source in specs.items():
         extra = {"vary": list(THESIS_SUBSET)} if "vary" in label else {"fixed": {"CHORUS": 0}}
-        spec = SamplingSpec.model_validate({"source": source, **extra})
+        spec = SamplingSpec.model_validate(
+            {"source": source, **extra}, context={"banks": LocalFiles()}
+        )
         length = sampling.source_length(spec)
         top = length if length is not None else JOB
         indexes = np.random.default_rng(0).integers(0, top, N).tolist()

@@ -561,9 +561,10 @@ def load_spec(path: str | Path) -> JobSpec:
         return validate_spec(data, LocalFiles(path.parent))
     except ValidationError as error:
         count = error.error_count()
+        if count == 1:  # one line: ``job.toml: source.sweep.steps: Input should be ...``
+            raise SpecError(f"{path}: {format_errors(error).strip()}") from None
         raise SpecError(
-            f"{path}: {count} error{'s' if count > 1 else ''} in the job spec\n"
-            + format_errors(error)
+            f"{path}: {count} errors in the job spec\n" + format_errors(error)
         ) from None
 
 

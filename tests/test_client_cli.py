@@ -7,6 +7,7 @@ directory is elsewhere and must stay empty, which proves that the commands went 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -36,7 +37,8 @@ from db.records import NewTake, TakeFilter
 from db.schema import JobState, QcVerdict, Role, utcnow
 from db.store import AudioStore
 from firmware_protocol.parameters import TONE_PARAMETERS
-from firmware_protocol.tone import Tone
+from firmware_protocol.sysex import jx8p_bank
+from firmware_protocol.tone import INIT_TONE, Tone
 
 SPEC = """
 name = "cli test"
@@ -196,6 +198,48 @@ def test_client_errors_are_one_line(server, spec, monkeypatch):
     bad = spec.with_name("bad.toml")
     bad.write_text(SPEC.replace("count = 3", "count = -1"))
     assert "count" in jxdaq("job", "submit", bad, code=1)  # checked before any request
+
+
+def test_a_bank_job_submitted_over_http_uploads_the_bank_it_names_here(server, tmp_path):
+    """The client reads the bank the spec names on its own machine; the server gets its bytes
+    (it reads no client path), and the job holds them."""
+    (tmp_path / "mine.syx").write_bytes(jx8p_bank([INIT_TONE, INIT_TONE.replace(vcf_res=9)]))
+    path = tmp_path / "bank.toml"
+    path.write_text('[source]\nkind = "bank"\nbanks = ["mine.syx"]\n')
+    assert "job 1 queued: 2 takes" in jxdaq("job", "submit", path)
+    [bank] = server.catalog.get_job_spec(1)["source"]["banks"]
+    assert bank["name"] == "mine.syx"
+    assert base64.b64decode(bank["base64"]) == (tmp_path / "mine.syx").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('name = "a\\u0000b"', "name: control character U+0000 at position 1 is not allowed"),
+        ("count = true", "count: Input should be a valid integer (got True)"),
+        ('count = "5"', "count: Input should be a valid integer (got '5')"),
+        ("count = 5.0", "count: Input should be a valid integer (got 5.0)"),
+    ],
+)
+def test_a_bad_spec_is_one_line_naming_the_field_before_anything_is_stored(
+    local, tmp_path, line, says
+):
+    path = tmp_path / "bad.toml"
+    key = line.split(" = ")[0]
+    path.write_text(SPEC.replace(f'{key} = "cli test"', line).replace(f"{key} = 3", line))
+    out = jxdaq("job", "submit", path, code=1)
+    assert out == f"error: {path}: {says}\n"
+    assert not (local / "catalog.db").exists() or "no jobs" in jxdaq("job", "list")
+
+
+def test_a_sweep_of_10_12_steps_is_one_line_naming_the_field_and_the_limit(local, tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text('[source]\nkind = "sweep"\nparameter = "VCF FREQ"\nsteps = 1_000_000_000_000\n')
+    out = jxdaq("job", "submit", path, code=1)
+    assert out == (
+        f"error: {path}: source.sweep.steps: Input should be less than or equal to 10000 "
+        "(got 1000000000000)\n"
+    )
 
 
 def test_a_trainer_token_may_not_submit_capture_jobs(server, spec, monkeypatch):

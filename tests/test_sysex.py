@@ -6,6 +6,7 @@ dumps in ../shared/data, never from this codec's own output.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -371,11 +372,20 @@ def test_show_lists_mks70_patches_with_their_tones(stock_dump):
     assert "A-1" in result.output and "H-8" in result.output
 
 
-@pytest.mark.parametrize("name", ["missing.syx", "garbage.syx"])
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", ["missing.syx", "garbage.syx", "fifo.syx", "zero", "big.syx"])
 def test_show_fails_with_one_line_and_no_traceback(tmp_path, name):
+    """Nor hangs on a FIFO, nor reads a device or a huge file without end (issue 11, 8)."""
     path = tmp_path / name
     if name == "garbage.syx":
         path.write_bytes(b"\xf0\x41\x35\x00\x21\x20\x01 PIANO")
+    elif name == "fifo.syx":
+        os.mkfifo(path)
+    elif name == "zero":
+        path = Path("/dev/zero")
+    elif name == "big.syx":
+        with open(path, "wb") as big:
+            big.truncate(1 << 30)
     result = runner.invoke(app, ["show", str(path)])
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and result.output.count("\n") == 1

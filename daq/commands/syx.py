@@ -123,11 +123,12 @@ def show(
     """Print the tones (and MKS-70 patches) of a .syx file as tables."""
     from rich.console import Console
 
-    from firmware_protocol.sysex import SysExError, read_syx
+    from daq.banks import BankError, read_syx_file
+    from firmware_protocol.sysex import SysExError, parse_syx
 
     try:
-        parsed = read_syx(file)
-    except (SysExError, OSError) as error:
+        parsed = parse_syx(read_syx_file(file), str(file))
+    except (SysExError, BankError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     tones, patches = list(parsed.tones), list(parsed.patches)
@@ -167,14 +168,15 @@ def convert(
     stock assigner sends them. To a .syx: the tones the boards hold at the end of the
     stream, as a JX-8P bank (upper board first, then lower).
     """
+    from daq.banks import BankError, read_syx_file
     from firmware_protocol.soundboard import Board, decode_tones, encode_init, encode_tones
-    from firmware_protocol.sysex import SysExError, jx8p_bank, read_syx
+    from firmware_protocol.sysex import SysExError, jx8p_bank, parse_syx
 
-    try:
-        data = source.read_bytes()
-    except OSError as error:
-        raise _fail(str(error)) from None
     if target.suffix.lower() == ".syx":
+        try:
+            data = source.read_bytes()
+        except OSError as error:
+            raise _fail(str(error)) from None
         tones = decode_tones(data)
         if not tones:
             raise _fail(f"{source}: no board received a whole tone (44 parameters)")
@@ -183,14 +185,13 @@ def convert(
         typer.echo(f"{target}: {len(ordered)} tones")
         return
     try:
-        bank = [entry.item for entry in read_syx(source).tones]
-    except SysExError as error:
+        bank = [entry.item for entry in parse_syx(read_syx_file(source), str(source)).tones]
+    except (SysExError, BankError) as error:
         raise _fail(str(error)) from None
     chosen = {Board.UPPER: upper} | ({Board.LOWER: lower} if lower is not None else {})
     for board, number in chosen.items():
         if not 1 <= number <= len(bank):
             raise _fail(f"--{board.name.lower()} {number}: the bank has tones 1..{len(bank)}")
-    # A dump byte above 0x7F (some real ROM dumps hold 0x80) goes on the wire as 0x7F.
     stream = encode_init() + encode_tones({b: bank[n - 1] for b, n in chosen.items()})
     target.write_bytes(stream)
     typer.echo(f"{target}: {len(stream)} bytes")
