@@ -11,8 +11,10 @@ import pytest
 from api_support import EXAMPLE, JOBS, LIST_SPEC, UNIFORM
 
 from daq.rigs import EMULATED
+from daq.spec import MAX_ENUMERATED
 from daq.worker import Worker
 from db.schema import JobState, Role
+from firmware_protocol.parameters import TONE_PARAMETERS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -329,3 +331,29 @@ def test_a_status_poll_sees_a_change_made_through_the_api_at_once(api):
     assert api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()["state"] == "paused"
     api.as_(Role.OPERATOR, "PATCH", f"{JOBS}/{job_id}", json={"priority": 7})
     assert api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()["priority"] == 7
+
+
+def test_a_job_of_the_largest_allowed_spec_stays_out_of_lists_pages_and_metrics(api):
+    """A list of MAX_ENUMERATED tones of every parameter (megabytes) is held whole for the
+    workers, but lists, the job, /metrics and the dashboard's page show its summary."""
+    tone = {p.name: 127 for p in TONE_PARAMETERS}
+    spec = {"name": "largest", "source": {"kind": "list", "tones": [tone] * MAX_ENUMERATED}}
+    created = api.as_(Role.OPERATOR, "POST", JOBS, json=spec)
+    assert created.status_code == 201, created.text[:500]
+    job_id = created.json()["id"]
+    assert created.json()["spec"]["source"]["tones"] == f"{MAX_ENUMERATED} tones"
+    listed = api.as_(Role.OPERATOR, "GET", JOBS)
+    assert listed.json()["items"][0]["id"] == job_id and len(listed.content) < 2_000
+    detail = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}")
+    assert detail.json()["spec"]["source"]["tones"] == f"{MAX_ENUMERATED} tones"
+    assert len(detail.content) < 5_000
+    assert api.catalog.get_job(job_id).spec == created.json()["spec"]  # the row: a summary
+    whole = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/spec").json()
+    assert whole["source"]["tones"] == [tone] * MAX_ENUMERATED
+    assert len(api.as_(Role.OPERATOR, "GET", "/metrics").content) < 10_000
+    api.client.cookies.clear()
+    api.auth(Role.OPERATOR)
+    api.client.post("/dashboard/login", data={"token": api.secrets[Role.OPERATOR]})
+    page = api.client.get(f"/dashboard/jobs/{job_id}")
+    assert page.status_code == 200 and f"{MAX_ENUMERATED} tones" in page.text
+    assert len(page.content) < 50_000
