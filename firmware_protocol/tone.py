@@ -12,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from firmware_protocol import os4
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
     MAX_VALUE,
     NAME_LENGTH,
+    OS4_APR_TONE_LENGTH,
+    OS4_TONE_PARAMETERS,
     TONE_PARAMETERS,
     ToneParameter,
     lookup,
+    lookup_os4,
 )
 
 
@@ -55,27 +59,83 @@ def _check_raw(parameter: ToneParameter, value: object) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Tone:
-    """An immutable tone: the APR body bytes (name, 44 parameters, unused bytes kept)."""
+    """An immutable tone: the APR body bytes (name, 44 parameters, unused bytes kept).
+
+    ``os4``: a Vecoven OS4 tone's 101-byte APR body, exactly as it arrived (None for a
+    stock tone). ``data`` is then its nearest stock tone (:func:`os4.to_stock`), so every
+    stock view (catalog, vectors, board) works on an OS4 tone too.
+    """
 
     data: bytes
+    os4: bytes | None = None
 
     def __post_init__(self) -> None:
         if len(self.data) != APR_TONE_LENGTH:
             raise ValueError(f"a tone body is {APR_TONE_LENGTH} bytes, got {len(self.data)}")
+        if self.os4 is not None and len(self.os4) != OS4_APR_TONE_LENGTH:
+            raise ValueError(
+                f"an OS4 tone body is {OS4_APR_TONE_LENGTH} bytes, got {len(self.os4)}"
+            )
+
+    @classmethod
+    def from_os4(cls, body: bytes) -> Tone:
+        """An OS4 tone from its APR body; ``data`` is its nearest stock tone."""
+        return cls(os4.to_stock(body)[0], bytes(body))
+
+    def to_os4(self) -> Tone:
+        """The same tone with an OS4 body (a stock tone's OS4 equivalent, see os4.from_stock)."""
+        return self if self.os4 is not None else Tone(self.data, os4.from_stock(self.data)[0])
+
+    def stock_losses(self) -> list[str]:
+        """What a stock instrument cannot hold of this tone, one line per setting."""
+        return os4.to_stock(self.os4)[1] if self.os4 is not None else []
+
+    def os4_losses(self) -> list[str]:
+        """What an OS4 body cannot hold of this stock tone, one line per byte."""
+        return [] if self.os4 is not None else os4.from_stock(self.data)[1]
+
+    def os4_values(self) -> dict[str, int]:
+        """``{OS4 parameter name: raw byte}`` in IPR order; empty for a stock tone."""
+        if self.os4 is None:
+            return {}
+        return {p.name: self.os4[p.apr_index] for p in OS4_TONE_PARAMETERS}
 
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_values(
         cls, values: Mapping[str, int], name: str | None = None, base: Tone | None = None
     ) -> Tone:
-        """Build from ``{parameter name or key: raw 0..127}`` on top of ``base`` (INIT)."""
-        body = bytearray((base or INIT_TONE).data)
+        """Build from ``{parameter name or key: raw 0..127}`` on top of ``base`` (INIT).
+
+        On an OS4 base, stock parameters are written through to the OS4 body (to every
+        OS4 parameter that holds them); OS4 parameters are set with :meth:`replace_os4`.
+        """
+        base = base or INIT_TONE
+        body = bytearray(base.data)
+        extended = bytearray(base.os4) if base.os4 is not None else None
         if name is not None:
             body[:NAME_LENGTH] = _encode_name(name)
+            if extended is not None:
+                extended[:NAME_LENGTH] = body[:NAME_LENGTH]
         for key, value in values.items():
             parameter = lookup(key)
             body[parameter.apr_index] = _check_raw(parameter, value)
-        return cls(bytes(body))
+            if extended is not None:
+                for p in OS4_TONE_PARAMETERS:
+                    if p.stock == parameter.name:
+                        extended[p.apr_index] = p.from_stock(value)
+        return cls(bytes(body), None if extended is None else bytes(extended))
+
+    def replace_os4(self, **values: int) -> Tone:
+        """A copy with OS4 parameters changed, by key: ``tone.replace_os4(pwm1_width=90)``.
+
+        A stock tone becomes an OS4 tone first; ``data`` follows the new OS4 body.
+        """
+        body = bytearray(self.to_os4().os4 or b"")
+        for key, value in values.items():
+            parameter = lookup_os4(key)
+            body[parameter.apr_index] = _check_raw(parameter, value)
+        return Tone.from_os4(bytes(body))
 
     @classmethod
     def from_vector(

@@ -1,0 +1,151 @@
+"""Vecoven OS4 tone bodies: the BLD packing, and conversion to and from the stock tone.
+
+Pure byte functions over the OS4 part of :mod:`firmware_protocol.parameters` (its comment
+block says where each fact comes from and which choices are made). An OS4 tone is kept as
+its 101-byte APR body; the 78-byte BLD body packs the same switches as positions.
+Conversions return the new body and one line per setting the target cannot hold, so a
+caller can say what was lost instead of losing it silently.
+"""
+
+from __future__ import annotations
+
+from firmware_protocol.parameters import (
+    APR_TONE_LENGTH,
+    BY_NAME,
+    NAME_LENGTH,
+    OS4_APR_TONE_LENGTH,
+    OS4_BULK_TONE_LENGTH,
+    OS4_PATCH_BULK_LENGTH,
+    OS4_TONE_PARAMETERS,
+    UNUSED_TONE_INDEXES,
+    BitField,
+    Os4Parameter,
+)
+
+#: Bytes copied as they are between the APR and BLD bodies: name, byte 10, the continuous
+#: parameters (same index in both) and the unknown bytes 62, 63.
+_SHARED_BYTES = range(64)
+#: Stock body bytes that are no parameter but are kept (name byte 10 carries over).
+_STOCK_UNKNOWN = tuple(i for i in UNUSED_TONE_INDEXES if i != NAME_LENGTH)
+_GROUP = 7  # OS4 patch BLD: 7 bytes, then one byte of their top bits
+
+
+def _read(fields: tuple[BitField, ...], body: bytes) -> int:
+    value, bits = 0, 0
+    for field in fields:
+        value |= field.read(body) << bits
+        bits += field.width
+    return value
+
+
+def _write(fields: tuple[BitField, ...], body: bytearray, value: int) -> None:
+    for field in fields:
+        mask = (1 << field.width) - 1
+        body[field.index] &= ~(mask << field.shift) & 0x7F
+        body[field.index] |= (value & mask) << field.shift
+        value >>= field.width
+
+
+def apr_from_bulk(bulk: bytes) -> bytes:
+    """The APR body of a BLD body: switch positions become their canonical bytes.
+
+    BLD byte 77 and the bits no parameter uses have no place in the APR body.
+    """
+    body = bytearray(OS4_APR_TONE_LENGTH)
+    body[: len(_SHARED_BYTES)] = bulk[: len(_SHARED_BYTES)]
+    for p in OS4_TONE_PARAMETERS:
+        if p.is_switch:
+            body[p.apr_index] = p.canonical(min(_read(p.bulk, bulk), p.ways - 1))
+    return bytes(body)
+
+
+def bulk_from_apr(apr: bytes) -> bytes:
+    """The BLD body of an APR body (switches as positions; unknown bits and byte 77 zero)."""
+    body = bytearray(OS4_BULK_TONE_LENGTH)
+    body[: len(_SHARED_BYTES)] = apr[: len(_SHARED_BYTES)]
+    for p in OS4_TONE_PARAMETERS:
+        if p.is_switch:
+            _write(p.bulk, body, p.position(apr[p.apr_index]))
+    return bytes(body)
+
+
+def neutral_body() -> bytes:
+    """The OS4 body a stock tone starts from: every OS4-added parameter at its neutral value."""
+    body = bytearray(OS4_APR_TONE_LENGTH)
+    for p in OS4_TONE_PARAMETERS:
+        body[p.apr_index] = p.neutral
+    return bytes(body)
+
+
+def from_stock(stock: bytes) -> tuple[bytes, list[str]]:
+    """The OS4 APR body of a stock 59-byte body, and what it cannot hold."""
+    body = bytearray(neutral_body())
+    body[: NAME_LENGTH + 1] = stock[: NAME_LENGTH + 1]
+    for p in OS4_TONE_PARAMETERS:
+        if p.stock is not None:
+            body[p.apr_index] = p.from_stock(stock[BY_NAME[p.stock].apr_index])
+    lost = [
+        f"stock byte {i} (no parameter; meaning unknown): {stock[i]} not carried"
+        for i in _STOCK_UNKNOWN
+        if stock[i]
+    ]
+    return bytes(body), lost
+
+
+def _describe(p: Os4Parameter, raw: int) -> str:
+    return p.label(raw) if p.is_switch else str(raw)
+
+
+def to_stock(apr: bytes) -> tuple[bytes, list[str]]:
+    """The stock 59-byte body nearest an OS4 APR body, and one line per setting lost.
+
+    A stock parameter that OS4 splits in two (DCO DYNA, DCO ENV MODE) takes DCO1's value;
+    DCO2's is lost where it differs.
+    """
+    body = bytearray(APR_TONE_LENGTH)
+    body[: NAME_LENGTH + 1] = apr[: NAME_LENGTH + 1]
+    lost: list[str] = []
+    taken: dict[str, Os4Parameter] = {}
+    for p in OS4_TONE_PARAMETERS:
+        raw = apr[p.apr_index]
+        if p.stock is None:
+            if raw != p.neutral:
+                neutral = _describe(p, p.neutral)
+                lost.append(f"{p.name}: {_describe(p, raw)} (stock has none; as if {neutral})")
+            continue
+        stock_raw = p.stock_raw(raw)
+        first = taken.setdefault(p.stock, p)
+        if first is not p:
+            if stock_raw != body[BY_NAME[p.stock].apr_index]:
+                lost.append(
+                    f"{p.name}: {_describe(p, raw)} differs from {first.name} "
+                    f"{_describe(first, apr[first.apr_index])}; stock has one {p.stock}"
+                )
+            continue
+        body[BY_NAME[p.stock].apr_index] = stock_raw
+        if not p.exact(raw):
+            stock = BY_NAME[p.stock]
+            lost.append(
+                f"{p.name}: {_describe(p, raw)} has no stock equivalent; "
+                f"{p.stock} {stock.label(stock_raw)}"
+            )
+    return bytes(body), lost
+
+
+def pack_patch(data: bytes) -> bytes:
+    """The 49-byte OS4 patch BLD body as 56 wire bytes: each 7 bytes, then their top bits."""
+    wire = bytearray()
+    for start in range(0, OS4_PATCH_BULK_LENGTH, _GROUP):
+        group = data[start : start + _GROUP]
+        wire += bytes(b & 0x7F for b in group)
+        wire.append(sum(((b >> 7) & 1) << (_GROUP - 1 - i) for i, b in enumerate(group)))
+    return bytes(wire)
+
+
+def unpack_patch(wire: bytes) -> bytes:
+    """Inverse of :func:`pack_patch`; the caller has checked every byte is < 0x80."""
+    data = bytearray()
+    for start in range(0, len(wire), _GROUP + 1):
+        group, top = wire[start : start + _GROUP], wire[start + _GROUP]
+        data += bytes(b | (((top >> (_GROUP - 1 - i)) & 1) << 7) for i, b in enumerate(group))
+    return bytes(data)
