@@ -84,12 +84,12 @@ def from_stock(stock: bytes) -> tuple[bytes, list[str]]:
     for p in OS4_TONE_PARAMETERS:
         if p.stock is not None:
             body[p.apr_index] = p.from_stock(stock[BY_NAME[p.stock].apr_index])
-    lost = [
-        f"stock byte {i} (no parameter; meaning unknown): {stock[i]} not carried"
-        for i in _STOCK_UNKNOWN
-        if stock[i]
-    ]
-    return bytes(body), lost
+    kept = [i for i in _STOCK_UNKNOWN if stock[i]]
+    if not kept:
+        return bytes(body), []
+    indexes = ", ".join(map(str, kept))
+    values = ", ".join(str(stock[i]) for i in kept)
+    return bytes(body), [f"stock bytes {indexes} (no tone parameter): {values} not carried"]
 
 
 def _describe(p: Os4Parameter, raw: int) -> str:

@@ -255,6 +255,11 @@ class PGR:
         _check_7bit("number", self.number)
         _check_7bit("mode", self.mode)
 
+    @property
+    def firmware(self) -> Firmware:
+        """The same message on both firmwares."""
+        return Firmware.STOCK
+
     def encode(self) -> bytes:
         head = _header(Operation.PGR, self.channel, self.device, self.level)
         middle = (0x00,) if self.device is Device.JX8P else ()
@@ -275,6 +280,10 @@ class ToneBLD:
         _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
         _check_7bit("number", self.number)
         _check_body("tone", self.tone.data)
+
+    @property
+    def firmware(self) -> Firmware:
+        return Firmware.STOCK
 
     @property
     def device(self) -> Device:
@@ -300,6 +309,10 @@ class PatchBLD:
         _check_7bit("number", self.number)
         if self.patch.layout is not PatchLayout.BULK:
             raise ValueError("a patch BLD needs a patch in the BULK layout")
+
+    @property
+    def firmware(self) -> Firmware:
+        return Firmware.STOCK
 
     @property
     def device(self) -> Device:
@@ -336,6 +349,10 @@ class Os4ToneBLD:
         return cls(channel, memory, number, os4.bulk_from_apr(tone.to_os4().os4 or b""))
 
     @property
+    def firmware(self) -> Firmware:
+        return Firmware.OS4
+
+    @property
     def device(self) -> Device:
         return Device.MKS70
 
@@ -365,6 +382,10 @@ class Os4PatchBLD:
             raise ValueError("an OS4 patch BLD needs a patch in the OS4_BULK layout")
 
     @property
+    def firmware(self) -> Firmware:
+        return Firmware.OS4
+
+    @property
     def device(self) -> Device:
         return Device.MKS70
 
@@ -383,6 +404,10 @@ class EditBufferRequest:
 
     def __post_init__(self) -> None:
         _check_7bit("channel", self.channel, 0, 15)
+
+    @property
+    def firmware(self) -> Firmware:
+        return Firmware.OS4
 
     @property
     def device(self) -> Device:
@@ -567,6 +592,7 @@ class BankEntry:
     group: int
     offset: int
     source: str | None = None
+    firmware: Firmware = Firmware.STOCK
 
     @property
     def kind(self) -> str:
@@ -628,7 +654,8 @@ def _entries(messages: Sequence[tuple[int, Message]], source: str | None) -> Ite
             group = message.group if isinstance(message, ToneAPR) else TONE_A
         else:
             continue
-        yield BankEntry(item, number, message.device, message.channel, group, offset, source)
+        device, channel, firmware = message.device, message.channel, message.firmware
+        yield BankEntry(item, number, device, channel, group, offset, source, firmware)
 
 
 def parse_syx(data: bytes, source: str | None = None) -> SysExFile:
