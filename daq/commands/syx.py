@@ -232,7 +232,8 @@ def _convert_format(source: Path, target: Path, to: str) -> None:
     try:
         messages, lost = convert(read_syx(source).messages, formats[to.lower()])
     except (SysExError, OSError, ConversionError) as error:
-        raise _fail(f"{source}: {error}" if isinstance(error, ConversionError) else str(error))
+        message = f"{source}: {error}" if isinstance(error, ConversionError) else str(error)
+        raise _fail(message) from None
     target.write_bytes(write_syx(messages))
     for line in lost:
         typer.echo(f"lost: {line}", err=True)
