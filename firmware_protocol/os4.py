@@ -49,13 +49,15 @@ def _write(fields: tuple[BitField, ...], body: bytearray, value: int) -> None:
 def apr_from_bulk(bulk: bytes) -> bytes:
     """The APR body of a BLD body: switch positions become their canonical bytes.
 
-    BLD byte 77 and the bits no parameter uses have no place in the APR body.
+    A position past the last label (the dump holds CHORUS 3 once) is kept as its byte,
+    which reads as the last label, so that it packs back. BLD byte 77 and the bits no
+    parameter uses have no place in the APR body.
     """
     body = bytearray(OS4_APR_TONE_LENGTH)
     body[: len(_SHARED_BYTES)] = bulk[: len(_SHARED_BYTES)]
     for p in OS4_TONE_PARAMETERS:
         if p.is_switch:
-            body[p.apr_index] = p.canonical(min(_read(p.bulk, bulk), p.ways - 1))
+            body[p.apr_index] = p.canonical(_read(p.bulk, bulk))
     return bytes(body)
 
 
@@ -65,7 +67,7 @@ def bulk_from_apr(apr: bytes) -> bytes:
     body[: len(_SHARED_BYTES)] = apr[: len(_SHARED_BYTES)]
     for p in OS4_TONE_PARAMETERS:
         if p.is_switch:
-            _write(p.bulk, body, p.position(apr[p.apr_index]))
+            _write(p.bulk, body, apr[p.apr_index] // p.step)
     return bytes(body)
 
 
