@@ -28,6 +28,8 @@ _SHARED_BYTES = range(64)
 #: Stock body bytes that are no parameter but are kept (name byte 10 carries over).
 _STOCK_UNKNOWN = tuple(i for i in UNUSED_TONE_INDEXES if i != NAME_LENGTH)
 _GROUP = 7  # OS4 patch BLD: 7 bytes, then one byte of their top bits
+#: (APR index, BLD fields, step) of every switch: the only bytes the two bodies code apart.
+_SWITCHES = tuple((p.apr_index, p.bulk, p.step) for p in OS4_TONE_PARAMETERS if p.is_switch)
 
 
 def _read(fields: tuple[BitField, ...], body: bytes) -> int:
@@ -55,9 +57,8 @@ def apr_from_bulk(bulk: bytes) -> bytes:
     """
     body = bytearray(OS4_APR_TONE_LENGTH)
     body[: len(_SHARED_BYTES)] = bulk[: len(_SHARED_BYTES)]
-    for p in OS4_TONE_PARAMETERS:
-        if p.is_switch:
-            body[p.apr_index] = p.canonical(_read(p.bulk, bulk))
+    for apr_index, fields, step in _SWITCHES:
+        body[apr_index] = _read(fields, bulk) * step
     return bytes(body)
 
 
@@ -65,9 +66,8 @@ def bulk_from_apr(apr: bytes) -> bytes:
     """The BLD body of an APR body (switches as positions; unknown bits and byte 77 zero)."""
     body = bytearray(OS4_BULK_TONE_LENGTH)
     body[: len(_SHARED_BYTES)] = apr[: len(_SHARED_BYTES)]
-    for p in OS4_TONE_PARAMETERS:
-        if p.is_switch:
-            _write(p.bulk, body, apr[p.apr_index] // p.step)
+    for apr_index, fields, step in _SWITCHES:
+        _write(fields, body, apr[apr_index] // step)
     return bytes(body)
 
 
@@ -98,16 +98,37 @@ def _describe(p: Os4Parameter, raw: int) -> str:
     return p.label(raw) if p.is_switch else str(raw)
 
 
-def to_stock(apr: bytes) -> tuple[bytes, list[str]]:
-    """The stock 59-byte body nearest an OS4 APR body, and one line per setting lost.
+def _stock_plan() -> tuple[tuple[int, int, bytes], ...]:
+    """(OS4 index, stock index, OS4 byte -> stock byte) for the OS4 parameter that gives
+    each stock parameter its value (the first of a split pair)."""
+    plan: dict[str, tuple[int, int, bytes]] = {}
+    for p in OS4_TONE_PARAMETERS:
+        if p.stock is not None and p.stock not in plan:
+            table = bytes(p.stock_raw(raw) for raw in range(256))
+            plan[p.stock] = (p.apr_index, BY_NAME[p.stock].apr_index, table)
+    return tuple(plan.values())
+
+
+_STOCK_PLAN = _stock_plan()
+
+
+def stock_body(apr: bytes) -> bytes:
+    """The stock 59-byte body nearest an OS4 APR body (see :func:`to_stock`)."""
+    body = bytearray(APR_TONE_LENGTH)
+    body[: NAME_LENGTH + 1] = apr[: NAME_LENGTH + 1]
+    for os4_index, stock_index, table in _STOCK_PLAN:
+        body[stock_index] = table[apr[os4_index]]
+    return bytes(body)
+
+
+def stock_losses(apr: bytes) -> list[str]:
+    """One line per setting of an OS4 APR body that the stock body cannot hold.
 
     A stock parameter that OS4 splits in two (DCO DYNA, DCO ENV MODE) takes DCO1's value;
     DCO2's is lost where it differs.
     """
-    body = bytearray(APR_TONE_LENGTH)
-    body[: NAME_LENGTH + 1] = apr[: NAME_LENGTH + 1]
     lost: list[str] = []
-    taken: dict[str, Os4Parameter] = {}
+    first: dict[str, Os4Parameter] = {}
     for p in OS4_TONE_PARAMETERS:
         raw = apr[p.apr_index]
         if p.stock is None:
@@ -115,23 +136,25 @@ def to_stock(apr: bytes) -> tuple[bytes, list[str]]:
                 neutral = _describe(p, p.neutral)
                 lost.append(f"{p.name}: {_describe(p, raw)} (stock has none; as if {neutral})")
             continue
-        stock_raw = p.stock_raw(raw)
-        first = taken.setdefault(p.stock, p)
-        if first is not p:
-            if stock_raw != body[BY_NAME[p.stock].apr_index]:
+        taken = first.setdefault(p.stock, p)
+        if taken is not p:
+            if p.stock_raw(raw) != taken.stock_raw(apr[taken.apr_index]):
                 lost.append(
-                    f"{p.name}: {_describe(p, raw)} differs from {first.name} "
-                    f"{_describe(first, apr[first.apr_index])}; stock has one {p.stock}"
+                    f"{p.name}: {_describe(p, raw)} differs from {taken.name} "
+                    f"{_describe(taken, apr[taken.apr_index])}; stock has one {p.stock}"
                 )
-            continue
-        body[BY_NAME[p.stock].apr_index] = stock_raw
-        if not p.exact(raw):
+        elif not p.exact(raw):
             stock = BY_NAME[p.stock]
             lost.append(
                 f"{p.name}: {_describe(p, raw)} has no stock equivalent; "
-                f"{p.stock} {stock.label(stock_raw)}"
+                f"{p.stock} {stock.label(p.stock_raw(raw))}"
             )
-    return bytes(body), lost
+    return lost
+
+
+def to_stock(apr: bytes) -> tuple[bytes, list[str]]:
+    """The stock 59-byte body nearest an OS4 APR body, and one line per setting lost."""
+    return stock_body(apr), stock_losses(apr)
 
 
 def pack_patch(data: bytes) -> bytes:
@@ -148,6 +171,8 @@ def unpack_patch(wire: bytes) -> bytes:
     """Inverse of :func:`pack_patch`; the caller has checked every byte is < 0x80."""
     data = bytearray()
     for start in range(0, len(wire), _GROUP + 1):
-        group, top = wire[start : start + _GROUP], wire[start + _GROUP]
-        data += bytes(b | (((top >> (_GROUP - 1 - i)) & 1) << 7) for i, b in enumerate(group))
+        top = wire[start + _GROUP]
+        data += bytes(
+            wire[start + i] | ((top << (i + 1)) & 0x80) for i in range(_GROUP)
+        )  # bit 6 - i of ``top`` moved to bit 7
     return bytes(data)

@@ -80,7 +80,7 @@ class Tone:
     @classmethod
     def from_os4(cls, body: bytes) -> Tone:
         """An OS4 tone from its APR body; ``data`` is its nearest stock tone."""
-        return cls(os4.to_stock(body)[0], bytes(body))
+        return cls(os4.stock_body(body), bytes(body))
 
     def to_os4(self) -> Tone:
         """The same tone with an OS4 body (a stock tone's OS4 equivalent, see os4.from_stock)."""
@@ -88,7 +88,7 @@ class Tone:
 
     def stock_losses(self) -> list[str]:
         """What a stock instrument cannot hold of this tone, one line per setting."""
-        return os4.to_stock(self.os4)[1] if self.os4 is not None else []
+        return os4.stock_losses(self.os4) if self.os4 is not None else []
 
     def os4_losses(self) -> list[str]:
         """What an OS4 body cannot hold of this stock tone, one line per byte."""
