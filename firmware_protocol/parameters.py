@@ -503,6 +503,13 @@ def _o(
     return Os4Parameter(name, ipr, apr_index, fields, labels, stock, **more)
 
 
+def _env_mode(name: str, ipr: int, apr_index: int, bulk: tuple[BitField, ...], stock: str):
+    """An envelope source: 8 ways in OS4, the stock ENV MODE's 4 mapped onto ENV3/ENV4."""
+    return _o(
+        name, ipr, apr_index, bulk, _ENV_SOURCES, stock, to_os4=_ENV_TO_OS4, from_os4=_ENV_FROM_OS4
+    )
+
+
 def _bits(index: int, shift: int, width: int, high: tuple[int, int] | None = None):
     """A packed BLD switch: ``width`` bits at ``shift``, plus a top bit elsewhere if given."""
     low = (BitField(index, shift, width),)
@@ -540,16 +547,7 @@ OS4_TONE_PARAMETERS: tuple[Os4Parameter, ...] = (
     _o("DCO1 LFO SOURCE", 15, 72, _bits(66, 0, 2), _LFO_SOURCES, neutral=32),
     _o("DCO1 ENV", 16, 13, stock="DCO1 ENV"),
     _o("DCO1 DYNA", 17, 69, _bits(65, 2, 2), _LEVELS, "DCO DYNA"),
-    _o(
-        "DCO1 ENV MODE",
-        18,
-        83,
-        _bits(69, 0, 3),
-        _ENV_SOURCES,
-        "DCO ENV MODE",
-        to_os4=_ENV_TO_OS4,
-        from_os4=_ENV_FROM_OS4,
-    ),
+    _env_mode("DCO1 ENV MODE", 18, 83, _bits(69, 0, 3), "DCO ENV MODE"),
     _o("DCO2 RANGE", 19, 66, _bits(64, 4, 2), _RANGES, "DCO2 RANGE"),
     _o("DCO2 WF", 20, 67, _bits(64, 6, 1, (71, 6)), _WAVEFORMS, "DCO2 WF"),
     _o("DCO2 TUNE", 21, 14, stock="DCO2 TUNE"),
@@ -557,16 +555,7 @@ OS4_TONE_PARAMETERS: tuple[Os4Parameter, ...] = (
     _o("DCO2 LFO SOURCE", 23, 73, _bits(66, 2, 2), _LFO_SOURCES, neutral=32),
     _o("DCO2 ENV", 24, 17, stock="DCO2 ENV"),
     _o("DCO2 DYNA", 25, 70, _bits(65, 4, 2), _LEVELS, "DCO DYNA"),
-    _o(
-        "DCO2 ENV MODE",
-        26,
-        84,
-        _bits(69, 3, 3),
-        _ENV_SOURCES,
-        "DCO ENV MODE",
-        to_os4=_ENV_TO_OS4,
-        from_os4=_ENV_FROM_OS4,
-    ),
+    _env_mode("DCO2 ENV MODE", 26, 84, _bits(69, 3, 3), "DCO ENV MODE"),
     _o("DCO XMOD", 27, 68, _bits(65, 0, 2), ("off", "sync 1", "sync 2", "xmod"), "DCO XMOD"),
     _o("DCO2 FTUNE", 28, 15, stock="DCO2 FTUNE"),
     _o("HPF FREQ", 29, 82, _bits(68, 6, 1, (71, 2)), ("0", "1", "2", "3"), "HPF FREQ"),
@@ -587,16 +576,7 @@ OS4_TONE_PARAMETERS: tuple[Os4Parameter, ...] = (
     _o("MIX DCO2", 44, 25, stock="MIX DCO2"),
     _o("MIX ENV", 45, 26, stock="MIX ENV"),
     _o("MIX DYNA", 46, 71, _bits(65, 6, 1, (71, 5)), _LEVELS, "MIX DYNA"),
-    _o(
-        "MIX MODE",
-        47,
-        86,
-        _bits(70, 0, 3),
-        _ENV_SOURCES,
-        "MIX MODE",
-        to_os4=_ENV_TO_OS4,
-        from_os4=_ENV_FROM_OS4,
-    ),
+    _env_mode("MIX MODE", 47, 86, _bits(70, 0, 3), "MIX MODE"),
     _o("VCF FREQ", 48, 27, stock="VCF FREQ"),
     _o("VCF RES", 49, 28, stock="VCF RES"),
     _o("VCF LFO", 50, 29, stock="VCF LFO", description="cutoff modulation depth by LFO1"),
@@ -604,16 +584,7 @@ OS4_TONE_PARAMETERS: tuple[Os4Parameter, ...] = (
     _o("VCF ENV", 52, 31, stock="VCF ENV"),
     _o("VCF KEY", 53, 32, stock="VCF KEY"),
     _o("VCF DYNA", 54, 88, _bits(70, 6, 1, (71, 0)), _LEVELS, "VCF DYNA"),
-    _o(
-        "VCF MODE",
-        55,
-        87,
-        _bits(70, 3, 3),
-        _ENV_SOURCES,
-        "VCF MODE",
-        to_os4=_ENV_TO_OS4,
-        from_os4=_ENV_FROM_OS4,
-    ),
+    _env_mode("VCF MODE", 55, 87, _bits(70, 3, 3), "VCF MODE"),
     _o("VCA LEVEL", 56, 33, stock="VCA LEVEL"),
     _o(
         "VCA MODE",

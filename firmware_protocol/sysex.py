@@ -142,6 +142,28 @@ def _check_firmware(device: Device, firmware: Firmware) -> None:
         raise ValueError("firmware: Vecoven OS4 runs on the JX-10/MKS-70 only; allowed STOCK")
 
 
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """What the four bulk-dump (BLD) kinds share: a memory slot and the MKS-70 header."""
+
+    channel: int
+    memory: int
+    number: int
+
+    @property
+    def device(self) -> Device:
+        return Device.MKS70
+
+    def _check_slot(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
+        _check_7bit("number", self.number)
+
+    def _frame(self, operation: Operation, level: Level, body: bytes) -> bytes:
+        head = _header(operation, self.channel, Device.MKS70, level)
+        return head + bytes((self.memory, 0x00, self.number)) + body + bytes((EOX,))
+
+
 def _header(
     operation: Operation,
     channel: int,
@@ -267,46 +289,31 @@ class PGR:
 
 
 @dataclass(frozen=True, slots=True)
-class ToneBLD:
+class ToneBLD(_Slot):
     """One tone of an MKS-70 bulk dump: memory (internal/cartridge) and tone number tt."""
 
-    channel: int
-    memory: int
-    number: int
     tone: Tone
 
     def __post_init__(self) -> None:
-        _check_7bit("channel", self.channel, 0, 15)
-        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
-        _check_7bit("number", self.number)
+        self._check_slot()
         _check_body("tone", self.tone.data)
 
     @property
     def firmware(self) -> Firmware:
         return Firmware.STOCK
 
-    @property
-    def device(self) -> Device:
-        return Device.MKS70
-
     def encode(self) -> bytes:
-        head = _header(Operation.BLD, self.channel, Device.MKS70, Level.TONE)
-        return head + bytes((self.memory, 0x00, self.number)) + self.tone.data + bytes((EOX,))
+        return self._frame(Operation.BLD, Level.TONE, self.tone.data)
 
 
 @dataclass(frozen=True, slots=True)
-class PatchBLD:
+class PatchBLD(_Slot):
     """One patch of an MKS-70 bulk dump: 48 bytes sent as 96 nibbles, high nibble first."""
 
-    channel: int
-    memory: int
-    number: int
     patch: Patch
 
     def __post_init__(self) -> None:
-        _check_7bit("channel", self.channel, 0, 15)
-        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
-        _check_7bit("number", self.number)
+        self._check_slot()
         if self.patch.layout is not PatchLayout.BULK:
             raise ValueError("a patch BLD needs a patch in the BULK layout")
 
@@ -314,29 +321,18 @@ class PatchBLD:
     def firmware(self) -> Firmware:
         return Firmware.STOCK
 
-    @property
-    def device(self) -> Device:
-        return Device.MKS70
-
     def encode(self) -> bytes:
-        head = _header(Operation.BLD, self.channel, Device.MKS70, Level.PATCH)
-        body = nibbles(self.patch.data)
-        return head + bytes((self.memory, 0x00, self.number)) + body + bytes((EOX,))
+        return self._frame(Operation.BLD, Level.PATCH, nibbles(self.patch.data))
 
 
 @dataclass(frozen=True, slots=True)
-class Os4ToneBLD:
+class Os4ToneBLD(_Slot):
     """One tone of an OS4 bulk dump (0x3A): the 78-byte BLD body, kept as it arrived."""
 
-    channel: int
-    memory: int
-    number: int
     body: bytes
 
     def __post_init__(self) -> None:
-        _check_7bit("channel", self.channel, 0, 15)
-        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
-        _check_7bit("number", self.number)
+        self._check_slot()
         if len(self.body) != OS4_BULK_TONE_LENGTH:
             raise ValueError(f"an OS4 tone BLD body is {OS4_BULK_TONE_LENGTH} bytes")
         bad = next((i for i, b in enumerate(self.body) if b > 0x7F), None)
@@ -353,31 +349,21 @@ class Os4ToneBLD:
         return Firmware.OS4
 
     @property
-    def device(self) -> Device:
-        return Device.MKS70
-
-    @property
     def tone(self) -> Tone:
         return Tone.from_os4(os4.apr_from_bulk(self.body))
 
     def encode(self) -> bytes:
-        head = _header(Operation.OS4_BLD, self.channel, Device.MKS70, Level.TONE)
-        return head + bytes((self.memory, 0x00, self.number)) + self.body + bytes((EOX,))
+        return self._frame(Operation.OS4_BLD, Level.TONE, self.body)
 
 
 @dataclass(frozen=True, slots=True)
-class Os4PatchBLD:
+class Os4PatchBLD(_Slot):
     """One patch of an OS4 bulk dump (0x3A): 49 bytes packed into 56 (see os4.pack_patch)."""
 
-    channel: int
-    memory: int
-    number: int
     patch: Patch
 
     def __post_init__(self) -> None:
-        _check_7bit("channel", self.channel, 0, 15)
-        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
-        _check_7bit("number", self.number)
+        self._check_slot()
         if self.patch.layout is not PatchLayout.OS4_BULK:
             raise ValueError("an OS4 patch BLD needs a patch in the OS4_BULK layout")
 
@@ -385,14 +371,8 @@ class Os4PatchBLD:
     def firmware(self) -> Firmware:
         return Firmware.OS4
 
-    @property
-    def device(self) -> Device:
-        return Device.MKS70
-
     def encode(self) -> bytes:
-        head = _header(Operation.OS4_BLD, self.channel, Device.MKS70, Level.PATCH)
-        body = os4.pack_patch(self.patch.data)
-        return head + bytes((self.memory, 0x00, self.number)) + body + bytes((EOX,))
+        return self._frame(Operation.OS4_BLD, Level.PATCH, os4.pack_patch(self.patch.data))
 
 
 @dataclass(frozen=True, slots=True)
