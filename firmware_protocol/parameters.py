@@ -461,6 +461,13 @@ class Os4Parameter(_Values):
     description: str = ""
 
     @property
+    def board(self) -> tuple[int, int] | None:
+        """``(page, code)`` on the voice board (``FD page code vv``) for an OS4-added
+        parameter; None where the stock code carries it (see the choices above)."""
+        code = OS4_BOARD_CODES.get(self.name)
+        return None if code is None else (OS4_BOARD_PAGE, code)
+
+    @property
     def stock_parameter(self) -> ToneParameter | None:
         return BY_NAME[self.stock] if self.stock else None
 

@@ -50,6 +50,7 @@ from firmware_protocol.soundboard import (
     parse,
     replay,
 )
+from firmware_protocol.sysex import read_syx
 from firmware_protocol.tone import INIT_TONE, Tone
 
 AE_INDEX = 57  # APR 57, board code 0xAE: unknown, kept in the tone body
@@ -455,8 +456,6 @@ def test_stock_stream_in_any_chunking_gives_the_same_events(stock_stream):
 
 def test_every_real_jx8p_tone_survives_the_board_stream(jx8p_banks):
     """The path of `jxdaq syx convert`: bank -> board stream -> tones, byte-exact."""
-    from firmware_protocol.sysex import read_syx
-
     tones = [entry.item for bank in jx8p_banks for entry in read_syx(bank).tones]
     assert len(tones) == 13 * 32
     for lower, upper in zip(tones[::2], tones[1::2], strict=True):
@@ -521,8 +520,6 @@ def test_os4_events_name_their_parameter_or_none():
 
 
 def test_the_os4_dump_goes_through_the_board_codec(shared_data):
-    from firmware_protocol.sysex import read_syx
-
     dump = read_syx(shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx")
     tones = [entry.item for entry in dump.tones]
     for tone in tones:

@@ -106,10 +106,8 @@ def test_a_conversion_that_cannot_be_done_is_one_error_line(jx8p_banks, tmp_path
 
 
 def test_show_lists_os4_tones_with_what_os4_adds(shared_data):
-    from daq.commands.syx import app as syx_app
-
     source = shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx"
-    result = runner.invoke(syx_app, ["show", str(source)])
+    result = runner.invoke(app, ["show", str(source)])
     assert result.exit_code == 0, result.output
     assert "Vecoven OS4" in result.output and "OS4 ADDED" in result.output
     assert "50 tones" in result.output and "64 patches" in result.output

@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
     BOARD_CONTROLS,
+    OS4_APR_TONE_LENGTH,
     TONE_PARAMETERS,
     UNUSED_TONE_INDEXES,
     lookup,
+    lookup_os4,
 )
 from firmware_protocol.tone import INIT_TONE, Tone, ToneValueError
 
@@ -112,3 +114,14 @@ def test_differing_lists_only_changed_parameters():
     other = INIT_TONE.replace(vcf_freq=10, lfo_rate=99)
     assert [p.name for p in other.differing(INIT_TONE)] == ["VCF FREQ", "LFO RATE"]
     assert len(tuple(other.differing(None))) == 44
+
+
+def test_a_tone_carries_an_os4_body_only_when_it_has_one():
+    assert INIT_TONE.os4 is None and INIT_TONE.os4_values() == {}
+    os4 = INIT_TONE.to_os4()
+    assert os4.to_os4() is os4 and len(os4.os4 or b"") == OS4_APR_TONE_LENGTH
+    assert os4.values() == INIT_TONE.values() and os4.stock_losses() == []
+    assert lookup_os4("PWM1 WIDTH").board == (0x01, 0x82)
+    assert lookup_os4("VCF FREQ").board is None
+    with pytest.raises(ValueError, match="an OS4 tone body is 101 bytes, got 3"):
+        Tone(INIT_TONE.data, b"abc")

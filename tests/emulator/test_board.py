@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 from daq.emulator.assigner import Assigner
 from daq.emulator.board import BoardEmulator, blocks, mix
 from daq.emulator.render import Note, render
+from firmware_protocol.parameters import lookup_os4
 from firmware_protocol.soundboard import (
     Board,
     encode_bend,
     encode_hold,
     encode_note_off,
     encode_note_on,
+    encode_os4_parameter,
     encode_select,
     encode_tones,
     replay,
@@ -266,8 +268,6 @@ def test_fast_blocks_are_mono_and_bounded():
 
 
 def test_the_board_accepts_the_os4_page_and_holds_an_os4_tone():
-    from firmware_protocol.parameters import lookup_os4
-    from firmware_protocol.soundboard import encode_os4_parameter
 
     emulator = BoardEmulator(FS)
     tone = INIT_TONE.replace_os4(pwm1_width=100, lfo2_rate=40)
