@@ -83,8 +83,9 @@ class Tone:
         return cls(os4.stock_body(body), bytes(body))
 
     def to_os4(self) -> Tone:
-        """The same tone with an OS4 body (a stock tone's OS4 equivalent, see os4.from_stock)."""
-        return self if self.os4 is not None else Tone(self.data, os4.from_stock(self.data)[0])
+        """The same tone as an OS4 tone (a stock tone's OS4 equivalent, see os4.from_stock):
+        what it reads back as from an OS4 message, bytes with no OS4 place dropped."""
+        return self if self.os4 is not None else Tone.from_os4(os4.from_stock(self.data)[0])
 
     def stock_losses(self) -> list[str]:
         """What a stock instrument cannot hold of this tone, one line per setting."""

@@ -48,6 +48,7 @@ from firmware_protocol.sysex import (
     nibbles,
     parse_syx,
     read_syx,
+    write_syx,
 )
 from firmware_protocol.tone import Tone
 
@@ -474,3 +475,25 @@ def test_show_fails_with_one_line_and_no_traceback(tmp_path, name):
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+def test_the_os4_edit_buffer_reply_decodes_to_the_patch_and_its_two_placed_tones():
+    # The reply the M4L_MKS-70 wiki documents: PGR + APR for the patch, then each tone.
+    patch = Patch(bytes(PATCH_APR_LENGTH), PatchLayout.APR)
+    upper, lower = Tone.from_os4(bytes(OS4_APR_TONE_LENGTH)), _tone().to_os4()
+    reply = [
+        PGR(Device.MKS70, 0, Level.PATCH, 1, 0, 0),
+        PatchAPR(0, patch, Firmware.OS4),
+        PGR(Device.MKS70, 0, Level.TONE, 1, 0x52, 0),
+        ToneAPR(Device.MKS70, 0, 1, upper, Firmware.OS4),
+        PGR(Device.MKS70, 0, Level.TONE, 2, 0x26, 0),
+        ToneAPR(Device.MKS70, 0, 2, lower, Firmware.OS4),
+    ]
+    assert reply[2].encode() == bytes.fromhex("F0 41 34 00 24 20 01 52 00 F7")  # the wiki's
+    parsed = parse_syx(EditBufferRequest(0).encode() + write_syx(reply))
+    assert [(e.kind, e.position, e.group) for e in parsed.entries] == [
+        ("patch", 0, 1),
+        ("tone", 0x52, 1),
+        ("tone", 0x26, 2),
+    ]
+    assert parsed.tones[1].item == lower and parsed.tones[1].firmware is Firmware.OS4
