@@ -406,6 +406,12 @@ def lookup_patch(name_or_key: str) -> PatchParameter:
 #   for 4 ways, steps of 16 for 5 and 8 ways): the ``_Values`` rule holds.
 # * Within ENV1/ENV2 the APR order t1 l1 t2 l2 t3 l3 t4 is the IPR order ATTACK TIME,
 #   ATTACK LEVEL, DECAY, SLOPE LEVEL, SLOPE TIME, SUSTAIN, RELEASE (assumed, not documented).
+# * Label order of the switches OS4 adds is the M4L device's display order. Its XMOD labels
+#   run reversed from the stock order (kept here for every stock switch), so a new switch's
+#   order could be reversed too; the dump confirms ENV3/ENV4 and LFO1 RND/SINE only.
+# * Unknown and kept byte-exact: APR bytes in OS4_UNUSED_INDEXES, BLD byte 77 and the BLD
+#   bits no field uses (byte 72 bit 2 is set in every dump tone). CHORUS is 2 bits in the
+#   BLD and one dump tone holds 3 there: it reads as the last label ("2") and packs back.
 # * Stock -> OS4: stock ENV1 is ENV3, stock ENV2 is ENV4, stock LFO triangle is SINE, stock
 #   VCA MODE gate is ENV2 (which a converted tone holds as a gate shape). OS4 -> stock: the
 #   inverse; an OS4 value with no stock equivalent is approximated and reported as lost.
