@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from firmware_protocol.parameters import (
+    OS4_PATCH_BULK_LENGTH,
     PATCH_APR_LENGTH,
     PATCH_BULK_LENGTH,
     PATCH_NAME_LENGTH,
@@ -23,10 +24,14 @@ from firmware_protocol.tone import decode_name
 
 
 class PatchLayout(Enum):
-    """Where a patch's bytes came from; the value is the body length."""
+    """Where a patch's bytes came from; the value is the body length.
+
+    OS4_BULK is the unpacked Vecoven OS4 patch BLD: the BULK layout plus one byte.
+    """
 
     APR = PATCH_APR_LENGTH
     BULK = PATCH_BULK_LENGTH
+    OS4_BULK = OS4_PATCH_BULK_LENGTH
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,10 @@ the project's PROTOCOL.md, section 2; the uncertain choices are made once, here:
 * :class:`LoadStyle` holds the stock assigner's habits the encoder may copy
   (``B5 00`` after a tone load, VCA LEVEL rescaling).
 * What "the tone" of a board is after a replay is said in :func:`replay`.
+* Vecoven OS4's ``FD oo`` page prefix: ``FD 01 cc vv`` sets the OS4-added parameter of
+  board code ``cc`` (:data:`~firmware_protocol.parameters.OS4_BOARD_CODES`; the encoding
+  is this project's choice, stated in parameters.py). The prefix applies to the next
+  parameter command only; any other command after it drops the prefix (counted as dropped).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from itertools import repeat
 from types import MappingProxyType
 from typing import NamedTuple
 
+from firmware_protocol import os4 as os4_body
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
     BY_CODE,
@@ -31,8 +36,13 @@ from firmware_protocol.parameters import (
     CONTROLS_BY_NAME,
     MAX_VALUE,
     NAME_LENGTH,
+    OS4_ADDED,
+    OS4_BOARD_CODES,
+    OS4_BOARD_PAGE,
+    OS4_BY_BOARD_CODE,
     TONE_PARAMETERS,
     BoardControl,
+    Os4Parameter,
     ToneParameter,
     apr_index_of,
     lookup,
@@ -56,6 +66,9 @@ SELECT_BYTES: Mapping[Board, int] = MappingProxyType(
 _BOARD_OF_SELECT = {status: board for board, status in SELECT_BYTES.items()}
 
 
+_PAGE_PREFIX = 0xFD
+
+
 def _data_lengths() -> dict[int, int]:
     lengths = dict.fromkeys(range(0x80, 0xC0), 1)  # tone parameters and board controls
     lengths |= dict.fromkeys(range(0xC0, 0xE0), 2)  # note on / note off: key, velocity
@@ -64,7 +77,7 @@ def _data_lengths() -> dict[int, int]:
     # also the choice that loses nothing if it is wrong. The evidence there is:
     lengths |= dict.fromkeys(range(0xE0, 0x100), 0)
     lengths[0xF5] = 0  # the stock stream has `F5 C0 00 F4`: F5 is followed by a status byte
-    lengths[0xFD] = 1  # Vecoven OS4 extended-parameter page prefix: `FD oo`
+    lengths[_PAGE_PREFIX] = 1  # Vecoven OS4 extended-parameter page prefix: `FD oo`
     return lengths
 
 
@@ -138,6 +151,19 @@ class NoteOff(NamedTuple):
     velocity: int
 
 
+class Os4ParameterChange(NamedTuple):
+    """FD pp cc vv: set an OS4-added tone parameter (page ``pp``, board code ``cc``)."""
+
+    page: int
+    code: int
+    value: int
+
+    @property
+    def parameter(self) -> Os4Parameter | None:
+        """The OS4 parameter, or None for a page or code no parameter uses."""
+        return OS4_BY_BOARD_CODE.get(self.code) if self.page == OS4_BOARD_PAGE else None
+
+
 class Unknown(NamedTuple):
     """Any other status byte, with the data bytes :data:`DATA_LENGTHS` gives it."""
 
@@ -145,7 +171,7 @@ class Unknown(NamedTuple):
     data: bytes
 
 
-Event = Select | ParameterChange | Control | NoteOn | NoteOff | Unknown
+Event = Select | ParameterChange | Control | NoteOn | NoteOff | Os4ParameterChange | Unknown
 
 
 class Dropped(NamedTuple):
@@ -218,6 +244,7 @@ class SoundboardParser:
         self.drop_log: deque[Dropped] = deque(maxlen=drop_log_size)
         self._pending = b""  # an incomplete command at the end of the last feed
         self._offset = 0  # stream offset of self._pending's first byte
+        self._prefix: Dropped | None = None  # an FD page prefix waiting for its parameter
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data`` (after what came before) and return the events it completes."""
@@ -230,6 +257,16 @@ class SoundboardParser:
         for match in _SCAN.finditer(buffer):
             kind = match.lastindex
             run = match[0]
+            if self._prefix is not None and kind != 7:
+                if kind <= 2:  # the prefixed parameter, then the rest of the run as usual
+                    append(Os4ParameterChange(self._prefix.data[1], run[0], run[1]))
+                    self._prefix = None
+                    run = run[2:]
+                    if not run:
+                        continue
+                elif not (kind == 8 and match.end() == end):
+                    self._drop(self._prefix)
+                    self._prefix = None
             # tuple.__new__ builds the NamedTuples in C: half the cost of calling the class.
             if kind <= 2:  # (code, value) pairs
                 cls = _RUN_EVENTS[kind]
@@ -244,23 +281,31 @@ class SoundboardParser:
             elif kind == 5:
                 append(Select(_BOARD_OF_SELECT[run[0]]))
             elif kind == 6:
-                append(Unknown(run[0], run[1:]))
+                if run[0] == _PAGE_PREFIX:
+                    self._prefix = Dropped(self._offset + match.start(), run)
+                else:
+                    append(Unknown(run[0], run[1:]))
             elif kind == 7:
                 self.stray += len(run)
             elif match.end() == end:
                 pending = run
             else:
-                self.dropped += 1
-                self.drop_log.append(Dropped(self._offset + match.start(), run))
+                self._drop(Dropped(self._offset + match.start(), run))
         self._offset += end - len(pending)
         self._pending = pending
         return events
 
+    def _drop(self, dropped: Dropped) -> None:
+        self.dropped += 1
+        self.drop_log.append(dropped)
+
     def finish(self) -> None:
         """End of stream: a command still incomplete is dropped, as the board never runs it."""
+        if self._prefix is not None:
+            self._drop(self._prefix)
+            self._prefix = None
         if self._pending:
-            self.dropped += 1
-            self.drop_log.append(Dropped(self._offset, self._pending))
+            self._drop(Dropped(self._offset, self._pending))
             self._offset += len(self._pending)
             self._pending = b""
 
@@ -339,7 +384,29 @@ def encode_tone(tone: Tone, previous: Tone | None = None, style: LoadStyle = PLA
         out += bytes((_PORTA_SWITCH, 0))
     if scale is not None and _VCA_LEVEL.code in indexes:
         out += bytes((_VCA_LEVEL.code, round(tone.value(_VCA_LEVEL) * scale)))
-    return bytes(out)
+    return bytes(out) + _encode_os4_added(tone, previous)
+
+
+def encode_os4_parameter(parameter: Os4Parameter, value: int) -> bytes:
+    """``FD 01 cc vv``: one OS4-added parameter (see the module docstring)."""
+    if parameter.name not in OS4_BOARD_CODES:
+        raise ValueError(f"{parameter.name}: has a stock code; only OS4-added parameters page")
+    code = OS4_BOARD_CODES[parameter.name]
+    return bytes((_PAGE_PREFIX, OS4_BOARD_PAGE, code, _check("value", value, _SEVEN_BIT)))
+
+
+def _encode_os4_added(tone: Tone, previous: Tone | None) -> bytes:
+    """The OS4-added parameters of an OS4 tone that differ from what the board holds
+    (``previous``'s, or a stock tone's neutral values); nothing for a stock tone."""
+    if tone.os4 is None:
+        return b""
+    held = previous.os4 if previous is not None and previous.os4 is not None else None
+    held = held if held is not None else os4_body.neutral_body()
+    return b"".join(
+        encode_os4_parameter(p, tone.os4[p.apr_index])
+        for p in OS4_ADDED
+        if previous is None or tone.os4[p.apr_index] != held[p.apr_index]
+    )
 
 
 def encode_tones(tones_by_board: Mapping[Board, Tone], style: LoadStyle = BOARD_LOAD) -> bytes:
@@ -409,14 +476,31 @@ class BoardState:
     body: bytearray = field(default_factory=_blank_body)
     received: set[int] = field(default_factory=set)  # tone-body codes received
     controls: dict[int, int] = field(default_factory=dict)  # code -> last value (8C..8E, Bx)
+    os4: dict[int, int] = field(default_factory=dict)  # OS4 page code -> last value
 
     @property
     def complete(self) -> bool:
         """Every one of the 44 tone parameters has been received."""
         return all(p.code in self.received for p in TONE_PARAMETERS)
 
+    def set_os4(self, event: Os4ParameterChange) -> bool:
+        """Keep an OS4-added parameter; False for a page or code no parameter uses."""
+        if event.parameter is None:
+            return False
+        self.os4[event.code] = event.value
+        return True
+
     def tone(self) -> Tone:
-        return Tone(bytes(self.body))
+        """The stock tone, or an OS4 tone once any OS4-added parameter has arrived: its
+        ``data`` the stock bytes as received, its OS4 body those bytes as OS4 converts
+        them (os4.from_stock) with the added parameters as received."""
+        tone = Tone(bytes(self.body))
+        if not self.os4:
+            return tone
+        body = bytearray(tone.to_os4().os4 or b"")
+        for code, value in self.os4.items():
+            body[OS4_BY_BOARD_CODE[code].apr_index] = value
+        return Tone(tone.data, bytes(body))
 
 
 def _events(events_or_bytes: Iterable[Event] | bytes | bytearray) -> Iterable[Event]:
@@ -445,6 +529,9 @@ def replay(events_or_bytes: Iterable[Event] | bytes) -> dict[Board, BoardState]:
         elif isinstance(event, ParameterChange | Control):
             for state in targets:
                 state.controls[event.code] = event.value
+        elif isinstance(event, Os4ParameterChange):
+            for state in targets:
+                state.set_os4(event)
     return boards
 
 

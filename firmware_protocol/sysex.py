@@ -15,6 +15,10 @@ Choices made here, once (PROTOCOL.md section 3):
 * Bank positions: in a JX-8P bank each tone APR is followed by a PGR (mode 02 = write) that
   names its memory; on the MKS-70 a PGR comes before the APR it places. BLD messages carry
   their own number (tt / pp).
+* Vecoven OS4 (JX-10/MKS-70 only) has its own operation codes beside the stock ones
+  (:class:`Firmware`): tone APR 0x38 (101 data bytes), patch APR 0x38 (the stock body),
+  IPR 0x39, BLD 0x3A (tone: 78 bytes; patch: 49 bytes packed in 56) and the edit-buffer
+  request 0x3D. Their layouts and sources are in :mod:`firmware_protocol.parameters`.
 """
 
 from __future__ import annotations
@@ -24,14 +28,20 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from firmware_protocol.parameters import APR_TONE_LENGTH, PATCH_APR_LENGTH, PATCH_BULK_LENGTH
+from firmware_protocol import os4
+from firmware_protocol.parameters import (
+    APR_TONE_LENGTH,
+    OS4_APR_TONE_LENGTH,
+    OS4_BULK_TONE_LENGTH,
+    OS4_PATCH_BULK_LENGTH,
+    PATCH_APR_LENGTH,
+    PATCH_BULK_LENGTH,
+)
 from firmware_protocol.patch import Patch, PatchLayout
 from firmware_protocol.tone import Tone
 
 ROLAND_ID = 0x41
 SOX, EOX = 0xF0, 0xF7
-#: Vecoven OS4 operation codes: recognised only to say they are not supported.
-VECOVEN_OS4 = {0x38: "APR", 0x39: "IPR", 0x3A: "BLD"}
 
 
 class Operation(IntEnum):
@@ -39,6 +49,31 @@ class Operation(IntEnum):
     APR = 0x35
     IPR = 0x36
     BLD = 0x37
+    OS4_APR = 0x38
+    OS4_IPR = 0x39
+    OS4_BLD = 0x3A
+    OS4_REQUEST = 0x3D
+
+
+class Firmware(IntEnum):
+    """Which tone format a message speaks: the stock one or Vecoven OS4's."""
+
+    STOCK = 0
+    OS4 = 4
+
+
+#: (stock operation, firmware) -> the operation code on the wire.
+_OPERATION_OF = {
+    (Operation.APR, Firmware.STOCK): Operation.APR,
+    (Operation.APR, Firmware.OS4): Operation.OS4_APR,
+    (Operation.IPR, Firmware.STOCK): Operation.IPR,
+    (Operation.IPR, Firmware.OS4): Operation.OS4_IPR,
+    (Operation.BLD, Firmware.STOCK): Operation.BLD,
+    (Operation.BLD, Firmware.OS4): Operation.OS4_BLD,
+}
+#: The edit-buffer request's fixed bytes after the channel (firmware 4.19 and up; the
+#: M4L_MKS-70 wiki: ``F0 41 3D 0n 24 02 01 07 F7``, meaning of 02 01 07 not documented).
+OS4_REQUEST_BODY = bytes((0x24, 0x02, 0x01, 0x07))
 
 
 class Device(IntEnum):
@@ -85,10 +120,6 @@ class TruncatedSysExError(SysExError):
     """The data ends (or a new message starts) before the message is complete."""
 
 
-class UnsupportedSysExError(SysExError):
-    """A well-formed message of a format this codec does not decode (e.g. Vecoven OS4)."""
-
-
 def _check_7bit(name: str, value: int, low: int = 0, high: int = 0x7F) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name}: {value!r} is out of range; allowed {low}..{high}")
@@ -107,13 +138,50 @@ def _check_level(device: Device, level: Level) -> None:
         raise ValueError("level: the JX-8P has no patches; allowed Level.TONE")
 
 
-def _header(operation: Operation, channel: int, device: Device, level: Level) -> bytes:
-    return bytes((SOX, ROLAND_ID, operation, channel, device, level))
+def _check_firmware(device: Device, firmware: Firmware) -> None:
+    if firmware is Firmware.OS4 and device is not Device.MKS70:
+        raise ValueError("firmware: Vecoven OS4 runs on the JX-10/MKS-70 only; allowed STOCK")
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """What the four bulk-dump (BLD) kinds share: a memory slot and the MKS-70 header."""
+
+    channel: int
+    memory: int
+    number: int
+
+    @property
+    def device(self) -> Device:
+        return Device.MKS70
+
+    def _check_slot(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
+        _check_7bit("number", self.number)
+
+    def _frame(self, operation: Operation, level: Level, body: bytes) -> bytes:
+        head = _header(operation, self.channel, Device.MKS70, level)
+        return head + bytes((self.memory, 0x00, self.number)) + body + bytes((EOX,))
+
+
+def _header(
+    operation: Operation,
+    channel: int,
+    device: Device,
+    level: Level,
+    firmware: Firmware = Firmware.STOCK,
+) -> bytes:
+    wire = _OPERATION_OF.get((operation, firmware), operation)
+    return bytes((SOX, ROLAND_ID, wire, channel, device, level))
 
 
 @dataclass(frozen=True, slots=True)
 class IPR:
-    """One parameter of the edit buffer: tone parameter (APR index) or patch parameter."""
+    """One parameter of the edit buffer: tone parameter (APR index) or patch parameter.
+
+    OS4 (0x39): a tone parameter is an OS4 IPR number (``Os4Parameter.ipr``).
+    """
 
     device: Device
     channel: int
@@ -121,44 +189,64 @@ class IPR:
     group: int
     parameter: int
     value: int
+    firmware: Firmware = Firmware.STOCK
 
     def __post_init__(self) -> None:
         _check_7bit("channel", self.channel, 0, 15)
         _check_7bit("group", self.group, TONE_A, TONE_B)
         _check_level(self.device, self.level)
+        _check_firmware(self.device, self.firmware)
         _check_7bit("parameter", self.parameter)
         _check_7bit("value", self.value)
 
     def encode(self) -> bytes:
-        head = _header(Operation.IPR, self.channel, self.device, self.level)
+        head = _header(Operation.IPR, self.channel, self.device, self.level, self.firmware)
         return head + bytes((self.group, self.parameter, self.value, EOX))
 
 
 @dataclass(frozen=True, slots=True)
 class ToneAPR:
-    """A whole tone into the edit buffer of group A (upper) or B (lower)."""
+    """A whole tone into the edit buffer of group A (upper) or B (lower).
+
+    OS4 sends the tone's OS4 body (``Tone.to_os4()`` gives a stock tone one); stock sends
+    ``tone.data``, which for an OS4 tone is its nearest stock tone.
+    """
 
     device: Device
     channel: int
     group: int
     tone: Tone
+    firmware: Firmware = Firmware.STOCK
 
     def __post_init__(self) -> None:
         _check_7bit("channel", self.channel, 0, 15)
         _check_7bit("group", self.group, TONE_A, TONE_B)
-        _check_body("tone", self.tone.as_dumped)
+        _check_firmware(self.device, self.firmware)
+        if self.firmware is Firmware.OS4 and self.tone.os4 is None:
+            raise ValueError("an OS4 tone APR needs a tone with an OS4 body (Tone.to_os4())")
+        _check_body("tone", self.body)
+
+    @property
+    def body(self) -> bytes:
+        """The data bytes on the wire."""
+        return (
+            self.tone.os4
+            if self.firmware is Firmware.OS4 and self.tone.os4
+            else self.tone.as_dumped
+        )
 
     def encode(self) -> bytes:
-        head = _header(Operation.APR, self.channel, self.device, Level.TONE)
-        return head + bytes((self.group,)) + self.tone.as_dumped + bytes((EOX,))
+        head = _header(Operation.APR, self.channel, self.device, Level.TONE, self.firmware)
+        return head + bytes((self.group,)) + self.body + bytes((EOX,))
 
 
 @dataclass(frozen=True, slots=True)
 class PatchAPR:
-    """A whole patch (MKS-70/JX-10 only) into the patch edit buffer."""
+    """A whole patch (MKS-70/JX-10 only) into the patch edit buffer (same body on OS4)."""
 
     channel: int
     patch: Patch
+    firmware: Firmware = Firmware.STOCK
 
     def __post_init__(self) -> None:
         _check_7bit("channel", self.channel, 0, 15)
@@ -171,7 +259,7 @@ class PatchAPR:
         return Device.MKS70
 
     def encode(self) -> bytes:
-        head = _header(Operation.APR, self.channel, Device.MKS70, Level.PATCH)
+        head = _header(Operation.APR, self.channel, Device.MKS70, Level.PATCH, self.firmware)
         return head + bytes((TONE_A,)) + self.patch.data + bytes((EOX,))
 
 
@@ -194,6 +282,11 @@ class PGR:
         _check_7bit("number", self.number)
         _check_7bit("mode", self.mode)
 
+    @property
+    def firmware(self) -> Firmware:
+        """The same message on both firmwares."""
+        return Firmware.STOCK
+
     def encode(self) -> bytes:
         head = _header(Operation.PGR, self.channel, self.device, self.level)
         middle = (0x00,) if self.device is Device.JX8P else ()
@@ -201,56 +294,119 @@ class PGR:
 
 
 @dataclass(frozen=True, slots=True)
-class ToneBLD:
+class ToneBLD(_Slot):
     """One tone of an MKS-70 bulk dump: memory (internal/cartridge) and tone number tt."""
 
-    channel: int
-    memory: int
-    number: int
     tone: Tone
 
     def __post_init__(self) -> None:
-        _check_7bit("channel", self.channel, 0, 15)
-        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
-        _check_7bit("number", self.number)
+        self._check_slot()
         _check_body("tone", self.tone.as_dumped)
 
     @property
-    def device(self) -> Device:
-        return Device.MKS70
+    def firmware(self) -> Firmware:
+        return Firmware.STOCK
 
     def encode(self) -> bytes:
-        head = _header(Operation.BLD, self.channel, Device.MKS70, Level.TONE)
-        return head + bytes((self.memory, 0x00, self.number)) + self.tone.as_dumped + bytes((EOX,))
+        return self._frame(Operation.BLD, Level.TONE, self.tone.as_dumped)
 
 
 @dataclass(frozen=True, slots=True)
-class PatchBLD:
+class PatchBLD(_Slot):
     """One patch of an MKS-70 bulk dump: 48 bytes sent as 96 nibbles, high nibble first."""
 
-    channel: int
-    memory: int
-    number: int
     patch: Patch
 
     def __post_init__(self) -> None:
-        _check_7bit("channel", self.channel, 0, 15)
-        _check_7bit("memory", self.memory, INTERNAL, CARTRIDGE)
-        _check_7bit("number", self.number)
+        self._check_slot()
         if self.patch.layout is not PatchLayout.BULK:
             raise ValueError("a patch BLD needs a patch in the BULK layout")
 
     @property
+    def firmware(self) -> Firmware:
+        return Firmware.STOCK
+
+    def encode(self) -> bytes:
+        return self._frame(Operation.BLD, Level.PATCH, nibbles(self.patch.data))
+
+
+@dataclass(frozen=True, slots=True)
+class Os4ToneBLD(_Slot):
+    """One tone of an OS4 bulk dump (0x3A): the 78-byte BLD body, kept as it arrived."""
+
+    body: bytes
+
+    def __post_init__(self) -> None:
+        self._check_slot()
+        if len(self.body) != OS4_BULK_TONE_LENGTH:
+            raise ValueError(f"an OS4 tone BLD body is {OS4_BULK_TONE_LENGTH} bytes")
+        bad = next((i for i, b in enumerate(self.body) if b > 0x7F), None)
+        if bad is not None:
+            raise ValueError(f"body byte {bad} is 0x{self.body[bad]:02X}; allowed 0x00..0x7F")
+
+    @classmethod
+    def of(cls, channel: int, memory: int, number: int, tone: Tone) -> Os4ToneBLD:
+        """A BLD of any tone (a stock tone is converted first, see Tone.to_os4)."""
+        return cls(channel, memory, number, os4.bulk_from_apr(tone.to_os4().os4 or b""))
+
+    @property
+    def firmware(self) -> Firmware:
+        return Firmware.OS4
+
+    @property
+    def tone(self) -> Tone:
+        return Tone.from_os4(os4.apr_from_bulk(self.body))
+
+    def encode(self) -> bytes:
+        return self._frame(Operation.OS4_BLD, Level.TONE, self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Os4PatchBLD(_Slot):
+    """One patch of an OS4 bulk dump (0x3A): 49 bytes packed into 56 (see os4.pack_patch)."""
+
+    patch: Patch
+
+    def __post_init__(self) -> None:
+        self._check_slot()
+        if self.patch.layout is not PatchLayout.OS4_BULK:
+            raise ValueError("an OS4 patch BLD needs a patch in the OS4_BULK layout")
+
+    @property
+    def firmware(self) -> Firmware:
+        return Firmware.OS4
+
+    def encode(self) -> bytes:
+        return self._frame(Operation.OS4_BLD, Level.PATCH, os4.pack_patch(self.patch.data))
+
+
+@dataclass(frozen=True, slots=True)
+class EditBufferRequest:
+    """OS4 4.19+: asks for the edit buffer; the answer is PGR + APR for the patch and for
+    each of its two tones (six messages), all decoded by :func:`decode_message`."""
+
+    channel: int
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+
+    @property
+    def firmware(self) -> Firmware:
+        return Firmware.OS4
+
+    @property
     def device(self) -> Device:
         return Device.MKS70
 
     def encode(self) -> bytes:
-        head = _header(Operation.BLD, self.channel, Device.MKS70, Level.PATCH)
-        body = nibbles(self.patch.data)
-        return head + bytes((self.memory, 0x00, self.number)) + body + bytes((EOX,))
+        head = bytes((SOX, ROLAND_ID, Operation.OS4_REQUEST, self.channel))
+        return head + OS4_REQUEST_BODY + bytes((EOX,))
 
 
-Message = IPR | ToneAPR | PatchAPR | PGR | ToneBLD | PatchBLD
+Message = (
+    IPR | ToneAPR | PatchAPR | PGR | ToneBLD | PatchBLD | Os4ToneBLD | Os4PatchBLD
+    | EditBufferRequest
+)  # fmt: skip
 
 
 def nibbles(data: bytes) -> bytes:
@@ -266,6 +422,11 @@ def denibble(wire: bytes) -> bytes:
 # -- decoding -----------------------------------------------------------------------------
 
 _OPERATIONS, _DEVICES, _LEVELS = frozenset(Operation), frozenset(Device), frozenset(Level)
+#: operation code on the wire -> (the stock operation it is a form of, firmware).
+_FORMS = {wire: key for key, wire in _OPERATION_OF.items()} | {
+    Operation.PGR: (Operation.PGR, Firmware.STOCK)
+}
+_OPERATION_RANGE = "0x34..0x3A or 0x3D (PGR, APR, IPR, BLD; OS4 APR, IPR, BLD, request)"
 #: (operation, level) -> the message type named in errors.
 _TYPE_NAMES = {
     (Operation.IPR, Level.TONE): "tone IPR",
@@ -322,27 +483,31 @@ def decode_message(data: bytes, offset: int = 0) -> tuple[Message, int]:
     r = _Reader(data, offset)
     r.byte(0, "F0 (start of a SysEx message)", (SOX,))
     r.byte(1, "Roland ID 0x41", (ROLAND_ID,))
-    operation = r.byte(2, "an operation code 0x34..0x37", range(0x80))
-    if operation in VECOVEN_OS4:
-        r.type = f"Vecoven OS4 {VECOVEN_OS4[operation]}"
-        raise UnsupportedSysExError(
-            offset + 2, r.type, f"0x34..0x37: unsupported format 0x{operation:02X} (Vecoven OS4)"
-        )
+    operation = r.byte(2, f"an operation code {_OPERATION_RANGE}", range(0x80))
     if operation not in _OPERATIONS:
-        raise r.fail(offset + 2, "an operation code 0x34..0x37 (PGR, APR, IPR, BLD)")
+        raise r.fail(offset + 2, f"an operation code {_OPERATION_RANGE}")
     channel = r.byte(3, "a channel 0x00..0x0F", range(16))
+    if operation == Operation.OS4_REQUEST:
+        r.type = "Vecoven OS4 edit-buffer request"
+        for i, expected in enumerate(OS4_REQUEST_BODY):
+            r.byte(4 + i, f"{expected:02X}", (expected,))
+        return EditBufferRequest(channel), r.end(4 + len(OS4_REQUEST_BODY))
+    op, firmware = _FORMS[Operation(operation)]
     device = Device(r.byte(4, "a device 0x21 (JX-8P) or 0x24 (JX-10/MKS-70)", _DEVICES))
     level = Level(r.byte(5, "a level 0x20 (tone) or 0x30 (patch)", _LEVELS))
-    op = Operation(operation)
-    r.type = f"{device.label} {_TYPE_NAMES[(op, level)]}"
-    if device is Device.JX8P and (level is Level.PATCH or op is Operation.BLD):
-        raise r.fail(offset + 5 if level is Level.PATCH else offset + 2, "a JX-8P message type")
+    os4_prefix = "Vecoven OS4 " if firmware is Firmware.OS4 else ""
+    r.type = f"{device.label} {os4_prefix}{_TYPE_NAMES[(op, level)]}"
+    if device is Device.JX8P and (
+        level is Level.PATCH or op is Operation.BLD or firmware is Firmware.OS4
+    ):
+        at = offset + 5 if level is Level.PATCH else offset + 2
+        raise r.fail(at, "a JX-8P message type")
     groups = (TONE_A, TONE_B)
     if op is Operation.IPR:
         group = r.byte(6, "group 01 or 02", groups)
         parameter = r.byte(7, "a parameter number", range(0x80))
         value = r.byte(8, "a value 0..127", range(0x80))
-        return IPR(device, channel, level, group, parameter, value), r.end(9)
+        return IPR(device, channel, level, group, parameter, value, firmware), r.end(9)
     if op is Operation.PGR:
         group = r.byte(6, "group 01 or 02", groups)
         index = 7
@@ -355,15 +520,28 @@ def decode_message(data: bytes, offset: int = 0) -> tuple[Message, int]:
     if op is Operation.APR:
         if level is Level.TONE:
             group = r.byte(6, "group 01 or 02", groups)
+            if firmware is Firmware.OS4:
+                body = r.body(7, OS4_APR_TONE_LENGTH, SOX, "tone data bytes")
+                tone = Tone.from_os4(body)
+                end = r.end(7 + OS4_APR_TONE_LENGTH)
+                return ToneAPR(device, channel, group, tone, firmware), end
             body = r.body(7, APR_TONE_LENGTH, SOX, "tone data bytes")
             return ToneAPR(device, channel, group, Tone.from_dump(body)), r.end(7 + APR_TONE_LENGTH)
         r.byte(6, "group 01", (TONE_A,))
         body = r.body(7, PATCH_APR_LENGTH, SOX, "patch data bytes")
         patch = Patch(body, PatchLayout.APR)
-        return PatchAPR(channel, patch), r.end(7 + PATCH_APR_LENGTH)
+        return PatchAPR(channel, patch, firmware), r.end(7 + PATCH_APR_LENGTH)
     memory = r.byte(6, "memory 01 (internal) or 02 (cartridge)", (INTERNAL, CARTRIDGE))
     r.byte(7, "00", (0x00,))
     number = r.byte(8, "a memory number 0..127", range(0x80))
+    if firmware is Firmware.OS4:
+        if level is Level.TONE:
+            body = r.body(9, OS4_BULK_TONE_LENGTH, 0x80, "tone data bytes 0x00..0x7F")
+            return Os4ToneBLD(channel, memory, number, body), r.end(9 + OS4_BULK_TONE_LENGTH)
+        length = OS4_PATCH_BULK_LENGTH // 7 * 8
+        wire = r.body(9, length, 0x80, "packed patch bytes 0x00..0x7F")
+        patch = Patch(os4.unpack_patch(wire), PatchLayout.OS4_BULK)
+        return Os4PatchBLD(channel, memory, number, patch), r.end(9 + length)
     if level is Level.TONE:
         body = r.body(9, APR_TONE_LENGTH, SOX, "tone data bytes")
         return ToneBLD(channel, memory, number, Tone.from_dump(body)), r.end(9 + APR_TONE_LENGTH)
@@ -399,6 +577,7 @@ class BankEntry:
     group: int
     offset: int
     source: str | None = None
+    firmware: Firmware = Firmware.STOCK
 
     @property
     def kind(self) -> str:
@@ -448,8 +627,8 @@ def _places(before: Message | None, message: Message, after: Message | None) -> 
 
 def _entries(messages: Sequence[tuple[int, Message]], source: str | None) -> Iterator[BankEntry]:
     for i, (offset, message) in enumerate(messages):
-        if isinstance(message, ToneBLD | PatchBLD):
-            item = message.tone if isinstance(message, ToneBLD) else message.patch
+        if isinstance(message, ToneBLD | PatchBLD | Os4ToneBLD | Os4PatchBLD):
+            item = message.tone if isinstance(message, ToneBLD | Os4ToneBLD) else message.patch
             number, group = message.number, message.memory
         elif isinstance(message, ToneAPR | PatchAPR):
             before = messages[i - 1][1] if i > 0 else None
@@ -460,7 +639,8 @@ def _entries(messages: Sequence[tuple[int, Message]], source: str | None) -> Ite
             group = message.group if isinstance(message, ToneAPR) else TONE_A
         else:
             continue
-        yield BankEntry(item, number, message.device, message.channel, group, offset, source)
+        device, channel, firmware = message.device, message.channel, message.firmware
+        yield BankEntry(item, number, device, channel, group, offset, source, firmware)
 
 
 def parse_syx(data: bytes, source: str | None = None) -> SysExFile:

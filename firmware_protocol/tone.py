@@ -16,15 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from firmware_protocol import os4
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
     FIRST_PARAMETER_INDEX,
     MAX_VALUE,
     NAME_LENGTH,
+    OS4_APR_TONE_LENGTH,
+    OS4_TONE_PARAMETERS,
     SWITCHES,
     TONE_PARAMETERS,
     ToneParameter,
     lookup,
+    lookup_os4,
 )
 
 #: The tone parameter at each APR index.
@@ -73,9 +77,14 @@ class Tone:
 
     ``dump`` is the body as a ``.syx`` file held it, where that differs from ``data`` (see
     :meth:`from_dump`); it is what a file written back holds, and no part of the sound.
+
+    ``os4``: a Vecoven OS4 tone's 101-byte APR body, exactly as it arrived (None for a
+    stock tone). ``data`` is then its nearest stock tone (:func:`os4.to_stock`), so every
+    stock view (catalog, vectors, board) works on an OS4 tone too.
     """
 
     data: bytes
+    os4: bytes | None = None
     dump: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +95,35 @@ class Tone:
                 raise ToneValueError(
                     _value_name(index), self.data[index], f"0..{MAX_VALUE} (a 7-bit value)"
                 )
+        if self.os4 is not None and len(self.os4) != OS4_APR_TONE_LENGTH:
+            raise ValueError(
+                f"an OS4 tone body is {OS4_APR_TONE_LENGTH} bytes, got {len(self.os4)}"
+            )
+
+    @classmethod
+    def from_os4(cls, body: bytes) -> Tone:
+        """An OS4 tone from its APR body; ``data`` is its nearest stock tone, read as
+        :meth:`from_dump` reads a stock body (the body itself is kept as it arrived)."""
+        return cls(cls.from_dump(os4.stock_body(body)).data, bytes(body))
+
+    def to_os4(self) -> Tone:
+        """The same tone as an OS4 tone (a stock tone's OS4 equivalent, see os4.from_stock):
+        what it reads back as from an OS4 message, bytes with no OS4 place dropped."""
+        return self if self.os4 is not None else Tone.from_os4(os4.from_stock(self.data)[0])
+
+    def stock_losses(self) -> list[str]:
+        """What a stock instrument cannot hold of this tone, one line per setting."""
+        return os4.stock_losses(self.os4) if self.os4 is not None else []
+
+    def os4_losses(self) -> list[str]:
+        """What an OS4 body cannot hold of this stock tone, one line per byte."""
+        return [] if self.os4 is not None else os4.from_stock(self.data)[1]
+
+    def os4_values(self) -> dict[str, int]:
+        """``{OS4 parameter name: raw byte}`` in IPR order; empty for a stock tone."""
+        if self.os4 is None:
+            return {}
+        return {p.name: self.os4[p.apr_index] for p in OS4_TONE_PARAMETERS}
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -102,7 +140,7 @@ class Tone:
         values = bytes(
             min(b, MAX_VALUE) if i >= FIRST_PARAMETER_INDEX else b for i, b in enumerate(body)
         )
-        return cls(values, None if values == body else bytes(body))
+        return cls(values, dump=None if values == body else bytes(body))
 
     @property
     def as_dumped(self) -> bytes:
@@ -113,14 +151,37 @@ class Tone:
     def from_values(
         cls, values: Mapping[str, int], name: str | None = None, base: Tone | None = None
     ) -> Tone:
-        """Build from ``{parameter name or key: raw 0..127}`` on top of ``base`` (INIT)."""
-        body = bytearray((base or INIT_TONE).data)
+        """Build from ``{parameter name or key: raw 0..127}`` on top of ``base`` (INIT).
+
+        On an OS4 base, stock parameters are written through to the OS4 body (to every
+        OS4 parameter that holds them); OS4 parameters are set with :meth:`replace_os4`.
+        """
+        base = base or INIT_TONE
+        body = bytearray(base.data)
+        extended = bytearray(base.os4) if base.os4 is not None else None
         if name is not None:
             body[:NAME_LENGTH] = _encode_name(name)
+            if extended is not None:
+                extended[:NAME_LENGTH] = body[:NAME_LENGTH]
         for key, value in values.items():
             parameter = lookup(key)
             body[parameter.apr_index] = _check_raw(parameter, value)
-        return cls(bytes(body))
+            if extended is not None:
+                for p in OS4_TONE_PARAMETERS:
+                    if p.stock == parameter.name:
+                        extended[p.apr_index] = p.from_stock(value)
+        return cls(bytes(body), None if extended is None else bytes(extended))
+
+    def replace_os4(self, **values: int) -> Tone:
+        """A copy with OS4 parameters changed, by key: ``tone.replace_os4(pwm1_width=90)``.
+
+        A stock tone becomes an OS4 tone first; ``data`` follows the new OS4 body.
+        """
+        body = bytearray(self.to_os4().os4 or b"")
+        for key, value in values.items():
+            parameter = lookup_os4(key)
+            body[parameter.apr_index] = _check_raw(parameter, value)
+        return Tone.from_os4(bytes(body))
 
     @classmethod
     def from_vector(

@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
     NAME_LENGTH,
+    OS4_ADDED,
+    OS4_BOARD_PAGE,
     TONE_PARAMETERS,
     UNUSED_TONE_INDEXES,
     BoardControl,
     ToneParameter,
     apr_index_of,
     lookup,
+    lookup_os4,
 )
 from firmware_protocol.soundboard import (
     DATA_LENGTHS,
@@ -27,6 +30,7 @@ from firmware_protocol.soundboard import (
     LoadStyle,
     NoteOff,
     NoteOn,
+    Os4ParameterChange,
     ParameterChange,
     Select,
     SoundboardParser,
@@ -39,12 +43,14 @@ from firmware_protocol.soundboard import (
     encode_modulation,
     encode_note_off,
     encode_note_on,
+    encode_os4_parameter,
     encode_select,
     encode_tone,
     encode_tones,
     parse,
     replay,
 )
+from firmware_protocol.sysex import read_syx
 from firmware_protocol.tone import INIT_TONE, Tone
 
 AE_INDEX = 57  # APR 57, board code 0xAE: unknown, kept in the tone body
@@ -54,12 +60,35 @@ AE_INDEX = 57  # APR 57, board code 0xAE: unknown, kept in the tone body
 SELECT_OF = {0xF1: Board.LOWER, 0xF9: Board.UPPER, 0xF4: Board.BOTH}
 
 
+def _event(status: int, rest: list[int]):
+    if status < 0xB0:
+        return ParameterChange(status, rest[0])
+    if status < 0xC0:
+        return Control(status, rest[0])
+    if status < 0xD0:
+        return NoteOn(status & 0x0F, *rest)
+    if status < 0xE0:
+        return NoteOff(status & 0x0F, *rest)
+    if status in SELECT_OF:
+        return Select(SELECT_OF[status])
+    return Unknown(status, bytes(rest))
+
+
 def reference_parse(data: bytes) -> tuple[list, int, int]:
-    """Byte-at-a-time 8031 rules: the slow, obvious parser the fast one must agree with."""
-    events, dropped, stray, command = [], 0, 0, None
+    """Byte-at-a-time 8031 rules: the slow, obvious parser the fast one must agree with.
+
+    OS4 page prefix (this project's choice): ``FD pp`` makes the next parameter command
+    ``cc vv`` an Os4ParameterChange; any other command, complete or cut short, drops it.
+    """
+    events: list = []
+    dropped = stray = 0
+    command: list[int] | None = None
+    prefix: int | None = None
     for byte in data:
         if byte >= 0x80:
-            dropped += command is not None
+            if command is not None:
+                dropped += 1 + (prefix is not None)
+                prefix = None
             command = [byte]
         elif command is None:
             stray += 1
@@ -68,20 +97,18 @@ def reference_parse(data: bytes) -> tuple[list, int, int]:
             command.append(byte)
         status, *rest = command
         if len(rest) == DATA_LENGTHS[status]:
-            if status < 0xB0:
-                events.append(ParameterChange(status, rest[0]))
-            elif status < 0xC0:
-                events.append(Control(status, rest[0]))
-            elif status < 0xD0:
-                events.append(NoteOn(status & 0x0F, *rest))
-            elif status < 0xE0:
-                events.append(NoteOff(status & 0x0F, *rest))
-            elif status in SELECT_OF:
-                events.append(Select(SELECT_OF[status]))
+            if prefix is not None and status < 0xC0:
+                events.append(Os4ParameterChange(prefix, status, rest[0]))
+                prefix = None
             else:
-                events.append(Unknown(status, bytes(rest)))
+                dropped += prefix is not None
+                prefix = None
+                if status == 0xFD:
+                    prefix = rest[0]
+                else:
+                    events.append(_event(status, rest))
             command = None
-    return events, dropped + (command is not None), stray
+    return events, dropped + (command is not None) + (prefix is not None), stray
 
 
 seven_bit = st.integers(0, 127)
@@ -109,7 +136,12 @@ commands = st.one_of(
     notes_of(NoteOff, 0xD0),
     st.sampled_from([(bytes([s]), Select(b)) for s, b in SELECT_OF.items()]),
     st.just((b"\xf5", Unknown(0xF5, b""))),
-    st.builds(lambda o: (bytes([0xFD, o]), Unknown(0xFD, bytes([o]))), seven_bit),
+    st.builds(
+        lambda p, c, v: (bytes([0xFD, p, c, v]), Os4ParameterChange(p, c, v)),
+        seven_bit,
+        st.integers(0x80, 0xBF),
+        seven_bit,
+    ),
 )
 
 tones = st.binary(min_size=APR_TONE_LENGTH, max_size=APR_TONE_LENGTH).map(
@@ -147,8 +179,18 @@ def test_parser_never_raises_and_agrees_with_the_byte_at_a_time_rules(data, cuts
     assert (events, parser.dropped, parser.stray) == reference_parse(data)
     # Every byte is accounted for: in an event, a drop, or the stray count.
     sizes = {ParameterChange: 2, Control: 2, NoteOn: 3, NoteOff: 3, Select: 1}
+    sizes[Os4ParameterChange] = 4  # FD pp cc vv
     event_bytes = sum(sizes.get(type(e)) or 1 + len(e.data) for e in events)
     assert event_bytes + sum(len(d.data) for d in parser.drop_log) + parser.stray == len(data)
+
+
+def _after_prefix(stream: bytes, at: int) -> bool:
+    """Whether the status byte at ``at`` follows a complete ``FD pp`` (then data bytes
+    only): damage that made an FD prefix changes the meaning of the next command."""
+    back = at - 1
+    while back >= 0 and stream[back] < 0x80:
+        back -= 1
+    return back >= 0 and stream[back] == 0xFD and at - back >= 2
 
 
 @given(
@@ -168,16 +210,20 @@ def test_after_corruption_every_intact_command_past_the_next_status_byte_decodes
         corrupted, resume, shift = stream[:at] + stream[at + 1 :], at, 1
     else:
         corrupted, resume, shift = stream[:at] + bytes([byte]) + stream[at + 1 :], at + 1, 0
-    statuses = [i for i in range(resume, len(corrupted)) if corrupted[i] >= 0x80]
     events = parse(corrupted).events  # never raises
-    if not statuses:
-        return
-    first_intact = statuses[0] + shift  # the same byte's offset in the clean stream
     starts = list(accumulate((len(raw) for raw, _ in pairs), initial=0))
-    tail = [
-        event for start, (_, event) in zip(starts[:-1], pairs, strict=True) if start >= first_intact
+    # The first status byte past the damage that starts a command in the clean stream (the
+    # `cc` of an OS4 `FD pp cc vv` is a status byte inside a command).
+    intact = [
+        i + shift
+        for i in range(resume, len(corrupted))
+        if corrupted[i] >= 0x80 and i + shift in starts[:-1] and not _after_prefix(corrupted, i)
     ]
-    assert tail, "a status byte in a well-formed stream always starts a command"
+    if not intact:
+        return
+    tail = [
+        event for start, (_, event) in zip(starts[:-1], pairs, strict=True) if start >= intact[0]
+    ]
     assert events[-len(tail) :] == tail
 
 
@@ -206,7 +252,7 @@ def test_cut_commands_are_dropped_with_their_stream_offset_and_strays_counted():
     ("raw", "event"),
     [
         (b"\xf5", Unknown(0xF5, b"")),
-        (b"\xfd\x02", Unknown(0xFD, b"\x02")),
+        (b"\xfd\x02\x80\x05", Os4ParameterChange(2, 0x80, 5)),
         (b"\xe3", Unknown(0xE3, b"")),
         (b"\xcf\x01\x02", NoteOn(15, 1, 2)),  # voices past 5 are decoded, not invented
     ],
@@ -410,8 +456,6 @@ def test_stock_stream_in_any_chunking_gives_the_same_events(stock_stream):
 
 def test_every_real_jx8p_tone_survives_the_board_stream(jx8p_banks):
     """The path of `jxdaq syx convert`: bank -> board stream -> tones, byte-exact."""
-    from firmware_protocol.sysex import read_syx
-
     tones = [entry.item for bank in jx8p_banks for entry in read_syx(bank).tones]
     assert len(tones) == 13 * 32
     for lower, upper in zip(tones[::2], tones[1::2], strict=True):
@@ -420,3 +464,66 @@ def test_every_real_jx8p_tone_survives_the_board_stream(jx8p_banks):
             # a few ROM tones hold 0x80, which a Tone reads as 127 (Tone.from_dump)
             assert decoded[board].values() == tone.values()
             assert decoded[board].data[AE_INDEX] == tone.data[AE_INDEX]
+
+
+# -- the Vecoven OS4 page prefix (FD 01 cc vv) -----------------------------------------------
+
+
+def _os4_tone() -> Tone:
+    return INIT_TONE.replace_os4(pwm1_width=90, lfo2_rate=33, env1_sustain=5, vcf_lfo2=7)
+
+
+def test_an_os4_tone_load_sends_its_added_parameters_behind_the_page_prefix():
+    tone = _os4_tone()
+    stream = encode_tone(tone)
+    stock_part = encode_tone(Tone(tone.data))
+    assert stream.startswith(stock_part)
+    extra = stream[len(stock_part) :]
+    # every OS4-added parameter, in IPR order, as FD 01 cc vv with cc from 0x80 up
+    assert len(extra) == 4 * len(OS4_ADDED)
+    assert extra[:4] == bytes([0xFD, OS4_BOARD_PAGE, 0x80, 32])  # DCO1 LFO SOURCE: LFO1 +
+    events = parse(stream).events
+    changes = [e for e in events if isinstance(e, Os4ParameterChange)]
+    assert [e.parameter for e in changes] == list(OS4_ADDED)
+    held = decode_tones(encode_select(Board.UPPER) + stream)[Board.UPPER]
+    assert held.os4_values()["PWM1 WIDTH"] == 90 and held.os4_values()["ENV1 SUSTAIN"] == 5
+    assert held.values() == tone.values()  # a board never receives the name
+
+
+def test_an_os4_change_sends_only_the_added_parameters_that_differ():
+    tone = _os4_tone()
+    changed = tone.replace_os4(pwm1_width=91)
+    pwm1 = lookup_os4("PWM1 WIDTH")
+    assert encode_tone(changed, previous=tone) == encode_os4_parameter(pwm1, 91)
+    assert encode_tone(tone, previous=tone) == b""
+
+
+def test_a_page_prefix_without_a_parameter_after_it_is_dropped_where_it_stood():
+    parser = SoundboardParser()
+    assert parser.feed(b"\xfd\x01") == []
+    assert parser.feed(b"\xf9\x97\x10") == [Select(Board.UPPER), ParameterChange(0x97, 0x10)]
+    assert parser.dropped == 1 and list(parser.drop_log) == [Dropped(0, b"\xfd\x01")]
+    # across feeds, the prefix waits for its parameter
+    assert parser.feed(b"\xfd\x01\x80") == []
+    assert parser.feed(b"\x20") == [Os4ParameterChange(1, 0x80, 0x20)]
+    parser.feed(b"\xfd\x01")
+    parser.finish()
+    assert parser.dropped == 2
+
+
+def test_os4_events_name_their_parameter_or_none():
+    assert Os4ParameterChange(OS4_BOARD_PAGE, 0x80, 0).parameter is OS4_ADDED[0]
+    assert Os4ParameterChange(2, 0x80, 0).parameter is None
+    assert Os4ParameterChange(OS4_BOARD_PAGE, 0xBF, 0).parameter is None
+    with pytest.raises(ValueError, match="stock code"):
+        encode_os4_parameter(lookup_os4("VCF FREQ"), 1)
+
+
+def test_the_os4_dump_goes_through_the_board_codec(shared_data):
+    dump = read_syx(shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx")
+    tones = [entry.item for entry in dump.tones]
+    for tone in tones:
+        held = decode_tones(encode_tones({Board.UPPER: tone}))[Board.UPPER]
+        added = {p.name: tone.os4[p.apr_index] for p in OS4_ADDED}
+        assert {p.name: held.os4[p.apr_index] for p in OS4_ADDED} == added
+        assert held.values() == tone.values()

@@ -15,9 +15,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from daq.commands.syx import app
+from firmware_protocol import os4
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
     FIRST_PARAMETER_INDEX,
+    OS4_APR_TONE_LENGTH,
+    OS4_BULK_TONE_LENGTH,
+    OS4_PATCH_BULK_LENGTH,
     PATCH_APR_LENGTH,
     PATCH_BULK_LENGTH,
     PATCH_PARAMETERS,
@@ -29,14 +33,17 @@ from firmware_protocol.sysex import (
     IPR,
     PGR,
     Device,
+    EditBufferRequest,
+    Firmware,
     Level,
+    Os4PatchBLD,
+    Os4ToneBLD,
     PatchAPR,
     PatchBLD,
     SysExError,
     ToneAPR,
     ToneBLD,
     TruncatedSysExError,
-    UnsupportedSysExError,
     decode_message,
     denibble,
     iter_bank,
@@ -44,6 +51,7 @@ from firmware_protocol.sysex import (
     nibbles,
     parse_syx,
     read_syx,
+    write_syx,
 )
 from firmware_protocol.tone import Tone
 
@@ -56,8 +64,13 @@ def stock_dump(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_files(jx8p_banks: list[Path], stock_dump: Path) -> list[bytes]:
-    return [p.read_bytes() for p in [*jx8p_banks, stock_dump]]
+def os4_dump(shared_data: Path) -> Path:
+    return shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx"
+
+
+@pytest.fixture(scope="session")
+def real_files(jx8p_banks: list[Path], stock_dump: Path, os4_dump: Path) -> list[bytes]:
+    return [p.read_bytes() for p in [*jx8p_banks, stock_dump, os4_dump]]
 
 
 # -- real dumps -----------------------------------------------------------------------------
@@ -125,9 +138,38 @@ def test_stock_patches_fit_the_documented_ranges(stock_dump):
     assert all(name.isprintable() for name in (p.name for p in patches))
 
 
-def test_vecoven_os4_dump_is_refused_with_its_format(shared_data):
-    with pytest.raises(UnsupportedSysExError, match=r"unsupported format 0x3A \(Vecoven OS4\)"):
-        read_syx(shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx")
+def test_vecoven_os4_dump_reads_64_patches_and_50_tones_and_writes_back(os4_dump):
+    # Hexdump: 64 x (F0 41 3A 00 24 30 01 00 pp <56> F7) then 50 x (... 24 20 01 00 tt <78> F7).
+    raw = os4_dump.read_bytes()
+    assert raw[:9] == bytes.fromhex("F0 41 3A 00 24 30 01 00 00") and raw[65] == 0xF7
+    parsed = read_syx(os4_dump)
+    assert [e.position for e in parsed.patches] == list(range(64))
+    assert [e.position for e in parsed.tones] == list(range(50))
+    assert all(isinstance(m, Os4ToneBLD | Os4PatchBLD) for _, m in parsed.messages)
+    assert parsed.to_bytes() == raw
+    # The packed patch names read whole across their 7-byte groups.
+    assert parsed.patches[0].name == "SYNTH BASS / PAD"
+    assert parsed.tones[0].name == "SYNTH BSS1" and parsed.tones[1].name == "HORNS 2"
+    for entry in parsed.patches:
+        assert entry.item.layout is PatchLayout.OS4_BULK
+        assert entry.item.value("UPPER HOLD") in (0, 1)
+
+
+def test_os4_dump_tones_carry_their_os4_body_and_a_stock_view(os4_dump):
+    tone = read_syx(os4_dump).tones[0].item
+    assert tone.os4 is not None and len(tone.os4) == OS4_APR_TONE_LENGTH
+    values = tone.os4_values()
+    assert values["PWM1 WIDTH"] == 64 and values["ENV2 ATTACK LEVEL"] == 127
+    # the stock view is the same setting, at the stock parameter's place
+    assert tone["VCF FREQ"] == values["VCF FREQ"] == tone.os4[27]
+    assert tone.labels()["LFO WF"] in ("random", "triangle")
+
+
+def test_os4_patch_bld_packs_seven_bytes_and_their_top_bits():
+    data = bytes([0x81, 2, 3, 4, 5, 6, 0x87]) + bytes(OS4_PATCH_BULK_LENGTH - 7)
+    wire = os4.pack_patch(data)
+    assert wire[:8] == bytes([1, 2, 3, 4, 5, 6, 7, 0b1000001]) and len(wire) == 56
+    assert os4.unpack_patch(wire) == data
 
 
 def test_iter_bank_reads_many_sources_in_order(jx8p_banks, stock_dump):
@@ -152,6 +194,16 @@ def _tone(fill: int = 0x20) -> Tone:
         (PGR(Device.MKS70, 0, Level.TONE, 2, 49, 0), "F0 41 34 00 24 20 02 31 00 F7"),
         (IPR(Device.JX8P, 1, Level.TONE, 1, 34, 100), "F0 41 36 01 21 20 01 22 64 F7"),
         (IPR(Device.MKS70, 0, Level.PATCH, 1, 0x12, 0x4D), "F0 41 36 00 24 30 01 12 4D F7"),
+        # The M4L_MKS-70 device's own examples of OS4 IPR and the edit-buffer request.
+        (
+            IPR(Device.MKS70, 0, Level.TONE, 1, 0x0D, 0x71, Firmware.OS4),
+            "F0 41 39 00 24 20 01 0D 71 F7",
+        ),
+        (
+            IPR(Device.MKS70, 0, Level.PATCH, 1, 0x13, 0x4F, Firmware.OS4),
+            "F0 41 39 00 24 30 01 13 4F F7",
+        ),
+        (EditBufferRequest(0), "F0 41 3D 00 24 02 01 07 F7"),
     ],
 )
 def test_short_messages_match_the_documented_bytes(message, expected):
@@ -168,6 +220,14 @@ def test_long_messages_have_the_documented_headers_and_lengths():
         (PatchAPR(4, apr_patch), "F0 41 35 04 24 30 01", 61),
         (ToneBLD(0, 1, 7, tone), "F0 41 37 00 24 20 01 00 07", 69),
         (PatchBLD(0, 2, 63, bulk_patch), "F0 41 37 00 24 30 02 00 3F", 106),
+        (ToneAPR(Device.MKS70, 0, 1, tone.to_os4(), Firmware.OS4), "F0 41 38 00 24 20 01", 109),
+        (PatchAPR(0, apr_patch, Firmware.OS4), "F0 41 38 00 24 30 01", 61),
+        (Os4ToneBLD.of(0, 1, 3, tone), "F0 41 3A 00 24 20 01 00 03", 88),
+        (
+            Os4PatchBLD(0, 1, 5, Patch(bytes(OS4_PATCH_BULK_LENGTH), PatchLayout.OS4_BULK)),
+            "F0 41 3A 00 24 30 01 00 05",
+            66,
+        ),
     ]
     for message, header, length in cases:
         wire = message.encode()
@@ -191,6 +251,10 @@ def test_patch_bld_sends_each_byte_as_two_nibbles_high_first():
         lambda: ToneAPR(Device.JX8P, 0, 1, Tone.from_dump(bytes([0xF7]) * APR_TONE_LENGTH)),
         lambda: PatchAPR(0, Patch(bytes(PATCH_BULK_LENGTH), PatchLayout.BULK)),
         lambda: Patch(bytes(10), PatchLayout.APR),
+        lambda: ToneAPR(Device.MKS70, 0, 1, _tone(), Firmware.OS4),  # a stock tone
+        lambda: IPR(Device.JX8P, 0, Level.TONE, 1, 0, 0, Firmware.OS4),
+        lambda: Os4ToneBLD(0, 1, 0, bytes([0x80]) + bytes(OS4_BULK_TONE_LENGTH - 1)),
+        lambda: Os4PatchBLD(0, 1, 0, Patch(bytes(PATCH_BULK_LENGTH), PatchLayout.BULK)),
     ],
 )
 def test_encoders_refuse_values_they_could_not_send(make):
@@ -226,6 +290,8 @@ def test_a_message_cut_short_by_the_next_one_is_reported_there(jx8p_banks):
         (bytes.fromhex("F0 41 12 00 24 20 01 00 00 F7"), "operation code"),
         (bytes.fromhex("F0 41 35 00 16 20 01"), "device"),
         (bytes.fromhex("F0 41 37 00 21 20 01 00 00"), "JX-8P message type"),
+        (bytes.fromhex("F0 41 38 00 21 20 01 00 00"), "JX-8P message type"),
+        (bytes.fromhex("F0 41 3D 00 24 02 01 08 F7"), "edit-buffer request: expected 07"),
         (b"", "at least one SysEx message"),
     ],
 )
@@ -252,7 +318,7 @@ def test_random_bytes_decode_fully_or_raise_sysex_error(data):
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.data(),
-    st.integers(0, 13),
+    st.integers(0, 14),
     st.lists(st.tuples(st.integers(0, 10_233), st.integers(0, 255)), max_size=4),
 )
 def test_corrupted_and_truncated_real_files_decode_fully_or_raise(real_files, data, which, changes):
@@ -274,11 +340,43 @@ channels = st.integers(0, 15)
 groups = st.sampled_from([1, 2])
 
 
+os4_bodies = st.binary(min_size=OS4_APR_TONE_LENGTH, max_size=OS4_APR_TONE_LENGTH).map(
+    lambda b: Tone.from_os4(bytes(x % 0xF0 for x in b))
+)
+_STOCK_KINDS = ("tone_apr", "patch_apr", "tone_bld", "patch_bld", "ipr", "pgr")
+_OS4_KINDS = ("os4_tone_apr", "os4_patch_apr", "os4_tone_bld", "os4_patch_bld", "os4_ipr", "req")
+
+
+@st.composite
+def _os4_message(draw, kind, channel):
+    """Every OS4 message kind, with any body the encoder accepts."""
+    number = draw(st.integers(0, 127))
+    if kind == "os4_tone_apr":
+        return ToneAPR(Device.MKS70, channel, draw(groups), draw(os4_bodies), Firmware.OS4)
+    if kind == "os4_patch_apr":
+        body = draw(st.binary(min_size=PATCH_APR_LENGTH, max_size=PATCH_APR_LENGTH))
+        patch = Patch(bytes(x % 0xF0 for x in body), PatchLayout.APR)
+        return PatchAPR(channel, patch, Firmware.OS4)
+    if kind == "os4_tone_bld":
+        body = draw(st.binary(min_size=OS4_BULK_TONE_LENGTH, max_size=OS4_BULK_TONE_LENGTH))
+        return Os4ToneBLD(channel, draw(groups), number, bytes(x & 0x7F for x in body))
+    if kind == "os4_patch_bld":
+        body = draw(st.binary(min_size=OS4_PATCH_BULK_LENGTH, max_size=OS4_PATCH_BULK_LENGTH))
+        return Os4PatchBLD(channel, draw(groups), number, Patch(body, PatchLayout.OS4_BULK))
+    if kind == "os4_ipr":
+        level = draw(st.sampled_from(list(Level)))
+        value = draw(st.integers(0, 127))
+        return IPR(Device.MKS70, channel, level, draw(groups), number, value, Firmware.OS4)
+    return EditBufferRequest(channel)
+
+
 @st.composite
 def messages(draw):
-    kind = draw(st.sampled_from(["tone_apr", "patch_apr", "tone_bld", "patch_bld", "ipr", "pgr"]))
+    kind = draw(st.sampled_from([*_STOCK_KINDS, *_OS4_KINDS]))
     channel = draw(channels)
     device = draw(st.sampled_from(list(Device)))
+    if kind in _OS4_KINDS:
+        return draw(_os4_message(kind, channel))
     if kind == "tone_apr":
         return ToneAPR(device, channel, draw(groups), draw(tone_bodies))
     if kind == "patch_apr":
@@ -303,6 +401,17 @@ def test_any_message_sequence_round_trips(sequence):
     parsed = parse_syx(wire)
     assert [m for _, m in parsed.messages] == sequence
     assert parsed.to_bytes() == wire
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(messages(), min_size=1, max_size=4), st.data())
+def test_any_message_sequence_cut_or_bit_flipped_decodes_fully_or_raises(sequence, data):
+    # Every kind, OS4 ones included: one clear SysExError at an offset inside the data.
+    wire = bytearray(b"".join(m.encode() for m in sequence))
+    at = data.draw(st.integers(0, len(wire) - 1))
+    wire[at] ^= 1 << data.draw(st.integers(0, 7))
+    cut = data.draw(st.integers(0, len(wire)))
+    _parses_whole_or_refuses(bytes(wire[:cut]))
 
 
 @settings(max_examples=200, deadline=None)
@@ -390,3 +499,25 @@ def test_show_fails_with_one_line_and_no_traceback(tmp_path, name):
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+def test_the_os4_edit_buffer_reply_decodes_to_the_patch_and_its_two_placed_tones():
+    # The reply the M4L_MKS-70 wiki documents: PGR + APR for the patch, then each tone.
+    patch = Patch(bytes(PATCH_APR_LENGTH), PatchLayout.APR)
+    upper, lower = Tone.from_os4(bytes(OS4_APR_TONE_LENGTH)), _tone().to_os4()
+    reply = [
+        PGR(Device.MKS70, 0, Level.PATCH, 1, 0, 0),
+        PatchAPR(0, patch, Firmware.OS4),
+        PGR(Device.MKS70, 0, Level.TONE, 1, 0x52, 0),
+        ToneAPR(Device.MKS70, 0, 1, upper, Firmware.OS4),
+        PGR(Device.MKS70, 0, Level.TONE, 2, 0x26, 0),
+        ToneAPR(Device.MKS70, 0, 2, lower, Firmware.OS4),
+    ]
+    assert reply[2].encode() == bytes.fromhex("F0 41 34 00 24 20 01 52 00 F7")  # the wiki's
+    parsed = parse_syx(EditBufferRequest(0).encode() + write_syx(reply))
+    assert [(e.kind, e.position, e.group) for e in parsed.entries] == [
+        ("patch", 0, 1),
+        ("tone", 0x52, 1),
+        ("tone", 0x26, 2),
+    ]
+    assert parsed.tones[1].item == lower and parsed.tones[1].firmware is Firmware.OS4

@@ -52,3 +52,63 @@ def test_a_stream_without_a_whole_tone_is_refused(tmp_path):
     result = runner.invoke(app, ["convert", str(partial), str(tmp_path / "out.syx")])
     assert result.exit_code == 1
     assert "no board received a whole tone" in result.output
+
+
+# -- between the stock and the Vecoven OS4 formats ------------------------------------------
+
+
+def test_os4_dump_to_stock_names_each_loss_and_keeps_every_stock_setting(shared_data, tmp_path):
+    source = shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx"
+    target = tmp_path / "stock.syx"
+    result = runner.invoke(app, ["convert", str(source), str(target), "--to", "stock"])
+    assert result.exit_code == 0, result.output
+    lost = [line for line in result.output.splitlines() if line.startswith("lost: ")]
+    # 62 of 64 patches hold a 49th byte stock has no place for; 5 tones a pulse width of 0
+    assert len(lost) == 62 + 5 and "Traceback" not in result.output
+    assert "lost: byte 4576: tone 5 'SAXOPHONES': PWM2 WIDTH: 0 (stock has none" in result.output
+    original, converted = read_syx(source), read_syx(target)
+    assert [e.item.values() for e in converted.tones] == [e.item.values() for e in original.tones]
+    assert [e.item.name for e in converted.patches] == [e.item.name for e in original.patches]
+    assert all(e.item.os4 is None for e in converted.tones)
+    # and back: what stock could hold comes back byte for byte
+    again = tmp_path / "os4.syx"
+    result = runner.invoke(app, ["convert", str(target), str(again), "--to", "os4"])
+    assert result.exit_code == 0 and "0 settings lost" in result.output
+    back = [e.item.os4 for e in read_syx(again).tones]
+    kept = [e.item.os4 for e in original.tones if not e.item.stock_losses()]
+    assert len(kept) == 45 and all(body in back for body in kept)
+
+
+def test_stock_dump_to_os4_reads_back_as_the_same_tones(shared_data, tmp_path):
+    source = shared_data / "mks70" / "mks70-bulk-dump-stock.syx"
+    target = tmp_path / "os4.syx"
+    result = runner.invoke(app, ["convert", str(source), str(target), "--to", "os4"])
+    assert result.exit_code == 0, result.output
+    converted = read_syx(target)
+    assert all(e.firmware.name == "OS4" for e in converted.entries)
+    original = read_syx(source)
+    # the same settings; an OS4 BLD keeps a switch as its position (off-grid bytes go canonical)
+    assert [e.item.labels() for e in converted.tones] == [e.item.labels() for e in original.tones]
+    assert [e.item.upper_tone for e in converted.patches] == [
+        e.item.upper_tone for e in original.patches
+    ]
+
+
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [("os5", "--to os5: unknown format; allowed stock, os4"), ("os4", "JX-10/MKS-70 only")],
+)
+def test_a_conversion_that_cannot_be_done_is_one_error_line(jx8p_banks, tmp_path, to, expected):
+    target = tmp_path / "out.syx"
+    result = runner.invoke(app, ["convert", str(jx8p_banks[0]), str(target), "--to", to])
+    assert result.exit_code == 1 and expected in result.output
+    assert result.output.count("\n") == 1 and not target.exists()
+
+
+def test_show_lists_os4_tones_with_what_os4_adds(shared_data):
+    source = shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx"
+    result = runner.invoke(app, ["show", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "Vecoven OS4" in result.output and "OS4 ADDED" in result.output
+    assert "50 tones" in result.output and "64 patches" in result.output
+    assert "SAXOPHONES" in result.output and "PWM2 WIDTH 0" in result.output

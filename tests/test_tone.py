@@ -11,9 +11,11 @@ from firmware_protocol.parameters import (
     BOARD_CONTROLS,
     FIRST_PARAMETER_INDEX,
     MAX_VALUE,
+    OS4_APR_TONE_LENGTH,
     TONE_PARAMETERS,
     UNUSED_TONE_INDEXES,
     lookup,
+    lookup_os4,
 )
 from firmware_protocol.tone import INIT_TONE, Tone, ToneValueError
 
@@ -139,3 +141,14 @@ def test_a_dumped_0x80_reads_as_127_and_writes_back_as_0x80():
     assert tone == INIT_TONE.replace(dco1_env=127)  # the dump is no part of the sound
     assert tone.replace(vcf_freq=3).as_dumped == tone.replace(vcf_freq=3).data  # edited: no dump
     assert Tone.from_dump(INIT_TONE.data).dump is None
+
+
+def test_a_tone_carries_an_os4_body_only_when_it_has_one():
+    assert INIT_TONE.os4 is None and INIT_TONE.os4_values() == {}
+    os4 = INIT_TONE.to_os4()
+    assert os4.to_os4() is os4 and len(os4.os4 or b"") == OS4_APR_TONE_LENGTH
+    assert os4.values() == INIT_TONE.values() and os4.stock_losses() == []
+    assert lookup_os4("PWM1 WIDTH").board == (0x01, 0x82)
+    assert lookup_os4("VCF FREQ").board is None
+    with pytest.raises(ValueError, match="an OS4 tone body is 101 bytes, got 3"):
+        Tone(INIT_TONE.data, b"abc")

@@ -1,6 +1,7 @@
 """``jxdaq syx``: look into Roland SysEx (.syx) banks of the JX-8P and JX-10/MKS-70.
 
-``show`` prints a bank as tables; ``convert`` turns a bank into a board stream and back.
+``show`` prints a bank as tables; ``convert`` turns a bank into a board stream and back, or
+a JX-10/MKS-70 bank between the stock format and Vecoven OS4's.
 The codecs are :mod:`firmware_protocol.sysex` and :mod:`firmware_protocol.soundboard`; every
 parameter name, label and position comes from :mod:`firmware_protocol.parameters`.
 """
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from firmware_protocol.sysex import BankEntry
+    from firmware_protocol.tone import Tone
 
 app = typer.Typer(
     help="Read Roland SysEx (.syx) banks of the JX-8P and JX-10/MKS-70.",
@@ -62,20 +64,33 @@ def _patch_position(entry: BankEntry) -> str:
     return f"cart {label}" if cartridge else label
 
 
+def _os4_cell(tone: Tone) -> str:
+    """The OS4-added settings a stock tone would not have, e.g. ``PWM2 WIDTH 0``."""
+    from firmware_protocol.parameters import OS4_ADDED
+
+    assert tone.os4 is not None
+    changed = [p for p in OS4_ADDED if tone.os4[p.apr_index] != p.neutral]
+    return ", ".join(f"{p.name} {p.label(tone.os4[p.apr_index])}" for p in changed) or "-"
+
+
 def _tone_table(title: str, entries: list[BankEntry]) -> Table:
     from rich import box
     from rich.table import Table
 
     from firmware_protocol.parameters import lookup
 
+    os4 = any(entry.item.os4 is not None for entry in entries)
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    for heading in ("#", "NAME", *(heading for heading, _ in TONE_COLUMNS)):
+    headings = ("#", "NAME", *(heading for heading, _ in TONE_COLUMNS))
+    for heading in (*headings, "OS4 ADDED") if os4 else headings:
         table.add_column(heading, no_wrap=True)
     for entry in entries:
         tone = entry.item
         cells = [
             " ".join(lookup(name).label(tone[name]) for name in names) for _, names in TONE_COLUMNS
         ]
+        if os4:
+            cells.append(_os4_cell(tone) if tone.os4 is not None else "")
         table.add_row(_tone_position(entry.position), tone.name, *cells)
     return table
 
@@ -139,7 +154,8 @@ def show(
     if not console.is_terminal:  # piped: do not squeeze the tables into 80 columns
         console = Console(width=120)
     first = parsed.entries[0]
-    origin = f"{first.device.label}, MIDI channel {first.channel + 1}"
+    firmware = " Vecoven OS4" if first.firmware.name == "OS4" else ""
+    origin = f"{first.device.label}{firmware}, MIDI channel {first.channel + 1}"
     if tones:
         console.print(_tone_table(f"{file.name}: {len(tones)} tones ({origin})", tones))
     if patches:
@@ -161,17 +177,26 @@ def convert(
     lower: Annotated[
         int | None, typer.Option(help="Bank tone (from 1) for the lower board")
     ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="From .syx to .syx: the target format, 'stock' or 'os4' (Vecoven)"),
+    ] = None,
 ) -> None:
     """Convert between a .syx bank and a voice-board byte stream, by the target's suffix.
 
     To a stream (any suffix but .syx): the chosen tones as whole-board loads, the way the
     stock assigner sends them. To a .syx: the tones the boards hold at the end of the
-    stream, as a JX-8P bank (upper board first, then lower).
+    stream, as a JX-8P bank (upper board first, then lower). From a .syx to a .syx with
+    ``--to``: the JX-10/MKS-70 bank in the stock or the Vecoven OS4 format, with one line
+    per setting the target format cannot hold.
     """
     from daq.banks import BankError, read_syx_file
     from firmware_protocol.soundboard import Board, decode_tones, encode_init, encode_tones
     from firmware_protocol.sysex import SysExError, jx8p_bank, parse_syx
 
+    if to is not None:
+        _convert_format(source, target, to)
+        return
     if target.suffix.lower() == ".syx":
         try:
             data = source.read_bytes()
@@ -195,3 +220,24 @@ def convert(
     stream = encode_init() + encode_tones({b: bank[n - 1] for b, n in chosen.items()})
     target.write_bytes(stream)
     typer.echo(f"{target}: {len(stream)} bytes")
+
+
+def _convert_format(source: Path, target: Path, to: str) -> None:
+    """``convert --to``: every message in the other firmware's format; losses one a line."""
+    from daq.banks import BankError, read_syx_file
+    from firmware_protocol.convert import ConversionError, convert
+    from firmware_protocol.sysex import Firmware, SysExError, parse_syx, write_syx
+
+    formats = {"stock": Firmware.STOCK, "os4": Firmware.OS4}
+    if to.lower() not in formats:
+        raise _fail(f"--to {to}: unknown format; allowed stock, os4")
+    try:
+        parsed = parse_syx(read_syx_file(source), str(source))
+        messages, lost = convert(parsed.messages, formats[to.lower()])
+    except (SysExError, BankError, ConversionError) as error:
+        message = f"{source}: {error}" if isinstance(error, ConversionError) else str(error)
+        raise _fail(message) from None
+    target.write_bytes(write_syx(messages))
+    for line in lost:
+        typer.echo(f"lost: {line}", err=True)
+    typer.echo(f"{target}: {len(messages)} messages ({to.lower()}), {len(lost)} settings lost")

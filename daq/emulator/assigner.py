@@ -6,8 +6,9 @@ the very same board code as a tone sent as voice-board bytes, and sounds identic
 
 What it understands (MIDI channel ``settings.channel``):
 
-* tone APR (``F0 41 35 0n 24 20 GG ...``; JX-8P's 0x21 too) and tone IPR (``36``): group
-  01 (tone A) goes to the upper board, 02 (tone B) to the lower one, as on the JX-10.
+* tone APR (``F0 41 35 0n 24 20 GG ...``; JX-8P's 0x21 too; a Vecoven OS4 ``38`` too, its
+  added parameters behind the ``FD`` page prefix) and tone IPR (``36``; OS4's ``39`` is
+  ignored): group 01 (tone A) goes to the upper board, 02 (tone B) to the lower one.
   A whole tone is sent as the stock assigner sends it (:data:`firmware_protocol.soundboard`
   ``LoadStyle``): parameters in APR order, ``B5 00``, then VCA LEVEL rescaled.
 * note on / off, with voice allocation per board and the key mode of the settings;
@@ -48,6 +49,7 @@ from firmware_protocol.soundboard import (
 from firmware_protocol.sysex import (
     IPR,
     TONE_A,
+    Firmware,
     Level,
     SysExError,
     ToneAPR,
@@ -259,6 +261,7 @@ class Assigner:
             return encode_select(board) + encode_tone(message.tone, style=style)
         if (
             isinstance(message, IPR)
+            and message.firmware is Firmware.STOCK  # an OS4 IPR (0x39) numbers differently
             and message.level is Level.TONE
             and FIRST_PARAMETER_INDEX <= message.parameter < APR_TONE_LENGTH
         ):

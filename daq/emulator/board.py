@@ -15,6 +15,9 @@ Choices the hardware leaves open, made once here:
 * ``B6 7F`` (SILENCE, one driver's all-notes-off) releases every voice of the board.
 * Other controls (master tune, portamento, aftertouch...) are kept in the board's state but
   change no sound yet: the voice bank has no input for them.
+* An OS4 board: ``FD 01 cc vv`` (firmware_protocol.soundboard) sets an OS4-added tone
+  parameter; the board's tone becomes an OS4 tone. What each one does to the sound is in
+  daq.emulator.mapping.OS4_EFFECTS; a page or code no parameter uses counts as ignored.
 * Seeds: the upper board's voices and effects take the emulator's ``seed`` itself, so a
   note on the upper board sounds exactly like the batch renderer's ``render(..., seed=seed)``;
   the lower board takes ``seed + 1`` (:data:`SEED_OFFSETS`), independent of it.
@@ -44,6 +47,7 @@ from firmware_protocol.soundboard import (
     Event,
     NoteOff,
     NoteOn,
+    Os4ParameterChange,
     ParameterChange,
     Select,
     SoundboardParser,
@@ -90,6 +94,15 @@ class _Board:
         else:  # a patch-level control (8C..8E): the voices keep it
             self.state.controls[code] = value
         self.voices.set_parameter(_ALL_VOICES, code, value)
+
+    def set_os4(self, event: Os4ParameterChange) -> bool:
+        """An OS4-added parameter (``FD 01 cc vv``): kept in the tone; the voices play what
+        daq.emulator.mapping.OS4_EFFECTS says of it. False if no parameter has that code."""
+        if not self.state.set_os4(event):
+            return False
+        self._tone = None
+        self.voices.set_tone(_ALL_VOICES, self.tone)
+        return True
 
     def set_control(self, code: int, value: int) -> None:
         self.state.controls[code] = value
@@ -158,6 +171,9 @@ class BoardEmulator:
                 case Control(code, value):
                     for board in self._listening:
                         board.set_control(code, value)
+                case Os4ParameterChange():
+                    if not all([board.set_os4(event) for board in self._listening]):
+                        self.ignored += 1
                 case NoteOn(voice, key, velocity) if voice in VOICES:
                     for board in self._listening:
                         board.voices.note_on(voice, key, velocity)

@@ -90,6 +90,7 @@ P_VCF_ENV, P_VCF_KEY, P_VCF_DYNA, P_VCF_MODE = (
 )
 P_VCA_LEVEL, P_VCA_DYNA, P_VCA_MODE = _I["VCA LEVEL"], _I["VCA DYNA"], _I["VCA MODE"]
 P_CHORUS = _I["CHORUS"]
+P_DCO1_PW, P_DCO2_PW = _I["PWM1 WIDTH"], _I["PWM2 WIDTH"]  # Vecoven OS4 (mapping.OS4_CURVES)
 P_LFO_WF, P_LFO_DELAY, P_LFO_RATE = _I["LFO WF"], _I["LFO DELAY"], _I["LFO RATE"]
 P_E1A, P_E1D, P_E1S, P_E1R, P_E1K = (
     _I["ENV1 ATTACK"],
@@ -405,20 +406,21 @@ def _saturate(x: float) -> float:
 
 
 @njit(**KERNEL)
-def _shape(shape: int) -> tuple[float, float, float, float, float]:
+def _shape(shape: int, width: float) -> tuple[float, float, float, float, float]:
     """A DCO waveform as (slope, edge, high, low, noise): value = slope * phase + (high
     before ``edge``, low after) + noise * white. Edge 2.0 is never reached.
 
-    One branch-free formula for every shape keeps the per-sample loop small; the narrow
-    pulse has its DC removed so that switching shapes does not thump.
+    One branch-free formula for every shape keeps the per-sample loop small; the pulse
+    (duty cycle ``width``: the stock narrow pulse, or an OS4 PWM WIDTH) has its DC removed
+    so that switching shapes does not thump.
     """
     if shape == WF_SAW:
         return 2.0, 2.0, -1.0, -1.0, 0.0
     if shape == WF_SQUARE:
         return 0.0, 0.5, 1.0, -1.0, 0.0
     if shape == WF_PULSE:
-        dc = 1.0 - 2.0 * m.PULSE_WIDTH
-        return 0.0, m.PULSE_WIDTH, 1.0 + dc, -1.0 + dc, 0.0
+        dc = 1.0 - 2.0 * width
+        return 0.0, width, 1.0 + dc, -1.0 + dc, 0.0
     return 0.0, 2.0, 0.0, 0.0, 1.0
 
 
@@ -585,8 +587,8 @@ def _sources(
     ``start + slope * tick``, so any split of the samples gives the same numbers.
     """
     count = x.shape[0]
-    shape1 = _shape(int(p[P_DCO1_WF]))
-    shape2 = _shape(int(p[P_DCO2_WF]))
+    shape1 = _shape(int(p[P_DCO1_WF]), p[P_DCO1_PW])
+    shape2 = _shape(int(p[P_DCO2_WF]), p[P_DCO2_PW])
     xmod = int(p[P_XMOD])
     makeup = (1.0 + m.RES_FEEDBACK_MIN) * m.VOICE_GAIN
     phases = scratch[0, :2]
@@ -719,8 +721,9 @@ def run_voices(
 ) -> None:
     """Add the next ``out.shape[1]`` samples of each voice ``v`` into ``out[v]``.
 
-    ``params``: physical parameters [V, 44]; ``state``: [V, N_STATE]; ``rng``: uint64
-    [V, 1]; ``buf``: BLEP rings [V, BLEP_LENGTH]. Voices that have gone quiet cost nothing.
+    ``params``: physical parameters [V, len(mapping.INDEX)]; ``state``: [V, N_STATE];
+    ``rng``: uint64 [V, 1]; ``buf``: BLEP rings [V, BLEP_LENGTH]. Voices that have gone
+    quiet cost nothing.
     """
     n_voices, frames = out.shape
     x = np.zeros((CHUNK, n_voices))

@@ -1,4 +1,8 @@
-"""THE mapping from the 44 tone bytes to the physical quantities the voice DSP runs on.
+"""THE mapping from the tone bytes to the physical quantities the voice DSP runs on.
+
+The 44 stock parameters come first (:data:`CURVES`), then the Vecoven OS4 additions that
+have an audible effect here (:data:`OS4_CURVES`); :data:`OS4_EFFECTS` says for every
+OS4-added parameter what it does in the emulator, or that it is carried but silent.
 
 Roland never published these curves, so each one is a documented choice, made here once,
 with the reason beside it; the DSP (dsp.py), the tests and any model that wants units read
@@ -24,7 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from firmware_protocol.parameters import MAX_VALUE, TONE_PARAMETERS, ToneParameter, lookup
+from firmware_protocol.parameters import (
+    MAX_VALUE,
+    OS4_ADDED,
+    TONE_PARAMETERS,
+    Os4Parameter,
+    ToneParameter,
+    lookup,
+    lookup_os4,
+)
 from firmware_protocol.tone import Tone
 
 # -- constants the curves below and the kernels share ---------------------------------------
@@ -36,6 +48,8 @@ KEY_CENTRE = 60
 RANGE_SEMITONES = (-12.0, 0.0, 12.0, 24.0)
 #: Narrow pulse duty cycle: the JX "pulse" is a fixed narrow pulse, no PWM on this board.
 PULSE_WIDTH = 0.25
+#: Narrowest pulse an OS4 PWM WIDTH reaches (see OS4_CURVES): thinner would vanish.
+PWM_MIN_WIDTH = 0.02
 #: The four DYNA switch positions: off, 1, 2, 3 (share of an amount velocity controls).
 DYNA_DEPTH = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
 #: VCA DYNA span in dB between velocity 127 and velocity 0, per position.
@@ -107,7 +121,7 @@ def audio_taper(position: float) -> float:
 class Curve:
     """How one tone parameter's byte becomes the quantity the DSP uses."""
 
-    parameter: ToneParameter
+    parameter: ToneParameter | Os4Parameter
     unit: str
     convert: Callable[[int], float]
     why: str
@@ -218,8 +232,56 @@ CURVES: tuple[Curve, ...] = (
 if tuple(c.parameter for c in CURVES) != TONE_PARAMETERS:  # pragma: no cover - import guard
     raise RuntimeError("mapping.CURVES must follow firmware_protocol.TONE_PARAMETERS order")
 
+
+def pwm_width(raw: int) -> float:
+    """OS4 PWM WIDTH as a duty cycle: 64 (what a stock tone converts to) is the stock
+    pulse, 0 a square, 127 the narrowest. Linear; OS4's own curve is not documented."""
+    return max(PWM_MIN_WIDTH, 2.0 * PULSE_WIDTH * (1.0 - min(raw, MAX_VALUE) / 128.0))
+
+
+def _o(name: str, unit: str, convert: Callable[[int], float], why: str) -> Curve:
+    return Curve(lookup_os4(name), unit, convert, why)
+
+
+_PWM = "duty cycle of the DCO's pulse wave (WF = pulse only); see pwm_width"
+#: The OS4-added parameters the voices play, after CURVES in :func:`physical`'s vector.
+OS4_CURVES: tuple[Curve, ...] = (
+    _o("PWM1 WIDTH", "duty", pwm_width, _PWM),
+    _o("PWM2 WIDTH", "duty", pwm_width, _PWM),
+)
+
+_SILENT_MOD = "carried but silent: the voices have no pulse-width modulation input yet"
+_SILENT_LFO2 = "carried but silent: the voices have one LFO (LFO1, the stock LFO)"
+_SILENT_ENV = (
+    "carried but silent: the voices have the two stock ADSRs (OS4's ENV3, ENV4); routings "
+    "to ENV1/ENV2 play as the stock tone OS4 converts to (os4.to_stock)"
+)
+#: What each OS4-added parameter does in the emulator (every one of OS4_ADDED, by name).
+OS4_EFFECTS: dict[str, str] = {
+    "DCO1 LFO SOURCE": "carried but silent: the DCOs follow LFO1 with positive sign",
+    "DCO2 LFO SOURCE": "carried but silent: the DCOs follow LFO1 with positive sign",
+    "PWM1 WIDTH": "audible: " + _PWM,
+    "PWM2 WIDTH": "audible: " + _PWM,
+    **dict.fromkeys(
+        [f"PWM{n} {what}" for n in (1, 2) for what in ("ENV", "LFO", "LFO SOURCE", "DYNA")],
+        _SILENT_MOD,
+    ),
+    "PWM1 ENV SOURCE": _SILENT_MOD,
+    "PWM2 ENV SOURCE": _SILENT_MOD,
+    "VCF LFO2": _SILENT_LFO2,
+    "LFO1 LFO2": _SILENT_LFO2,
+    "LFO1 SYNC": "carried but silent: the LFO restarts with each note (the stock behaviour)",
+    **dict.fromkeys([p.name for p in OS4_ADDED if p.name.startswith("LFO2")], _SILENT_LFO2),
+    **dict.fromkeys(
+        [p.name for p in OS4_ADDED if p.name.startswith(("ENV1", "ENV2"))], _SILENT_ENV
+    ),
+}
+
+if set(OS4_EFFECTS) != {p.name for p in OS4_ADDED}:  # pragma: no cover - import guard
+    raise RuntimeError("mapping.OS4_EFFECTS must name every OS4-added parameter once")
+
 #: Position of each parameter in :func:`physical`'s vector, by panel name.
-INDEX: dict[str, int] = {p.name: i for i, p in enumerate(TONE_PARAMETERS)}
+INDEX: dict[str, int] = {c.parameter.name: i for i, c in enumerate(CURVES + OS4_CURVES)}
 
 
 def curve(name_or_key: str) -> Curve:
@@ -228,8 +290,15 @@ def curve(name_or_key: str) -> Curve:
 
 
 def physical(tone: Tone) -> np.ndarray:
-    """float64 [44]: every tone parameter in the unit of its curve, in APR order."""
-    return np.array([c(tone.value(c.parameter)) for c in CURVES], dtype=np.float64)
+    """float64 [44 + len(OS4_CURVES)]: every stock tone parameter in the unit of its curve,
+    in APR order, then the audible OS4 additions (a stock tone's at their neutral values)."""
+    stock = [c(tone.value(c.parameter)) for c in CURVES]
+    os4 = [
+        c(tone.os4[c.parameter.apr_index] if tone.os4 is not None else c.parameter.neutral)
+        for c in OS4_CURVES
+        if isinstance(c.parameter, Os4Parameter)
+    ]
+    return np.array(stock + os4, dtype=np.float64)
 
 
 @njit(cache=True)

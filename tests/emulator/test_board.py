@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 from daq.emulator.assigner import Assigner
 from daq.emulator.board import BoardEmulator, blocks, mix
 from daq.emulator.render import Note, render
+from firmware_protocol.parameters import lookup_os4
 from firmware_protocol.soundboard import (
     Board,
     encode_bend,
     encode_hold,
     encode_note_off,
     encode_note_on,
+    encode_os4_parameter,
     encode_select,
     encode_tones,
     replay,
@@ -263,3 +265,23 @@ def test_fast_blocks_are_mono_and_bounded():
     block = next(blocks(emulator, 512))
     assert block.shape == (512,) and block.dtype == np.float32
     assert np.max(np.abs(block)) <= 1.0
+
+
+def test_the_board_accepts_the_os4_page_and_holds_an_os4_tone():
+
+    emulator = BoardEmulator(FS)
+    tone = INIT_TONE.replace_os4(pwm1_width=100, lfo2_rate=40)
+    emulator.feed(encode_tones({Board.UPPER: tone}))
+    held = emulator.tone(Board.UPPER)
+    assert held.os4 is not None and emulator.ignored == 0
+    assert held.os4_values()["PWM1 WIDTH"] == 100 and held.os4_values()["LFO2 RATE"] == 40
+    assert held.values() == tone.values()
+    # a live change, one parameter behind the prefix
+    emulator.feed(encode_select(Board.UPPER) + encode_os4_parameter(lookup_os4("lfo2_rate"), 9))
+    assert emulator.tone(Board.UPPER).os4_values()["LFO2 RATE"] == 9
+    assert emulator.tone(Board.LOWER).os4 is None  # the lower board was not selected
+    # a page or code no parameter uses is ignored, not guessed at
+    emulator.feed(bytes([0xFD, 0x02, 0x80, 0x10, 0xFD, 0x01, 0xBF, 0x10]))
+    assert emulator.ignored == 2
+    emulator.feed(MIDDLE_C)
+    assert np.abs(mix(emulator.process(4096))).max() > 0.01  # it still plays
