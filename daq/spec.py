@@ -172,7 +172,8 @@ class Bank(_Model):
         if isinstance(data, Mapping) and "sha256" in data:
             data = dict(data)
             claimed = data.pop("sha256")
-            if isinstance(data.get("base64"), str) and claimed != _sha256(data["base64"]):
+            digest = _sha256(data["base64"]) if isinstance(data.get("base64"), str) else None
+            if digest is not None and claimed != digest:
                 raise ValueError("sha256 does not match the bank's bytes")
         return data
 
@@ -480,7 +481,7 @@ class JobSpec(SamplingSpec):
         if not rigs:
             raise ValueError("rigs is an empty list: give 'any' or at least one rig name")
         if len(rigs) > MAX_RIGS:
-            raise ValueError(f"rigs names {len(rigs)} rigs; allowed at most {MAX_RIGS}")
+            raise ValueError(f"{len(rigs)} rig names; allowed at most {MAX_RIGS}")
         for i, name in enumerate(rigs):
             if not RIG_NAME.fullmatch(name):
                 raise ValueError(
