@@ -147,11 +147,9 @@ _MAX_BASE64 = 4 * -(-MAX_SYX_BYTES // 3)
 
 class Bank(_Model):
     """A ``.syx`` bank as a job holds it: a name for people, the file's bytes (base64) and,
-    computed from them, their sha256.
-
-    Given as a string, it is a file name read at validation by the ``banks`` of the
-    validation context (:func:`validate_spec`); without one, a bank must come as
-    ``{name, base64}`` (a ``sha256`` given too must match the bytes).
+    computed from them, their sha256. Submit it as ``{name, base64}`` (a ``sha256`` given
+    too must match the bytes), or as a string: a file the submitter may name (the CLI: a
+    path; the API: a file in the server's banks directory), read once, at submit.
     """
 
     name: Printable = Field(max_length=MAX_BANK_NAME, description="the file's name")
@@ -164,7 +162,7 @@ class Bank(_Model):
     @classmethod
     def _read_named(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, str):
-            files: BankFiles | None = (info.context or {}).get("banks")
+            files: BankFiles | None = (info.context or {}).get("banks")  # validate_spec's
             if files is None:
                 raise ValueError(
                     "a bank named by a file cannot be read here: upload it as {name, base64}"
@@ -174,7 +172,8 @@ class Bank(_Model):
         if isinstance(data, Mapping) and "sha256" in data:
             data = dict(data)
             claimed = data.pop("sha256")
-            if isinstance(data.get("base64"), str) and claimed != _sha256(data["base64"]):
+            digest = _sha256(data["base64"]) if isinstance(data.get("base64"), str) else None
+            if digest is not None and claimed != digest:
                 raise ValueError("sha256 does not match the bank's bytes")
         return data
 
@@ -482,7 +481,7 @@ class JobSpec(SamplingSpec):
         if not rigs:
             raise ValueError("rigs is an empty list: give 'any' or at least one rig name")
         if len(rigs) > MAX_RIGS:
-            raise ValueError(f"rigs names {len(rigs)} rigs; allowed at most {MAX_RIGS}")
+            raise ValueError(f"{len(rigs)} rig names; allowed at most {MAX_RIGS}")
         for i, name in enumerate(rigs):
             if not RIG_NAME.fullmatch(name):
                 raise ValueError(

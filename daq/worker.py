@@ -29,7 +29,7 @@ from daq.capture_backends import PROBE_TONE, CaptureBackend, Work, backend_for, 
 from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
 from daq.rigs import RigDefinition
-from daq.spec import JobSpec
+from daq.spec import JobSpec, validate_spec
 from daq.worker_calibration import DRIFT, DriftPolicy, WorkerCalibration
 from daq.writer import FinishedTake, TakeWriter
 from db.catalog import Catalog
@@ -382,7 +382,7 @@ class Worker:
     # -- one batch ------------------------------------------------------------------------
     def _plan(self, job_id: int) -> _JobPlan:
         if job_id not in self._plans:
-            spec = JobSpec.model_validate(self.catalog.get_job_spec(job_id))
+            spec = validate_spec(self.catalog.get_job_spec(job_id))  # it holds its banks
             notes = [n.model_dump() for n in spec.capture.notes]
             self._plans[job_id] = _JobPlan(spec, sampling.sampler(spec), notes)
         return self._plans[job_id]

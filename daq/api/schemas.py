@@ -248,7 +248,7 @@ class ToneOut(_Out):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ToneOut:
-        tone = Tone(data)
+        tone = Tone.from_dump(data)  # a sample stored before tones refused bytes above 127
         return cls(
             name=tone.name,
             apr_hex=data.hex(),

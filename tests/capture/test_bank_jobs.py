@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from device_support import WorkerProcess
 
 from daq.banks import LocalFiles
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
 from daq.spec import load_spec, validate_spec
 from daq.worker import Worker
+from db.engine import open_catalog
 from db.records import TakeFilter
 from db.schema import JobState
 from firmware_protocol.parameters import lookup
@@ -55,19 +57,26 @@ def _bank_job(tmp_path: Path) -> Path:
 ORIGINAL = [INIT_TONE.replace(vcf_freq=90), INIT_TONE.replace(vcf_freq=60)]
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("then", ["replaced", "deleted"])
 def test_a_bank_job_captures_the_tones_of_submit_time_whatever_becomes_of_the_file(
-    emulated_services, tmp_path, then
+    catalog_url, tmp_path, then
 ):
-    catalog, store = emulated_services
-    job = submit_job(catalog, load_spec(_bank_job(tmp_path)))
-    bank = tmp_path / "banks" / "mine.syx"
-    if then == "replaced":
-        bank.write_bytes(jx8p_bank([INIT_TONE.replace(vcf_freq=5), INIT_TONE]))
-    else:
-        bank.unlink()
-    Worker(catalog, store, EMULATED).run(job_id=job.id)
-    finished = catalog.get_job(job.id)
-    assert finished.state == JobState.COMPLETED and finished.captured == 2
-    takes = catalog.query_takes(TakeFilter(job_id=job.id), limit=10).items
-    assert sorted(t.tone for t in takes) == sorted(tone.data for tone in ORIGINAL)
+    """The worker is a process of its own, as on another host or days later: it reads the
+    job, never the file (a relative path means nothing to it anyway)."""
+    catalog = open_catalog(catalog_url)
+    try:
+        job = submit_job(catalog, load_spec(_bank_job(tmp_path)))
+        bank = tmp_path / "banks" / "mine.syx"
+        if then == "replaced":
+            bank.write_bytes(jx8p_bank([INIT_TONE.replace(vcf_freq=5), INIT_TONE]))
+        else:
+            bank.unlink()
+        worker = WorkerProcess(EMULATED.name, catalog_url, tmp_path / "var", "--job", str(job.id))
+        assert worker.process.wait(timeout=240) == 0, "\n".join(worker.drain()[-40:])
+        finished = catalog.get_job(job.id)
+        assert finished.state == JobState.COMPLETED and finished.captured == 2
+        takes = catalog.query_takes(TakeFilter(job_id=job.id), limit=10).items
+        assert sorted(t.tone for t in takes) == sorted(tone.data for tone in ORIGINAL)
+    finally:
+        catalog.close()
