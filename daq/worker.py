@@ -293,13 +293,13 @@ class Worker:
             self.stop.wait(self._outage_backoff)
             self._outage_backoff = min(self._outage_backoff * 2, OUTAGE_BACKOFF_MAX_S)
             return
-        if isinstance(error, LocalFault):
-            self._fault(error)
-            return
-        refusal = storage_refusal(error)
-        if refusal is None:
-            raise error
-        self._fault(LocalFault(catalog_device(self.catalog), refusal))
+        if not isinstance(error, LocalFault):
+            refusal = storage_refusal(error)
+            if refusal is None:
+                raise error
+            error = LocalFault(catalog_device(self.catalog), refusal)
+        self._fault(error)
+        self._retry_later()
 
     def _outage_over(self) -> None:
         """A round went through after an outage: say so, in the log and in the catalog."""
@@ -324,8 +324,9 @@ class Worker:
         keeper.close()
         self.backend.close()
         try:
-            self._give_back(keeper, unrecorded)
-            self._set_status(RigStatus.OFFLINE)
+            if self._registered:
+                self._give_back(keeper, unrecorded)
+                self._set_status(RigStatus.OFFLINE)
         except Exception as error:
             if not (is_outage(error) or storage_refusal(error)):
                 raise
@@ -407,11 +408,7 @@ class Worker:
                 self._probe("the probe tone was not heard")
         except self._fault_types as error:
             self._fault(error)
-            log_event(
-                log, "rig.retry", logging.WARNING, rig=self.rig.name, in_s=round(self._backoff, 3)
-            )
-            self.stop.wait(self._backoff)
-            self._backoff = min(self._backoff * 2, self.fault_policy.backoff_max_s)
+            self._retry_later()
             return False
         self._connected = True
         self._backoff = self.fault_policy.backoff_s
@@ -425,6 +422,13 @@ class Worker:
             self.catalog.log_event("rig.recovered", message, rig=self.rig.name)
             log_event(log, "rig.recovered", rig=self.rig.name)
         return True
+
+    def _retry_later(self) -> None:
+        """Wait before the next try at a faulted rig, twice as long as the last time."""
+        log_event(log, "rig.retry", logging.WARNING, rig=self.rig.name,
+                  in_s=round(self._backoff, 3))  # fmt: skip
+        self.stop.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, self.fault_policy.backoff_max_s)
 
     def _check_host(self) -> None:
         """Raise :class:`LocalFault` unless takes can be kept here: the store has room above
@@ -477,9 +481,12 @@ class Worker:
         )
         data = {"device": device, "error": str(error), "last_good_take": self._last_good}
         try:
+            if not self._registered:  # the catalog refused to register the rig
+                raise LocalFault(catalog_device(self.catalog), "the rig is not registered")
             self._record_fault(reason, data if first else None)
         except Exception as failure:
-            if not (is_outage(failure) or storage_refusal(failure)):
+            if not (isinstance(failure, LocalFault) or is_outage(failure)
+                    or storage_refusal(failure)):  # fmt: skip
                 raise
             # Recorded once the catalog takes writes again (``_connect``).
             self._unrecorded_fault = (reason, data)
