@@ -20,6 +20,8 @@ from db.schema import FINAL_JOB_STATES, JobState, SampleState, utcnow
 
 #: Claimed samples looked at for the per-rig breakdown (one per busy rig in practice).
 MAX_CLAIMS_SHOWN = 1000
+#: Failed samples a job report lists with their reasons (``job.failed`` counts them all).
+FAILURES_SHOWN = 10
 
 
 def submit_job(catalog: Catalog, spec: JobSpec, created_by: str | None = None) -> JobInfo:
@@ -160,6 +162,8 @@ class JobReport:
     progress: Progress
     rigs: list[RigShare]
     at: datetime
+    #: The first failed samples, each with the reason its last attempt failed.
+    failures: list[SampleInfo]
 
     @property
     def fraction_done(self) -> float:
@@ -168,7 +172,8 @@ class JobReport:
 
 
 def job_report(catalog: Catalog, job_id: int, *, now: datetime | None = None) -> JobReport:
-    """Progress, rate and ETA (from the catalog's recent takes), and the per-rig breakdown."""
+    """Progress, rate and ETA (from the catalog's recent takes), the per-rig breakdown and
+    the first failed samples with their reasons."""
     now = now or utcnow()
     job = catalog.get_job(job_id)
     progress = catalog.job_progress(job_id, now=now)
@@ -184,7 +189,8 @@ def job_report(catalog: Catalog, job_id: int, *, now: datetime | None = None) ->
         )
         for name in names
     ]
-    return JobReport(job, progress, rigs, now)
+    failures = catalog.list_samples(job_id, SampleState.FAILED, limit=FAILURES_SHOWN)
+    return JobReport(job, progress, rigs, now, failures)
 
 
 def describe(progress: Progress) -> str:

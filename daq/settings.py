@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="jx-daq API to talk to (http://host:8000); empty: use the catalog directly.",
     )
     api_token: str = Field("", description="Bearer token for api_url (jxdaq token create).")
+    store_min_free_mb: int = Field(
+        1024,
+        ge=0,
+        description="Free space a local audio store keeps: below it, workers stop claiming "
+        "and fault their rigs until space returns.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -29,10 +29,20 @@ from daq.capture_backends import PROBE_TONE, CaptureBackend, Work, backend_for, 
 from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
 from daq.rigs import RigDefinition
+from daq.settings import get_settings
 from daq.spec import JobSpec, validate_spec
 from daq.worker_calibration import DRIFT, DriftPolicy, WorkerCalibration
-from daq.writer import FinishedTake, TakeWriter
+from daq.writer import (
+    OUTAGE_BACKOFF_MAX_S,
+    OUTAGE_BACKOFF_S,
+    FinishedTake,
+    LocalFault,
+    TakeWriter,
+    catalog_device,
+    store_device,
+)
 from db.catalog import Catalog
+from db.engine import error_line, is_outage, storage_refusal
 from db.records import ClaimedSample, LeaseLost
 from db.registry import LATENCY
 from db.schema import FINAL_JOB_STATES, QcVerdict, RigStatus, utcnow
@@ -47,6 +57,7 @@ POLL_S = 0.5
 REQUEUE_EVERY_S = 10.0
 HEARTBEAT_EVERY_S = 5.0
 PROGRESS_EVERY_S = 10.0
+MB = 1024 * 1024
 
 log = logging.getLogger("jxdaq.worker")
 
@@ -169,6 +180,7 @@ class Worker:
         backend: CaptureBackend | None = None,
         faults: FaultPolicy | None = None,
         drift: DriftPolicy | None = None,
+        min_free_mb: int | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -195,14 +207,69 @@ class Worker:
         self._last_good = "none yet"
         self._last_job: int | None = None
         self._last_progress = time.monotonic()
+        self.min_free_mb = get_settings().store_min_free_mb if min_free_mb is None else min_free_mb
+        self._job_id: int | None = None
+        self._registered = False
+        self._unrecorded_fault: tuple[str, dict[str, str]] | None = None
+        self._outage_since: float | None = None
+        self._outage_error = ""
+        self._outage_backoff = OUTAGE_BACKOFF_S
 
     @property
     def _fault_types(self) -> tuple[type[BaseException], ...]:
-        return (*self.backend.faults, SilentRig)
+        return (*self.backend.faults, SilentRig, LocalFault)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, job_id: int | None = None) -> WorkerStats:
-        """Capture until ``stop`` is set, or until job ``job_id`` is over."""
+        """Capture until ``stop`` is set, or until job ``job_id`` is over (taking only its
+        samples)."""
+        self._job_id = job_id
+        log_event(log, "worker.start", rig=self.rig.name, instrument=self.rig.instrument,
+                  job=job_id)  # fmt: skip
+        writer = TakeWriter(self.catalog, self.store)
+        keeper = self.keeper
+        keeper.start()
+        try:
+            while not self.stop.is_set():
+                try:
+                    if self._step(writer, keeper):
+                        break
+                except Exception as error:
+                    self._trouble(error)
+                    continue
+                self._outage_over()
+        finally:
+            self._shut_down(writer, keeper)
+        return self.stats
+
+    def _step(self, writer: TakeWriter, keeper: LeaseKeeper) -> bool:
+        """One round of the loop: claim (or take up the claims kept through an outage) and
+        capture; True once the worker's job is over."""
+        job_id = self._job_id
+        if not self._registered:
+            self._register()
+        if job_id is not None and not self._connected and self._job_over(job_id):
+            return True
+        if not self._connected and not self._connect(writer):
+            return False
+        claims = keeper.take_all() or self._claim_batch()
+        if not claims:
+            self._set_status(RigStatus.IDLE)
+            writer.flush()
+            if job_id is not None and self._job_over(job_id):
+                return True
+            self._calibrate()
+            self.stop.wait(POLL_S)
+            return False
+        self._set_status(RigStatus.CAPTURING)
+        try:
+            self._capture(claims, writer, keeper)
+        except self._fault_types as error:
+            self._fault(error)
+        self._give_back(keeper)
+        return False
+
+    def _register(self) -> None:
         rig = self.rig
         audio = None if rig.audio_device is None else str(rig.audio_device)
         self.catalog.upsert_rig(
@@ -210,50 +277,71 @@ class Worker:
         )
         self._set_status(RigStatus.IDLE)
         self.calibration.start()
-        log_event(log, "worker.start", rig=rig.name, instrument=rig.instrument, job=job_id)
-        writer = TakeWriter(self.catalog, self.store)
-        keeper = self.keeper
-        keeper.start()
+        self._registered = True
+
+    def _trouble(self, error: Exception) -> None:
+        """What the loop does when a round ends in ``error``: ride out a catalog outage (the
+        claims in hand are kept for the next round), fault the rig where storage on this
+        host refuses (a read-only catalog), re-raise anything else."""
+        if is_outage(error):
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+                self._outage_backoff = OUTAGE_BACKOFF_S
+                log_event(log, "catalog.outage", logging.WARNING, rig=self.rig.name,
+                          error=error_line(error))  # fmt: skip
+            self._outage_error = error_line(error)
+            self.stop.wait(self._outage_backoff)
+            self._outage_backoff = min(self._outage_backoff * 2, OUTAGE_BACKOFF_MAX_S)
+            return
+        if not isinstance(error, LocalFault):
+            refusal = storage_refusal(error)
+            if refusal is None:
+                raise error
+            error = LocalFault(catalog_device(self.catalog), refusal)
+        self._fault(error)
+        self._retry_later()
+
+    def _outage_over(self) -> None:
+        """A round went through after an outage: say so, in the log and in the catalog."""
+        if self._outage_since is None:
+            return
+        seconds = round(time.monotonic() - self._outage_since, 1)
+        self._outage_since = None
+        log_event(log, "catalog.back", rig=self.rig.name, after_s=seconds)
+        self.catalog.log_event(
+            "rig.catalog_outage",
+            f"rig {self.rig.name}: the catalog was unreachable for {seconds} s "
+            f"({self._outage_error}); capture went on after it",
+            level="warning",
+            rig=self.rig.name,
+            data={"seconds": seconds, "error": self._outage_error},
+        )
+
+    def _shut_down(self, writer: TakeWriter, keeper: LeaseKeeper) -> None:
+        """Record what was captured, give back the rest, say the rig is offline. The catalog
+        may be unreachable now: what cannot be given back comes back when its lease runs out."""
+        unrecorded = writer.close()
+        keeper.close()
+        self.backend.close()
         try:
-            while not self.stop.is_set():
-                if job_id is not None and not self._connected and self._job_over(job_id):
-                    break
-                if not self._connected and not self._connect():
-                    continue
-                claims = self._claim_batch()
-                if not claims:
-                    self._set_status(RigStatus.IDLE)
-                    writer.flush()
-                    if job_id is not None and self._job_over(job_id):
-                        break
-                    self._calibrate()
-                    self.stop.wait(POLL_S)
-                    continue
-                self._set_status(RigStatus.CAPTURING)
-                try:
-                    self._capture(claims, writer, keeper)
-                except self._fault_types as error:
-                    self._fault(error)
-                finally:
-                    self._give_back(keeper)
-        finally:
-            try:
-                writer.close()
-            finally:
-                keeper.close()
-                self.backend.close()
+            if self._registered:
+                self._give_back(keeper, unrecorded)
                 self._set_status(RigStatus.OFFLINE)
-                log_event(
-                    log,
-                    "worker.stop",
-                    rig=rig.name,
-                    recorded=writer.recorded,
-                    failed=self.stats.failed_attempts,
-                    released=self.stats.released,
-                    faults=self.stats.faults,
-                    lost=writer.lost,
-                )
-        return self.stats
+        except Exception as error:
+            if not (is_outage(error) or storage_refusal(error)):
+                raise
+            log_event(log, "worker.unreleased", logging.WARNING, rig=self.rig.name,
+                      error=error_line(error))  # fmt: skip
+        log_event(
+            log,
+            "worker.stop",
+            rig=self.rig.name,
+            recorded=writer.recorded,
+            failed=self.stats.failed_attempts + writer.refused,
+            released=self.stats.released,
+            faults=self.stats.faults,
+            lost=writer.lost,
+        )
 
     def _set_status(
         self, status: RigStatus, reason: str | None = None, force: bool = False
@@ -268,19 +356,27 @@ class Worker:
         return self.catalog.get_job(job_id).state in FINAL_JOB_STATES
 
     def _claim_batch(self) -> list[ClaimedSample]:
+        self._check_free_space()
         claims: list[ClaimedSample] = []
         while len(claims) < self.batch:
-            claim = self.catalog.claim_next(self.rig.name, self.lease_s)
+            claim = self.catalog.claim_next(self.rig.name, self.lease_s, job_id=self._job_id)
             if claim is None:
                 break
             claims.append(claim)
         return claims
 
-    def _give_back(self, keeper: LeaseKeeper) -> None:
-        """Claims in hand without a take go back to the queue untouched."""
-        for claim in keeper.take_all():
-            if self.catalog.release(claim):
-                self.stats.released += 1
+    def _give_back(self, keeper: LeaseKeeper, more: list[ClaimedSample] | None = None) -> None:
+        """Claims in hand without a take (and ``more``: claims whose takes were not
+        recorded) go back to the queue untouched. Those the catalog could not take back
+        (it went away) stay in hand, leased, for the next round."""
+        claims = [*keeper.take_all(), *(more or [])]
+        for done, claim in enumerate(claims):
+            try:
+                released = self.catalog.release(claim)
+            except Exception:
+                keeper.hold(claims[done:])
+                raise
+            self.stats.released += released
 
     def _progress(self, writer: TakeWriter) -> None:
         now = time.monotonic()
@@ -296,13 +392,15 @@ class Worker:
             )
 
     # -- devices and faults ---------------------------------------------------------------
-    def _connect(self) -> bool:
-        """Open the rig (calibrating its latency if unknown) and prove it makes sound.
+    def _connect(self, writer: TakeWriter) -> bool:
+        """Open the rig (calibrating its latency if unknown), prove it makes sound and that
+        this host can keep takes (free space, a writable store and catalog).
 
         On failure the rig is (or stays) FAULTED and the next try waits twice as long.
         """
         backend = self.backend
         try:
+            self._check_host()
             backend.open()
             if backend.latency_s is None:
                 backend.latency_s = self.calibration.latency()
@@ -310,15 +408,14 @@ class Worker:
                 self._probe("the probe tone was not heard")
         except self._fault_types as error:
             self._fault(error)
-            log_event(
-                log, "rig.retry", logging.WARNING, rig=self.rig.name, in_s=round(self._backoff, 3)
-            )
-            self.stop.wait(self._backoff)
-            self._backoff = min(self._backoff * 2, self.fault_policy.backoff_max_s)
+            self._retry_later()
             return False
         self._connected = True
         self._backoff = self.fault_policy.backoff_s
+        if self._unrecorded_fault is not None:  # the catalog could not take it then
+            self._record_fault(*self._unrecorded_fault)
         self._set_status(RigStatus.CAPTURING)
+        self._give_back(self.keeper, writer.resume())
         if self._faulted:
             self._faulted = False
             message = f"rig {self.rig.name} works again"
@@ -326,27 +423,53 @@ class Worker:
             log_event(log, "rig.recovered", rig=self.rig.name)
         return True
 
+    def _retry_later(self) -> None:
+        """Wait before the next try at a faulted rig, twice as long as the last time."""
+        log_event(log, "rig.retry", logging.WARNING, rig=self.rig.name,
+                  in_s=round(self._backoff, 3))  # fmt: skip
+        self.stop.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, self.fault_policy.backoff_max_s)
+
+    def _check_host(self) -> None:
+        """Raise :class:`LocalFault` unless takes can be kept here: the store has room above
+        its floor and (after a fault) takes a file, and the catalog takes a write."""
+        self._check_free_space()
+        if self._faulted:
+            try:
+                self.store.check_writable()
+            except OSError as error:
+                raise LocalFault(store_device(self.store), str(error)) from error
+        try:
+            self.catalog.heartbeat(self.rig.name)
+        except Exception as error:
+            refusal = storage_refusal(error)
+            if refusal is None:
+                raise
+            raise LocalFault(catalog_device(self.catalog), refusal) from error
+
+    def _check_free_space(self) -> None:
+        """Stop before the store's disk is full: below the floor, a take could not be kept."""
+        free = self.store.free_bytes()
+        if free is not None and free < self.min_free_mb * MB:
+            raise LocalFault(
+                store_device(self.store),
+                f"{free // MB} MB free, below the floor of {self.min_free_mb} MB "
+                "(setting store_min_free_mb)",
+            )
+
     def _fault(self, error: BaseException) -> None:
         """The rig is broken: close it, say why, and let ``_connect`` retry later."""
         self._connected = False
         self._silent = 0
         self.backend.close()
-        device = self.backend.device(error)
+        device = error.device if isinstance(error, LocalFault) else self.backend.device(error)
         reason = (
             f"rig {self.rig.name} faulted on {device}: {error}; last good take: {self._last_good}"
         )
         first = not self._faulted
         self._faulted = True
-        self._set_status(RigStatus.FAULTED, reason, force=True)
         if first:
             self.stats.faults += 1
-            self.catalog.log_event(
-                "rig.fault",
-                reason,
-                level="error",
-                rig=self.rig.name,
-                data={"device": device, "error": str(error), "last_good_take": self._last_good},
-            )
         log_event(
             log,
             "rig.fault",
@@ -356,6 +479,27 @@ class Worker:
             error=str(error),
             last_good=self._last_good,
         )
+        data = {"device": device, "error": str(error), "last_good_take": self._last_good}
+        try:
+            if not self._registered:  # the catalog refused to register the rig
+                raise LocalFault(catalog_device(self.catalog), "the rig is not registered")
+            self._record_fault(reason, data if first else None)
+        except Exception as failure:
+            if not (isinstance(failure, LocalFault) or is_outage(failure)
+                    or storage_refusal(failure)):  # fmt: skip
+                raise
+            # Recorded once the catalog takes writes again (``_connect``).
+            self._unrecorded_fault = (reason, data)
+            log_event(log, "rig.fault_unrecorded", logging.ERROR, rig=self.rig.name,
+                      error=error_line(failure))  # fmt: skip
+
+    def _record_fault(self, reason: str, data: dict[str, str] | None) -> None:
+        """The rig's FAULTED status with ``reason``, and (``data``) a ``rig.fault`` event."""
+        self._set_status(RigStatus.FAULTED, reason, force=True)
+        if data is not None:
+            self.catalog.log_event("rig.fault", reason, level="error", rig=self.rig.name,
+                                   data=data)  # fmt: skip
+        self._unrecorded_fault = None
 
     def _calibrate(self) -> None:
         """While idle: drift checks when due, calibrations operators asked for."""

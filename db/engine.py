@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from db.records import CatalogUnreachable
 
@@ -108,6 +108,48 @@ def _retry_while_locked(dbapi_connection: Any, statement: str) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(random.uniform(0.0002, 0.002))
+
+
+#: SQLite result codes (by name) that mean the catalog's own storage refuses to be written.
+_SQLITE_REFUSALS = ("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+_SQLITE_CONTENTION = ("SQLITE_BUSY", "SQLITE_LOCKED")
+#: PostgreSQL SQLSTATE classes and codes that mean the server cannot serve us for now:
+#: connection exceptions (08), insufficient resources (53: disk full, too many connections),
+#: operator intervention (57: shutdown, restart), a hot standby (25006: read-only).
+_POSTGRES_OUTAGE = ("08", "53", "57", "25006")
+
+
+def error_line(error: BaseException) -> str:
+    """The first line of what the database said (no SQL, no parameters, no traceback)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says the catalog server is unreachable for now (it may come back);
+    the same call is worth repeating later. A lost connection is one; a rejected row is not."""
+    if isinstance(error, CatalogUnreachable):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate.startswith(_POSTGRES_OUTAGE)
+    if isinstance(error.orig, sqlite3.Error):  # another writer held the lock too long
+        return getattr(error.orig, "sqlite_errorname", "").startswith(_SQLITE_CONTENTION)
+    # psycopg: a connection that failed or broke carries no SQLSTATE
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def storage_refusal(error: BaseException) -> str | None:
+    """Why a local catalog's storage refuses writes (read-only, full, I/O error), else None."""
+    if not isinstance(error, DBAPIError) or not isinstance(error.orig, sqlite3.Error):
+        return None
+    name = getattr(error.orig, "sqlite_errorname", "")
+    return error_line(error) if name.startswith(_SQLITE_REFUSALS) else None
 
 
 def writer(engine: Engine) -> Engine:

@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,6 +106,19 @@ class AudioStore:
         else:
             self.fs.pipe_file(self._path(key), data)
         return sha256
+
+    def free_bytes(self) -> int | None:
+        """Free space where new files go; None for a store that is not a local directory."""
+        return shutil.disk_usage(self.root).free if self.local else None
+
+    def check_writable(self) -> None:
+        """Raise :class:`OSError` unless a file can be written durably in the store now (a
+        worker asks before it resumes after the store refused a take)."""
+        if not self.local:
+            return
+        probe = Path(self.root) / f".writable.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        write_atomically(probe, b"probe")
+        probe.unlink()
 
     # -- reading ------------------------------------------------------------------------
     def read_bytes(self, key: str) -> bytes:

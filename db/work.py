@@ -303,18 +303,27 @@ class WorkQueue(UnitOfWork):
 
     # -- claims and leases --------------------------------------------------------------
     def claim_next(
-        self, rig: str, lease_s: float, *, now: datetime | None = None
+        self,
+        rig: str,
+        lease_s: float,
+        *,
+        job_id: int | None = None,
+        now: datetime | None = None,
     ) -> ClaimedSample | None:
-        """Lease the next sample ``rig`` may capture (highest priority, oldest job first)."""
+        """Lease the next sample ``rig`` may capture (highest priority, oldest job first;
+        only of job ``job_id`` if given)."""
         now = now or utcnow()
         expires = now + timedelta(seconds=lease_s)
+        query = (
+            select(Job.id, Job.seed, Job.rigs)
+            .where(Job.state.in_(RUNNABLE_JOB_STATES))
+            .order_by(Job.priority.desc(), Job.id)
+        )
+        if job_id is not None:
+            query = query.where(Job.id == job_id)
         with self._write() as connection:
             rig_id = self._rig_id(connection, rig)
-            jobs = connection.execute(
-                select(Job.id, Job.seed, Job.rigs)
-                .where(Job.state.in_(RUNNABLE_JOB_STATES))
-                .order_by(Job.priority.desc(), Job.id)
-            ).all()
+            jobs = connection.execute(query).all()
             for job in jobs:
                 if job.rigs is not None and rig not in job.rigs:
                     continue

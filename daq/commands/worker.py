@@ -58,7 +58,6 @@ def worker(
     from daq.settings import get_settings
     from daq.worker import FaultPolicy, Worker
     from daq.worker_calibration import DriftPolicy
-    from daq.writer import WriterError
     from db.engine import open_catalog
     from db.records import NotFound
     from db.store import AudioStore
@@ -110,7 +109,5 @@ def worker(
     )
     try:
         worker_.run(job_id=job)
-    except WriterError as error:
-        raise _fail(f"rig {rig}: {error}") from None
     finally:
         catalog.close()

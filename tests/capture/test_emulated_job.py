@@ -113,3 +113,14 @@ def test_the_emulated_rig_refuses_rates_it_cannot_render():
     )
     with pytest.raises(ValueError, match="96000"):
         RenderedCapture(spec.capture)
+
+
+def test_a_worker_for_one_job_captures_that_job_only(services):
+    """``jxdaq worker --job N`` used to take a higher-priority job's samples as well."""
+    catalog, store = services
+    other = submit_job(catalog, load_spec(EXAMPLE).model_copy(update={"count": 8, "priority": 5}))
+    mine = submit_job(catalog, load_spec(EXAMPLE).model_copy(update={"count": 4}))
+    Worker(catalog, store, EMULATED).run(job_id=mine.id)
+    assert catalog.get_job(mine.id).state == JobState.COMPLETED
+    assert catalog.list_samples(other.id) == []
+    assert catalog.get_job(other.id).state == JobState.QUEUED
