@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         description="jx-daq API to talk to (http://host:8000); empty: use the catalog directly.",
     )
     api_token: str = Field("", description="Bearer token for api_url (jxdaq token create).")
+    max_body_bytes: int = Field(
+        16 * 2**20,
+        ge=1024,
+        description="Largest request body the API reads (413 above it): room for a job "
+        "with an inline bank upload of a few MB.",
+    )
 
     @classmethod
     def settings_customise_sources(

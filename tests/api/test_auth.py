@@ -8,13 +8,12 @@ roles are then enforced. The roles of the core routes are also pinned to the pol
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from api_support import JOBS, LIST_SPEC, RIG, TOKENS, record_takes
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from daq.api.deps import route_roles
 from daq.api.routes import api_routes
 from db.schema import Role
 
@@ -53,18 +52,6 @@ BODIES = {
 }
 
 
-def _dependants(dependant: Dependant) -> Iterator[Dependant]:
-    for child in dependant.dependencies:
-        yield child
-        yield from _dependants(child)
-
-
-def declared_roles(route: APIRoute) -> frozenset[Role] | None:
-    """The roles the route's ``require()`` dependencies admit (all must pass), or None."""
-    found = [d.call.roles for d in _dependants(route.dependant) if hasattr(d.call, "roles")]
-    return frozenset.intersection(*found) if found else None
-
-
 def operations(app) -> list[tuple[str, str, APIRoute]]:
     return [
         (method, template, route)
@@ -89,7 +76,7 @@ def fill(template: str, values: dict[str, object]) -> str:
 
 def test_the_core_routes_declare_the_policy_and_every_other_route_declares_roles(sqlite_api):
     app = sqlite_api.client.app
-    declared = {(m, t): declared_roles(r) for m, t, r in operations(app)}
+    declared = {(m, t): route_roles(r) for m, t, r in operations(app)}
     assert set(POLICY) | OPEN_ROUTES <= set(declared), set(POLICY) - set(declared)
     for key, roles in declared.items():
         if key in OPEN_ROUTES:
@@ -119,7 +106,7 @@ def test_every_route_x_every_role_x_no_token(world):
         wrong = client.request(method, url, json=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401, (method, url)
         assert client.request(method, url, json=body, headers=stale).status_code == 401
-        admitted = declared_roles(route)
+        admitted = route_roles(route)
         for role in Role:
             answer = api.as_(role, method, url, json=body)
             if role in admitted:

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import httpx
 import pytest
+from api_support import free_port, serve, wait_healthy
 from device_support import interrupt
 from typer.testing import CliRunner
 
@@ -19,33 +13,6 @@ from daq.commands.serve import is_loopback
 from db.engine import open_catalog
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve(var_dir: Path, host: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "JXDAQ_VAR_DIR": str(var_dir)}
-    env.pop("JXDAQ_CATALOG_URL", None)
-    env.pop("JXDAQ_CONFIG", None)
-    command = [sys.executable, "-m", "daq.cli", "serve", "--host", host, "--port", str(port)]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def wait_healthy(process: subprocess.Popen, port: int, timeout_s: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("the server did not answer /health in time")
 
 
 @pytest.mark.parametrize(
