@@ -116,6 +116,42 @@ def test_every_route_x_every_role_x_no_token(world):
                 assert role.value in answer.json()["detail"]
 
 
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+#: Bodies no route accepts: not JSON, and JSON of the wrong shape.
+INVALID_BODIES = (
+    {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+    {"json": {"name": ["not", "a", "name"], "priority": "high", "source": 5, "role": None}},
+)
+
+
+def test_every_write_route_checks_the_role_before_the_body(world):
+    """An invalid body is no reason to answer 422 to a caller who may not use the route."""
+    api, values = world
+    client = api.client
+    writes = [(m, t, r) for m, t, r in operations(client.app) if m in WRITES]
+    assert writes
+    for method, template, route in writes:
+        url = fill(template, values)
+        admitted = route_roles(route)
+        for body in INVALID_BODIES:
+            anonymous = client.request(method, url, **body)
+            assert anonymous.status_code == 401, (method, url, anonymous.text)
+            for role in set(Role) - admitted:
+                answer = api.as_(role, method, url, **body)
+                assert answer.status_code == 403, (role, method, url, answer.text)
+
+
+def test_a_trainer_is_refused_a_job_that_is_no_resynthesis_before_it_is_validated(sqlite_api):
+    bank = {"source": {"kind": "bank", "path": "/etc/shadow"}, "count": "many"}
+    answer = sqlite_api.as_(TRAINER, "POST", JOBS, json=bank)
+    assert answer.status_code == 403, answer.text
+    assert "resynthesis" in answer.json()["detail"] and "shadow" not in answer.text
+    unshaped = sqlite_api.as_(TRAINER, "POST", JOBS, json={"source": "list"})
+    assert unshaped.status_code == 403, unshaped.text
+    listed = sqlite_api.as_(TRAINER, "POST", JOBS, json={"source": {"kind": "list"}})
+    assert listed.status_code == 422  # a resynthesis job: validated, and told what is wrong
+
+
 def test_a_rig_token_acts_for_its_own_rig_only(world):
     api, _ = world
     api.catalog.upsert_rig("board-b", "emulator")

@@ -73,6 +73,25 @@ def _spec_examples() -> dict[str, dict[str, Any]]:
     return examples
 
 
+async def _submitter(
+    request: Request, token: Annotated[TokenInfo, Depends(require(Role.OPERATOR, Role.TRAINER))]
+) -> TokenInfo:
+    """The caller, when it may submit this job: trainers resynthesis jobs only. Decided from
+    the body's ``source.kind`` before the spec is validated, so a trainer learns nothing from
+    the validation of a spec it may not submit (dependencies run before body validation)."""
+    if token.role == Role.TRAINER:
+        body = await request.json()
+        source = body.get("source") if isinstance(body, dict) else None
+        kind = source.get("kind") if isinstance(source, dict) else None
+        if kind != RESYNTHESIS_KIND:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"trainer tokens may submit resynthesis jobs only (source.kind = "
+                f"{RESYNTHESIS_KIND!r}), not source.kind = {str(kind)[:40]!r}",
+            )
+    return token
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -85,16 +104,10 @@ def create_job(
     catalog: CatalogDep,
     request: Request,
     response: Response,
-    token: Annotated[TokenInfo, Depends(require(Role.OPERATOR, Role.TRAINER))],
+    token: Annotated[TokenInfo, Depends(_submitter)],
 ) -> JobOut:
     """Validate and queue a job; a malformed spec is a 422 naming each bad field and what
     is allowed, and nothing is stored. Samples are generated as rigs claim them."""
-    if token.role == Role.TRAINER and spec.source.kind != RESYNTHESIS_KIND:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"trainer tokens may submit resynthesis jobs only (source.kind = "
-            f"{RESYNTHESIS_KIND!r}), not source.kind = {spec.source.kind!r}",
-        )
     if "\x00" in spec.name:  # the catalog (PostgreSQL) cannot store NUL characters
         raise RequestValidationError(
             [
