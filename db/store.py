@@ -25,7 +25,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -105,6 +105,12 @@ class AudioStore:
         else:
             self.fs.pipe_file(self._path(key), data)
         return sha256
+
+    def remove(self, key: str) -> None:
+        """Delete a file no take references any more (one already gone is no error)."""
+        sha_of_key(key)
+        with suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(key))
 
     # -- reading ------------------------------------------------------------------------
     def read_bytes(self, key: str) -> bytes:

@@ -30,6 +30,7 @@ POLICY: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/jobs/{job_id}/resume"): {OPERATOR},
     ("POST", "/api/v1/jobs/{job_id}/cancel"): {OPERATOR},
     ("PATCH", "/api/v1/jobs/{job_id}"): {OPERATOR},
+    ("DELETE", "/api/v1/jobs/{job_id}"): set(),
     ("GET", "/api/v1/takes"): READERS,
     ("GET", "/api/v1/takes/{take_id}"): READERS,
     ("GET", "/api/v1/takes/{take_id}/audio"): READERS,

@@ -14,9 +14,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 
 from daq import jobs
-from daq.api.deps import CatalogDep, JobReportsDep, require
+from daq.api.deps import CatalogDep, JobReportsDep, StoreDep, require
 from daq.api.errors import documented
 from daq.api.schemas import (
     JobDetailOut,
@@ -29,6 +30,7 @@ from daq.api.schemas import (
     ProgressOut,
     ReasonIn,
 )
+from db.deletion import TakeChoice, delete_job
 from db.reads import MAX_PAGE
 from db.records import JobInfo, TokenInfo
 from db.schema import JobState, Role
@@ -248,3 +250,43 @@ def job_history(
         catalog, job_id, after_event_id=after, limit=limit, failures_limit=FAILURES_SHOWN
     )
     return JobHistoryOut.from_history(history)
+
+
+class JobDeletedOut(BaseModel):
+    id: int
+    name: str
+    takes_removed: int = Field(description="takes deleted with the job")
+    audio_removed: int = Field(description="audio files no other take shared, removed")
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobDeletedOut,
+    responses=documented(404, 409),
+    summary="Delete a job (admin)",
+)
+def remove_job(
+    job_id: JobId,
+    takes: Annotated[
+        TakeChoice,
+        Query(
+            description="remove: its takes go with it (their audio too, unless another take "
+            "shares it); keep: delete only a job that recorded no take"
+        ),
+    ],
+    catalog: CatalogDep,
+    store: StoreDep,
+    reports: JobReportsDep,
+    token: Annotated[TokenInfo, Depends(require(Role.ADMIN))],
+) -> JobDeletedOut:
+    """A job that is over, for good, recorded as a ``job_deleted`` event. 409 when it is not
+    over (cancel it first), when ``takes=keep`` and it has takes (they need their job), or
+    when a frozen dataset holds its takes (named)."""
+    deleted = delete_job(catalog, store, job_id, takes, by=token.name)
+    reports.forget(job_id)
+    return JobDeletedOut(
+        id=deleted.job_id,
+        name=deleted.name,
+        takes_removed=deleted.takes_removed,
+        audio_removed=len(deleted.audio_removed),
+    )
