@@ -106,12 +106,6 @@ class AudioStore:
             self.fs.pipe_file(self._path(key), data)
         return sha256
 
-    def remove(self, key: str) -> None:
-        """Delete a file no take references any more (one already gone is no error)."""
-        sha_of_key(key)
-        with suppress(FileNotFoundError):
-            self.fs.rm_file(self._path(key))
-
     # -- reading ------------------------------------------------------------------------
     def read_bytes(self, key: str) -> bytes:
         """The file's bytes, after checking that they hash to its name."""
@@ -165,6 +159,12 @@ class AudioStore:
             Path(self._path(target)).parent.mkdir(parents=True, exist_ok=True)
         self.fs.mv(self._path(name), self._path(target))
         return target
+
+    def remove(self, key: str) -> None:
+        """Delete a file no take references any more (one already gone is no error)."""
+        sha_of_key(key)
+        with suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(key))
 
     def modified_before(self, name: str, timestamp: float) -> bool:
         """Whether the entry was last written before ``timestamp`` (seconds since the epoch)."""

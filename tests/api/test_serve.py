@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from api_support import free_port, serve, wait_healthy
@@ -17,11 +19,32 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.0.0.5", True), ("::1", True), ("localhost", True),
-     ("0.0.0.0", False), ("::", False), ("192.168.1.4", False), ("jx-lab", False)],
+    [("127.0.0.1", True), ("127.0.0.5", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("::ffff:127.0.0.1", True), ("[::ffff:7f00:1]", True),
+     ("0.0.0.0", False), ("::", False), ("[::]", False), ("192.168.1.4", False),
+     ("::ffff:192.168.1.4", False), ("[fe80::1]", False), ("jx-lab", False), ("[jx-lab]", False)],
 )  # fmt: skip
 def test_only_loopback_addresses_count_as_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_loopback_literal_serves_with_or_without_brackets(tmp_path, host):
+    port = free_port()
+    process = serve(tmp_path, host, port)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                answer = httpx.get(f"http://[::1]:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not answer on [::1]"
+                time.sleep(0.2)
+        assert answer.json() == {"status": "ok"}
+    finally:
+        interrupt(process)
 
 
 def test_serving_beyond_loopback_without_tokens_is_refused_and_binds_nothing(tmp_path):
