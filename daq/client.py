@@ -146,6 +146,10 @@ class ApiClient:
     def set_priority(self, job_id: int, priority: int) -> dict[str, Any]:
         return self._json("PATCH", f"/jobs/{job_id}", json={"priority": priority})
 
+    def delete_job(self, job_id: int, takes: str) -> dict[str, Any]:
+        """Delete a job that is over (admin); ``takes``: remove or keep."""
+        return self._json("DELETE", f"/jobs/{job_id}", params={"takes": takes})
+
     # -- datasets -------------------------------------------------------------------------
     def freeze_dataset(
         self, name: str, filters: dict[str, Any], splits: dict[str, float], seed: int = 0

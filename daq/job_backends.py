@@ -16,8 +16,10 @@ from daq import jobs
 from daq.client import ApiClient
 from daq.spec import JobSpec
 from db.catalog import Catalog
+from db.deletion import TakeChoice, delete_job
 from db.records import JobInfo, Progress
 from db.schema import FINAL_JOB_STATES, JobState
+from db.store import AudioStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,11 @@ class JobView:
         )
 
 
+def deletion_line(job_id: int, name: str, takes: int, audio: int) -> str:
+    """``job 3 'prior' deleted with its 200 takes (198 audio files removed)``."""
+    return f"job {job_id} {name!r} deleted with its {takes} takes ({audio} audio files removed)"
+
+
 class JobsBackend(Protocol):
     """What ``jxdaq job`` does to jobs; ``where`` names the server or catalog, for messages."""
 
@@ -100,6 +107,8 @@ class JobsBackend(Protocol):
     def change(self, job_id: int, action: str, reason: str | None = None) -> JobView: ...
 
     def set_priority(self, job_id: int, priority: int) -> JobView: ...
+
+    def delete(self, job_id: int, takes: TakeChoice) -> str: ...
 
 
 #: The state changes ``change`` accepts.
@@ -127,13 +136,19 @@ class HttpJobs:
     def set_priority(self, job_id: int, priority: int) -> JobView:
         return JobView.from_json(self.client.set_priority(job_id, priority))
 
+    def delete(self, job_id: int, takes: TakeChoice) -> str:
+        done = self.client.delete_job(job_id, takes)
+        return deletion_line(done["id"], done["name"], done["takes_removed"], done["audio_removed"])
+
 
 class LocalJobs:
     #: Jobs read per catalog query when listing.
     PAGE = 1000
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, store: AudioStore | None = None) -> None:
         self.catalog = catalog
+        #: Where deleted takes' audio is removed from (needed by ``delete`` only).
+        self.store = store
         self.where = catalog.engine.url.render_as_string()
         #: Who the job history names for changes made here (no token: the login name).
         self.user = f"{getpass.getuser()} (local)"
@@ -161,3 +176,9 @@ class LocalJobs:
 
     def set_priority(self, job_id: int, priority: int) -> JobView:
         return JobView.from_info(jobs.set_priority(self.catalog, job_id, priority, by=self.user))
+
+    def delete(self, job_id: int, takes: TakeChoice) -> str:
+        if self.store is None:
+            raise ValueError("deleting a job needs the audio store its takes are in")
+        done = delete_job(self.catalog, self.store, job_id, takes, by=self.user)
+        return deletion_line(done.job_id, done.name, done.takes_removed, len(done.audio_removed))

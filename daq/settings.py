@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="Free space a local audio store keeps: below it, workers stop claiming "
         "and fault their rigs until space returns.",
     )
+    max_body_bytes: int = Field(
+        16 * 2**20,
+        ge=1024,
+        description="Largest request body the API reads (413 above it): room for a job "
+        "with an inline bank upload of a few MB.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -33,7 +33,7 @@ def _token_info(row: Row[Any]) -> TokenInfo:
     return TokenInfo(row.id, row.name, row.role, row.created_at, row.last_used_at, row.revoked_at)
 
 
-def _dataset_info(row: Row[Any]) -> DatasetInfo:
+def dataset_info(row: Row[Any]) -> DatasetInfo:
     return DatasetInfo(
         id=row.id,
         name=row.name,
@@ -141,22 +141,22 @@ class Access(UnitOfWork):
                 )
                 .returning(*Dataset.__table__.c)
             ).one()
-        return _dataset_info(row)
+        return dataset_info(row)
 
     def get_dataset(self, name: str) -> DatasetInfo:
         with self._read() as connection:
             row = connection.execute(select(Dataset).where(Dataset.name == name)).first()
         if row is None:
             raise NotFound(f"dataset {name!r} does not exist")
-        return _dataset_info(row)
+        return dataset_info(row)
 
     def list_datasets_named(self, name: str) -> list[DatasetInfo]:
         with self._read() as connection:
             rows = connection.execute(select(Dataset).where(Dataset.name == name)).all()
-        return [_dataset_info(r) for r in rows]
+        return [dataset_info(r) for r in rows]
 
     def list_datasets(self) -> list[DatasetInfo]:
         with self._read() as connection:
             return [
-                _dataset_info(r) for r in connection.execute(select(Dataset).order_by(Dataset.id))
+                dataset_info(r) for r in connection.execute(select(Dataset).order_by(Dataset.id))
             ]

@@ -26,7 +26,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -173,6 +173,12 @@ class AudioStore:
             Path(self._path(target)).parent.mkdir(parents=True, exist_ok=True)
         self.fs.mv(self._path(name), self._path(target))
         return target
+
+    def remove(self, key: str) -> None:
+        """Delete a file no take references any more (one already gone is no error)."""
+        sha_of_key(key)
+        with suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(key))
 
     def modified_before(self, name: str, timestamp: float) -> bool:
         """Whether the entry was last written before ``timestamp`` (seconds since the epoch)."""

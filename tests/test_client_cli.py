@@ -184,6 +184,16 @@ def test_watch_follows_a_job_to_the_end_while_a_rig_captures_it(server, spec):
     assert f"{job.captured}/3 captured, {job.failed} failed" in output and "[completed]" in output
 
 
+def test_jobs_over_http_delete(server):
+    job = fill(server.catalog, server.store, 2)
+    assert "error: DELETE /jobs/9 : 404" not in jxdaq(
+        "job", "delete", 9, "--takes", "remove", code=1
+    )
+    out = jxdaq("job", "delete", job, "--takes", "remove")
+    assert f"job {job} 'takes' deleted with its 2 takes (2 audio files removed)" in out
+    assert server.catalog.count_takes() == 0
+
+
 def test_client_errors_are_one_line(server, spec, monkeypatch):
     assert "error: GET /jobs/99: 404 job 99 does not exist" in jxdaq("job", "status", 99, code=1)
     jxdaq("job", "submit", spec)

@@ -8,6 +8,7 @@ which take and how to repair it.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -19,6 +20,8 @@ from fastapi.responses import JSONResponse
 from daq.api.schemas import ErrorOut
 from db.records import CatalogError, InvalidTransition, NotFound
 from db.store import StoreIntegrityError
+
+log = logging.getLogger(__name__)
 
 _DESCRIPTIONS = {
     401: "No bearer token, or an unknown or revoked one",
@@ -78,9 +81,15 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _store_integrity(_: Request, exc: Exception) -> JSONResponse:
+async def _store_integrity(request: Request, exc: Exception) -> JSONResponse:
+    """Which take (or audio key) is missing or corrupt and the repair to run; where the store
+    is on the server's disk goes to the log only."""
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    message = str(exc).replace(f" from {request.app.state.store.root}", "")
+    take = request.path_params.get("take_id")
+    subject = f"take {take}: " if take is not None else ""
     return JSONResponse(
-        {"detail": f"{exc}; run 'jxdaq catalog verify --repair' to requeue the take"},
+        {"detail": f"{subject}{message}; run 'jxdaq catalog verify --repair' to requeue the take"},
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
 

@@ -438,5 +438,7 @@ class TokenCreatedOut(TokenOut):
 
 class HealthOut(_Out):
     status: Literal["ok", "unavailable"]
-    catalog: str = Field(description="'ok' or what went wrong reaching it")
-    version: str
+    catalog: str | None = Field(
+        None, description="'ok' or what went wrong reaching it (with a valid token only)"
+    )
+    version: str | None = Field(None, description="jx-daq's version (with a valid token only)")

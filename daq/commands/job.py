@@ -1,4 +1,5 @@
-"""``jxdaq job``: submit capture jobs, list, watch, pause, resume, cancel them, or run one here.
+"""``jxdaq job``: submit capture jobs, list, watch, pause, resume, cancel, delete them, or run
+one here.
 
 With ``JXDAQ_API_URL`` (and ``JXDAQ_API_TOKEN``) set, every command but ``run`` goes through
 the API; without, through the catalog on this machine (see :mod:`daq.job_backends`).
@@ -55,9 +56,9 @@ def _backend() -> Iterator[JobsBackend]:
             with client:
                 yield HttpJobs(client)
         else:
-            catalog, _ = _open()
+            catalog, store = _open()
             try:
-                yield LocalJobs(catalog)
+                yield LocalJobs(catalog, store)
             finally:
                 catalog.close()
     except (ApiError, CatalogError, ValueError) as error:
@@ -193,6 +194,27 @@ def priority(
     """Change a job's priority (from the rigs' next claim): ``priority 3 --to -5``."""
     with _backend() as jobs:
         typer.echo(jobs.set_priority(job_id, to).line())
+
+
+@app.command()
+def delete(
+    job_id: JobArgument,
+    takes: Annotated[
+        str,
+        typer.Option(
+            help="remove: its takes go too (their audio unless another take shares it); "
+            "keep: delete only a job that recorded no take"
+        ),
+    ],
+) -> None:
+    """Delete a job that is over, for good (admin; recorded as an event). Refused while a
+    frozen dataset holds its takes."""
+    from db.deletion import TAKE_CHOICES
+
+    if takes not in TAKE_CHOICES:
+        raise _fail(f"--takes {takes!r}: allowed: {', '.join(TAKE_CHOICES)}")
+    with _backend() as jobs:
+        typer.echo(jobs.delete(job_id, takes))  # type: ignore[arg-type]
 
 
 @app.command()

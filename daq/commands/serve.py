@@ -22,13 +22,26 @@ class Exposed(Exception):
     """Binding to ``host`` would serve the API beyond this machine with no token to guard it."""
 
 
+def bind_address(host: str) -> str:
+    """The address to bind for ``host``: an IPv6 literal may come in URL brackets
+    (``[::1]``), which a socket does not take."""
+    if host.startswith("[") and host.endswith("]"):
+        return host[1:-1]
+    return host
+
+
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """Whether ``host`` (as given to ``--host``) reaches this machine only: ``localhost``,
+    127.0.0.0/8, ``::1``, and IPv4-mapped loopback (``::ffff:127.0.0.1``)."""
+    address = bind_address(host)
+    if address == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        ip = ipaddress.ip_address(address)
     except ValueError:  # a host name: it may resolve to anything
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def check_exposure(host: str, port: int, catalog: Catalog) -> None:
@@ -74,7 +87,7 @@ def serve(
         catalog.close()
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    options = {"host": host, "port": port, "log_level": log_level}
+    options = {"host": bind_address(host), "port": port, "log_level": log_level}
     if workers > 1:  # each process opens the catalog itself, from the same settings
         catalog.close()
         uvicorn.run("daq.api.app:create_app", factory=True, workers=workers, **options)

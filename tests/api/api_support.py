@@ -1,10 +1,17 @@
-"""What the API tests share: routes, specs, and takes recorded with known audio."""
+"""What the API tests share: routes, specs, takes recorded with known audio, and ``jxdaq
+serve`` as a real process."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 from fastapi.testclient import TestClient
 
@@ -82,3 +89,32 @@ def record_takes(
     ids = catalog.record_takes(takes)
     assert all(i is not None for i in ids)
     return job.id, ids
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(var_dir: Path, host: str, port: int, **env: str) -> subprocess.Popen:
+    """``jxdaq serve`` on a catalog in ``var_dir``, with ``env`` added to its environment."""
+    environment = {**os.environ, "JXDAQ_VAR_DIR": str(var_dir), **env}
+    for name in ("JXDAQ_CATALOG_URL", "JXDAQ_CONFIG"):
+        if name not in env:
+            environment.pop(name, None)
+    command = [sys.executable, "-m", "daq.cli", "serve", "--host", host, "--port", str(port)]
+    return subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_healthy(process: subprocess.Popen, port: int, timeout_s: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not answer /health in time")

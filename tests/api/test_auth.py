@@ -8,13 +8,12 @@ roles are then enforced. The roles of the core routes are also pinned to the pol
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from api_support import JOBS, LIST_SPEC, RIG, TOKENS, record_takes
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from daq.api.deps import route_roles
 from daq.api.routes import api_routes
 from db.schema import Role
 
@@ -31,6 +30,7 @@ POLICY: dict[tuple[str, str], set[Role]] = {
     ("POST", "/api/v1/jobs/{job_id}/resume"): {OPERATOR},
     ("POST", "/api/v1/jobs/{job_id}/cancel"): {OPERATOR},
     ("PATCH", "/api/v1/jobs/{job_id}"): {OPERATOR},
+    ("DELETE", "/api/v1/jobs/{job_id}"): set(),
     ("GET", "/api/v1/takes"): READERS,
     ("GET", "/api/v1/takes/{take_id}"): READERS,
     ("GET", "/api/v1/takes/{take_id}/audio"): READERS,
@@ -51,18 +51,6 @@ BODIES = {
     ("PATCH", "/api/v1/jobs/{job_id}"): {"priority": 1},
     ("POST", "/api/v1/tokens"): {"name": "made-by-the-matrix", "role": "trainer"},
 }
-
-
-def _dependants(dependant: Dependant) -> Iterator[Dependant]:
-    for child in dependant.dependencies:
-        yield child
-        yield from _dependants(child)
-
-
-def declared_roles(route: APIRoute) -> frozenset[Role] | None:
-    """The roles the route's ``require()`` dependencies admit (all must pass), or None."""
-    found = [d.call.roles for d in _dependants(route.dependant) if hasattr(d.call, "roles")]
-    return frozenset.intersection(*found) if found else None
 
 
 def operations(app) -> list[tuple[str, str, APIRoute]]:
@@ -89,7 +77,7 @@ def fill(template: str, values: dict[str, object]) -> str:
 
 def test_the_core_routes_declare_the_policy_and_every_other_route_declares_roles(sqlite_api):
     app = sqlite_api.client.app
-    declared = {(m, t): declared_roles(r) for m, t, r in operations(app)}
+    declared = {(m, t): route_roles(r) for m, t, r in operations(app)}
     assert set(POLICY) | OPEN_ROUTES <= set(declared), set(POLICY) - set(declared)
     for key, roles in declared.items():
         if key in OPEN_ROUTES:
@@ -119,7 +107,7 @@ def test_every_route_x_every_role_x_no_token(world):
         wrong = client.request(method, url, json=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401, (method, url)
         assert client.request(method, url, json=body, headers=stale).status_code == 401
-        admitted = declared_roles(route)
+        admitted = route_roles(route)
         for role in Role:
             answer = api.as_(role, method, url, json=body)
             if role in admitted:
@@ -127,6 +115,42 @@ def test_every_route_x_every_role_x_no_token(world):
             else:
                 assert answer.status_code == 403, (role, method, url, answer.text)
                 assert role.value in answer.json()["detail"]
+
+
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+#: Bodies no route accepts: not JSON, and JSON of the wrong shape.
+INVALID_BODIES = (
+    {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+    {"json": {"name": ["not", "a", "name"], "priority": "high", "source": 5, "role": None}},
+)
+
+
+def test_every_write_route_checks_the_role_before_the_body(world):
+    """An invalid body is no reason to answer 422 to a caller who may not use the route."""
+    api, values = world
+    client = api.client
+    writes = [(m, t, r) for m, t, r in operations(client.app) if m in WRITES]
+    assert writes
+    for method, template, route in writes:
+        url = fill(template, values)
+        admitted = route_roles(route)
+        for body in INVALID_BODIES:
+            anonymous = client.request(method, url, **body)
+            assert anonymous.status_code == 401, (method, url, anonymous.text)
+            for role in set(Role) - admitted:
+                answer = api.as_(role, method, url, **body)
+                assert answer.status_code == 403, (role, method, url, answer.text)
+
+
+def test_a_trainer_is_refused_a_job_that_is_no_resynthesis_before_it_is_validated(sqlite_api):
+    bank = {"source": {"kind": "bank", "path": "/etc/shadow"}, "count": "many"}
+    answer = sqlite_api.as_(TRAINER, "POST", JOBS, json=bank)
+    assert answer.status_code == 403, answer.text
+    assert "resynthesis" in answer.json()["detail"] and "shadow" not in answer.text
+    unshaped = sqlite_api.as_(TRAINER, "POST", JOBS, json={"source": "list"})
+    assert unshaped.status_code == 403, unshaped.text
+    listed = sqlite_api.as_(TRAINER, "POST", JOBS, json={"source": {"kind": "list"}})
+    assert listed.status_code == 422  # a resynthesis job: validated, and told what is wrong
 
 
 def test_a_rig_token_acts_for_its_own_rig_only(world):

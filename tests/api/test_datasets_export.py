@@ -348,6 +348,25 @@ def test_the_tar_over_http_resumes_with_range(catalog, store, dataset, api):
     assert client.get(url, headers=auth(Role.RIG)).status_code == 403
 
 
+def test_ranges_no_archive_can_satisfy_are_416_and_huge_numbers_no_500(
+    catalog, store, dataset, api
+):
+    from db.schema import Role
+
+    url = "/api/v1/datasets/noise/export.tar"
+    size = plan_tar(catalog, store, dataset).size
+    huge = "9" * 5000
+    for asked in ("bytes=-0", f"bytes={huge}-", f"bytes={huge}-{huge}", f"bytes={size}-{huge}"):
+        answer = api.client.get(url, headers={**api.auth(Role.TRAINER), "Range": asked})
+        assert answer.status_code == 416, (asked[:40], answer.status_code)
+        assert answer.headers["content-range"] == f"bytes */{size}"
+        assert huge not in answer.text
+    for asked, start in ((f"bytes=-{huge}", 0), (f"bytes=5-{huge}", 5)):
+        answer = api.client.get(url, headers={**api.auth(Role.TRAINER), "Range": asked})
+        assert answer.status_code == 206, (asked[:40], answer.text[:200])
+        assert answer.headers["content-range"] == f"bytes {start}-{size - 1}/{size}"
+
+
 def test_feature_shards_over_http(catalog, store, dataset, api):
     import json
 

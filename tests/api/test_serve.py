@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from api_support import free_port, serve, wait_healthy
 from device_support import interrupt
 from typer.testing import CliRunner
 
@@ -21,40 +17,34 @@ from db.engine import open_catalog
 pytestmark = pytest.mark.timeout(120)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve(var_dir: Path, host: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "JXDAQ_VAR_DIR": str(var_dir)}
-    env.pop("JXDAQ_CATALOG_URL", None)
-    env.pop("JXDAQ_CONFIG", None)
-    command = [sys.executable, "-m", "daq.cli", "serve", "--host", host, "--port", str(port)]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def wait_healthy(process: subprocess.Popen, port: int, timeout_s: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("the server did not answer /health in time")
-
-
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.0.0.5", True), ("::1", True), ("localhost", True),
-     ("0.0.0.0", False), ("::", False), ("192.168.1.4", False), ("jx-lab", False)],
+    [("127.0.0.1", True), ("127.0.0.5", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("::ffff:127.0.0.1", True), ("[::ffff:7f00:1]", True),
+     ("0.0.0.0", False), ("::", False), ("[::]", False), ("192.168.1.4", False),
+     ("::ffff:192.168.1.4", False), ("[fe80::1]", False), ("jx-lab", False), ("[jx-lab]", False)],
 )  # fmt: skip
 def test_only_loopback_addresses_count_as_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_loopback_literal_serves_with_or_without_brackets(tmp_path, host):
+    port = free_port()
+    process = serve(tmp_path, host, port)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                answer = httpx.get(f"http://[::1]:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not answer on [::1]"
+                time.sleep(0.2)
+        assert answer.json() == {"status": "ok"}
+    finally:
+        interrupt(process)
 
 
 def test_serving_beyond_loopback_without_tokens_is_refused_and_binds_nothing(tmp_path):

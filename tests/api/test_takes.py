@@ -6,6 +6,7 @@ import hashlib
 import io
 import wave
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,6 +153,18 @@ def test_audio_that_fails_its_hash_is_a_500_saying_which_take_and_how_to_repair(
     answer = sqlite_api.as_(READ, "GET", f"{TAKES}/{take_id}/audio")
     assert answer.status_code == 500
     assert "corrupt" in answer.json()["detail"] and "verify --repair" in answer.json()["detail"]
+
+
+def test_missing_audio_is_a_500_naming_the_take_and_nothing_of_the_server_s_disk(sqlite_api):
+    _, (take_id,) = record_takes(sqlite_api, [{}])
+    take = sqlite_api.catalog.get_take(take_id)
+    Path(sqlite_api.store.root, take.audio.key).unlink()
+    for route in ("audio", "spectrogram.png"):
+        answer = sqlite_api.as_(READ, "GET", f"{TAKES}/{take_id}/{route}")
+        assert answer.status_code == 500
+        detail = answer.json()["detail"]
+        assert f"take {take_id}" in detail and "missing" in detail, detail
+        assert str(sqlite_api.store.root) not in answer.text and "/tmp" not in answer.text
 
 
 def test_cursors_past_the_database_s_integers_are_422s_not_500s(api):

@@ -269,20 +269,30 @@ def _coalesced(chunks: Iterator[bytes], size: int = SEND_CHUNK) -> Iterator[byte
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
+#: Positions with more digits are past any archive (and ``int()`` refuses thousands of digits).
+_MAX_DIGITS = 18
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(start, end exclusive) of a single-range ``Range`` header; None: send everything."""
+    """(start, end exclusive) of a single-range ``Range`` header; None: send everything.
+    A range no byte of the archive satisfies (``bytes=-0`` too) is a 416."""
     match = _RANGE.match(header.strip()) if header else None
     if match is None or match.groups() == ("", ""):
         return None  # absent, several ranges or another unit: RFC 9110 lets us ignore it
     first, last = match.groups()
     if first == "":  # the last N bytes
-        return max(size - int(last), 0), size
-    start = int(first)
-    end = size if last == "" else min(int(last) + 1, size)
+        start, end = max(size - _position(last), 0), size
+    else:
+        start = _position(first)
+        end = size if last == "" else min(_position(last) + 1, size)
     if start >= size or end <= start:
         raise HTTPException(
             status.HTTP_416_RANGE_NOT_SATISFIABLE,
-            f"range {header!r} is outside the archive's {size} bytes",
+            f"range {header[:60]!r} is outside the archive's {size} bytes",
             headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end

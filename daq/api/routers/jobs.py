@@ -19,10 +19,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from daq import jobs
-from daq.api.deps import CatalogDep, JobReportsDep, require
+from daq.api.deps import CatalogDep, JobReportsDep, StoreDep, require
 from daq.api.errors import documented
 from daq.api.schemas import (
     JobDetailOut,
@@ -37,6 +37,7 @@ from daq.api.schemas import (
 )
 from daq.banks import BanksDir
 from daq.spec import validate_spec
+from db.deletion import TakeChoice, delete_job
 from db.reads import MAX_PAGE
 from db.records import JobInfo, TokenInfo
 from db.schema import JobState, Role
@@ -81,6 +82,25 @@ def _spec_examples() -> dict[str, dict[str, Any]]:
     return examples
 
 
+async def _submitter(
+    request: Request, token: Annotated[TokenInfo, Depends(require(Role.OPERATOR, Role.TRAINER))]
+) -> TokenInfo:
+    """The caller, when it may submit this job: trainers resynthesis jobs only. Decided from
+    the body's ``source.kind`` before the spec is validated, so a trainer learns nothing from
+    the validation of a spec it may not submit (dependencies run before body validation)."""
+    if token.role == Role.TRAINER:
+        body = await request.json()
+        source = body.get("source") if isinstance(body, dict) else None
+        kind = source.get("kind") if isinstance(source, dict) else None
+        if kind != RESYNTHESIS_KIND:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"trainer tokens may submit resynthesis jobs only (source.kind = "
+                f"{RESYNTHESIS_KIND!r}), not source.kind = {str(kind)[:40]!r}",
+            )
+    return token
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -94,7 +114,7 @@ def create_job(
     catalog: CatalogDep,
     request: Request,
     response: Response,
-    token: Annotated[TokenInfo, Depends(require(Role.OPERATOR, Role.TRAINER))],
+    token: Annotated[TokenInfo, Depends(_submitter)],
 ) -> JobOut:
     """Validate and queue a job; a malformed spec is a 422 naming each bad field and what
     is allowed, and nothing is stored. Banks are named inside the server's banks directory
@@ -105,12 +125,6 @@ def create_job(
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         ) from None
-    if token.role == Role.TRAINER and spec.source.kind != RESYNTHESIS_KIND:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"trainer tokens may submit resynthesis jobs only (source.kind = "
-            f"{RESYNTHESIS_KIND!r}), not source.kind = {spec.source.kind!r}",
-        )
     job = jobs.submit_job(catalog, spec, created_by=token.name)
     response.headers["Location"] = request.url_for("get_job", job_id=job.id).path
     return JobOut.from_info(job)
@@ -253,3 +267,43 @@ def job_history(
         catalog, job_id, after_event_id=after, limit=limit, failures_limit=FAILURES_SHOWN
     )
     return JobHistoryOut.from_history(history)
+
+
+class JobDeletedOut(BaseModel):
+    id: int
+    name: str
+    takes_removed: int = Field(description="takes deleted with the job")
+    audio_removed: int = Field(description="audio files no other take shared, removed")
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobDeletedOut,
+    responses=documented(404, 409),
+    summary="Delete a job (admin)",
+)
+def remove_job(
+    job_id: JobId,
+    takes: Annotated[
+        TakeChoice,
+        Query(
+            description="remove: its takes go with it (their audio too, unless another take "
+            "shares it); keep: delete only a job that recorded no take"
+        ),
+    ],
+    catalog: CatalogDep,
+    store: StoreDep,
+    reports: JobReportsDep,
+    token: Annotated[TokenInfo, Depends(require(Role.ADMIN))],
+) -> JobDeletedOut:
+    """A job that is over, for good, recorded as a ``job_deleted`` event. 409 when it is not
+    over (cancel it first), when ``takes=keep`` and it has takes (they need their job), or
+    when a frozen dataset holds its takes (named)."""
+    deleted = delete_job(catalog, store, job_id, takes, by=token.name)
+    reports.forget(job_id)
+    return JobDeletedOut(
+        id=deleted.job_id,
+        name=deleted.name,
+        takes_removed=deleted.takes_removed,
+        audio_removed=len(deleted.audio_removed),
+    )

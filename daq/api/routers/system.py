@@ -1,4 +1,5 @@
-"""``/health`` (no token: load balancers and compose health checks), ``/metrics`` and the
+"""``/health`` (no token: load balancers and compose health checks; details with one),
+``/metrics`` and the
 OpenAPI schema ``/openapi.json``.
 
 ``/metrics`` needs a token like every other route (any role): point Prometheus at it with
@@ -11,18 +12,21 @@ any OpenAPI viewer instead.
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import version
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from daq.api.deps import CatalogDep, require
+from daq.api.deps import CatalogDep, authorize, require
 from daq.api.errors import documented
 from daq.api.schemas import HealthOut
+from db.schema import Role
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["system"])
 VERSION = version("jx-daq")
 
@@ -33,16 +37,29 @@ VERSION = version("jx-daq")
     responses={503: {"model": HealthOut, "description": "The catalog cannot be reached"}},
     summary="Liveness and catalog check",
 )
-def health(catalog: CatalogDep) -> JSONResponse:
-    """200 when the catalog answers a query, 503 (saying why) when it does not."""
+def health(request: Request, catalog: CatalogDep) -> JSONResponse:
+    """200 when the catalog answers a query, 503 when it does not. That is all it tells a
+    caller without a token (a load balancer needs no more; a stranger learns nothing of the
+    server); a valid token of any role also gets the catalog's state and the version. A token
+    cannot be checked while the catalog is down: then why is in the server's log only."""
     try:
         with catalog.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
-        reason = str(error).splitlines()[0]
-        body = HealthOut(status="unavailable", catalog=reason, version=VERSION)
-        return JSONResponse(body.model_dump(), status_code=503)
-    return JSONResponse(HealthOut(status="ok", catalog="ok", version=VERSION).model_dump())
+        log.warning("health: the catalog is unavailable: %s", str(error).splitlines()[0])
+        return JSONResponse(HealthOut(status="unavailable").model_dump(exclude_none=True), 503)
+    body = HealthOut(status="ok")
+    if _authenticated(request):
+        body = HealthOut(status="ok", catalog="ok", version=VERSION)
+    return JSONResponse(body.model_dump(exclude_none=True))
+
+
+def _authenticated(request: Request) -> bool:
+    try:
+        authorize(request, frozenset(Role))
+    except (HTTPException, SQLAlchemyError):
+        return False
+    return True
 
 
 @router.get(
