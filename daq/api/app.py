@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from daq.api import dashboard, errors
 from daq.api.bodies import BodyGate
+from daq.api.deps import TokenCache
 from daq.api.job_reports import JobReports
 from daq.api.metrics import ApiMetrics, LatencyMiddleware
 from daq.api.routers import datasets, jobs, rigs, samples, system, takes, tokens
@@ -84,6 +85,7 @@ def create_app(
     app.state.catalog = catalog
     app.state.store = store
     app.state.job_reports = JobReports(catalog)
+    app.state.tokens = TokenCache(catalog)
     app.state.metrics = ApiMetrics(catalog)
     app.add_middleware(BodyGate, limit=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics, api=app)

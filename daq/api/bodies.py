@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import HTTPException, Request, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 from daq.api.deps import authorize, route_roles
@@ -81,7 +80,7 @@ class BodyGate:
                 roles = self._route_roles(scope.get("route"))
                 if roles is not None:
                     try:
-                        await run_in_threadpool(authorize, Request(scope), roles)
+                        await authorize(Request(scope), roles)
                     except HTTPException as error:
                         raise _refused(error) from None
                 length = _content_length(scope)

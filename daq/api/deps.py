@@ -16,20 +16,27 @@ page's CSRF token).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from daq.api import session
 from daq.api.job_reports import JobReports
+from db.access import hash_token
 from db.catalog import Catalog
 from db.records import TokenInfo
 from db.schema import Role
 from db.store import AudioStore
+
+#: How long a token found live in the catalog is trusted without asking again (see TokenCache).
+TOKEN_CACHE_S = 2.0
+TOKEN_CACHE_SIZE = 4096
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -70,11 +77,44 @@ def bearer_secret(request: Request) -> str | None:
     return None
 
 
-def authorize(request: Request, admitted: frozenset[Role]) -> TokenInfo:
+class TokenCache:
+    """Live tokens recently found in the catalog, so that a client polling every second
+    costs no catalog read (and no thread) to authenticate each request.
+
+    An entry is trusted for :data:`TOKEN_CACHE_S`; unknown secrets are never cached (each
+    costs a lookup, as before). A token revoked through this server's API stops working at
+    once (:meth:`forget`); one revoked elsewhere (``jxdaq token revoke``, another server
+    process) within :data:`TOKEN_CACHE_S`.
+    """
+
+    def __init__(self, catalog: Catalog, ttl_s: float = TOKEN_CACHE_S) -> None:
+        self.catalog = catalog
+        self.ttl_s = ttl_s
+        #: token hash -> (token, when it was found live)
+        self._live: dict[str, tuple[TokenInfo, float]] = {}
+
+    def cached(self, secret: str) -> TokenInfo | None:
+        entry = self._live.get(hash_token(secret))
+        return entry[0] if entry is not None and time.monotonic() - entry[1] < self.ttl_s else None
+
+    def authenticate(self, secret: str) -> TokenInfo | None:
+        """Ask the catalog (blocking), and remember a live token."""
+        token = self.catalog.authenticate(secret)
+        if token is not None:
+            if len(self._live) >= TOKEN_CACHE_SIZE:
+                self._live.clear()
+            self._live[hash_token(secret)] = (token, time.monotonic())
+        return token
+
+    def forget(self) -> None:
+        self._live.clear()
+
+
+async def authorize(request: Request, admitted: frozenset[Role]) -> TokenInfo:
     """The caller's live token when its role is in ``admitted``; 401 or 403 otherwise.
 
     A request is authenticated once: the token found is kept on ``request.state``, so the
-    body gate's check and the route's dependency cost one catalog read together."""
+    body gate's check and the route's dependency cost one lookup together."""
     header = bearer_secret(request)
     token: TokenInfo | None = getattr(request.state, "token", None)
     if token is None:
@@ -83,7 +123,8 @@ def authorize(request: Request, admitted: frozenset[Role]) -> TokenInfo:
             raise _unauthorized(
                 "this route needs a bearer token (header 'Authorization: Bearer <token>')"
             )
-        token = request.app.state.catalog.authenticate(secret)
+        tokens: TokenCache = request.app.state.tokens
+        token = tokens.cached(secret) or await run_in_threadpool(tokens.authenticate, secret)
         if token is None:
             raise _unauthorized("the bearer token is unknown or revoked", "invalid_token")
         if header is None:
@@ -102,11 +143,11 @@ def require(*roles: Role) -> Callable[..., TokenInfo]:
     """A dependency that admits a live token of one of ``roles`` (or admin) and returns it."""
     admitted = frozenset(roles or Role) | {Role.ADMIN}
 
-    def authenticated(
+    async def authenticated(
         request: Request,
         _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> TokenInfo:
-        return authorize(request, admitted)
+        return await authorize(request, admitted)
 
     authenticated.roles = admitted  # type: ignore[attr-defined]
     return authenticated

@@ -181,3 +181,18 @@ def test_tokens_are_created_once_listed_without_secrets_and_revoked(sqlite_api):
     assert api.as_(Role.ADMIN, "DELETE", f"{TOKENS}/9999").status_code == 404
     bad = api.as_(Role.ADMIN, "POST", TOKENS, json={"name": "x", "role": "superuser"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "role"]
+
+
+def test_a_token_revoked_elsewhere_stops_working_when_its_cache_entry_lapses(sqlite_api):
+    """Live tokens are trusted for TOKEN_CACHE_S without a catalog read; one revoked behind
+    the server's back (the CLI) is refused once that lapses (here: a cache of no time)."""
+    api = sqlite_api
+    token, secret = api.catalog.create_token("cli-revoked", Role.OPERATOR)
+    bot = {"Authorization": f"Bearer {secret}"}
+    assert api.client.get(JOBS, headers=bot).status_code == 200
+    api.catalog.revoke_token(token.id)
+    assert api.client.get(JOBS, headers=bot).status_code == 200  # within TOKEN_CACHE_S
+    api.client.app.state.tokens.ttl_s = 0
+    assert api.client.get(JOBS, headers=bot).status_code == 401
+    never_cached = api.client.get(JOBS, headers={"Authorization": "Bearer jxd_unknown"})
+    assert never_cached.status_code == 401

@@ -16,6 +16,7 @@ import logging
 from importlib.metadata import version
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -24,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from daq.api.deps import CatalogDep, authorize, require
 from daq.api.errors import documented
 from daq.api.schemas import HealthOut
+from db.catalog import Catalog
 from db.schema import Role
 
 log = logging.getLogger(__name__)
@@ -37,26 +39,30 @@ VERSION = version("jx-daq")
     responses={503: {"model": HealthOut, "description": "The catalog cannot be reached"}},
     summary="Liveness and catalog check",
 )
-def health(request: Request, catalog: CatalogDep) -> JSONResponse:
+async def health(request: Request, catalog: CatalogDep) -> JSONResponse:
     """200 when the catalog answers a query, 503 when it does not. That is all it tells a
     caller without a token (a load balancer needs no more; a stranger learns nothing of the
     server); a valid token of any role also gets the catalog's state and the version. A token
     cannot be checked while the catalog is down: then why is in the server's log only."""
     try:
-        with catalog.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        await run_in_threadpool(_ask, catalog)
     except SQLAlchemyError as error:
         log.warning("health: the catalog is unavailable: %s", str(error).splitlines()[0])
         return JSONResponse(HealthOut(status="unavailable").model_dump(exclude_none=True), 503)
     body = HealthOut(status="ok")
-    if _authenticated(request):
+    if await _authenticated(request):
         body = HealthOut(status="ok", catalog="ok", version=VERSION)
     return JSONResponse(body.model_dump(exclude_none=True))
 
 
-def _authenticated(request: Request) -> bool:
+def _ask(catalog: Catalog) -> None:
+    with catalog.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+async def _authenticated(request: Request) -> bool:
     try:
-        authorize(request, frozenset(Role))
+        await authorize(request, frozenset(Role))
     except (HTTPException, SQLAlchemyError):
         return False
     return True

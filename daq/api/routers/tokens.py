@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Request, status
 
 from daq.api.deps import CatalogDep, require
 from daq.api.errors import documented
@@ -38,7 +38,10 @@ def list_tokens(catalog: CatalogDep) -> list[TokenOut]:
     "/{token_id}", response_model=TokenOut, responses=documented(404), summary="Revoke a token"
 )
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], catalog: CatalogDep
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], catalog: CatalogDep, request: Request
 ) -> TokenOut:
-    """Revoke a token at once; revoking it again keeps the first revocation time."""
-    return TokenOut.from_info(catalog.revoke_token(token_id))
+    """Revoke a token at once (on this server; other server processes stop accepting it
+    within seconds); revoking it again keeps the first revocation time."""
+    revoked = catalog.revoke_token(token_id)
+    request.app.state.tokens.forget()
+    return TokenOut.from_info(revoked)
