@@ -144,7 +144,8 @@ class LeaseKeeper:
             try:
                 self.renew()
             except Exception as error:  # a catalog hiccup must not kill the keeper
-                log_event(log, "keeper.error", logging.ERROR, rig=self.rig, error=str(error))
+                log_event(log, "keeper.error", logging.ERROR, rig=self.rig,
+                          error=error_line(error))  # fmt: skip
 
     def renew(self) -> None:
         """One round: the heartbeat, the claims in hand extended, expired leases requeued."""
@@ -227,18 +228,19 @@ class Worker:
         self._job_id = job_id
         log_event(log, "worker.start", rig=self.rig.name, instrument=self.rig.instrument,
                   job=job_id)  # fmt: skip
-        writer = TakeWriter(self.catalog, self.store)
+        writer = TakeWriter(self.catalog, self.store, stop=self.stop)
         keeper = self.keeper
         keeper.start()
         try:
             while not self.stop.is_set():
                 try:
-                    if self._step(writer, keeper):
-                        break
+                    over = self._step(writer, keeper)
+                    self._outage_over()
                 except Exception as error:
                     self._trouble(error)
                     continue
-                self._outage_over()
+                if over:
+                    break
         finally:
             self._shut_down(writer, keeper)
         return self.stats
