@@ -144,7 +144,8 @@ class LeaseKeeper:
             try:
                 self.renew()
             except Exception as error:  # a catalog hiccup must not kill the keeper
-                log_event(log, "keeper.error", logging.ERROR, rig=self.rig, error=str(error))
+                log_event(log, "keeper.error", logging.ERROR, rig=self.rig,
+                          error=error_line(error))  # fmt: skip
 
     def renew(self) -> None:
         """One round: the heartbeat, the claims in hand extended, expired leases requeued."""
@@ -210,6 +211,7 @@ class Worker:
         self.min_free_mb = get_settings().store_min_free_mb if min_free_mb is None else min_free_mb
         self._job_id: int | None = None
         self._registered = False
+        self._one_at_a_time = False  # after a capture failure, until a take comes back
         self._unrecorded_fault: tuple[str, dict[str, str]] | None = None
         self._outage_since: float | None = None
         self._outage_error = ""
@@ -226,18 +228,19 @@ class Worker:
         self._job_id = job_id
         log_event(log, "worker.start", rig=self.rig.name, instrument=self.rig.instrument,
                   job=job_id)  # fmt: skip
-        writer = TakeWriter(self.catalog, self.store)
+        writer = TakeWriter(self.catalog, self.store, stop=self.stop)
         keeper = self.keeper
         keeper.start()
         try:
             while not self.stop.is_set():
                 try:
-                    if self._step(writer, keeper):
-                        break
+                    over = self._step(writer, keeper)
+                    self._outage_over()
                 except Exception as error:
                     self._trouble(error)
                     continue
-                self._outage_over()
+                if over:
+                    break
         finally:
             self._shut_down(writer, keeper)
         return self.stats
@@ -266,8 +269,37 @@ class Worker:
             self._capture(claims, writer, keeper)
         except self._fault_types as error:
             self._fault(error)
+        except Exception as error:
+            if is_outage(error) or storage_refusal(error):
+                raise
+            self._capture_failed(error, keeper)
         self._give_back(keeper)
         return False
+
+    def _capture_failed(self, error: Exception, keeper: LeaseKeeper) -> None:
+        """Capture broke on something that is not the rig's fault (a spec the backend
+        refuses, a tone it cannot render): each claim in hand has a failed attempt with the
+        reason, and claims go one at a time until a take comes back, so that a sample that
+        can never be captured fails alone after the job's attempts."""
+        reason = f"capture failed: {error}"
+        self._one_at_a_time = True
+        for claim in keeper.take_all():
+            self.stats.failed_attempts += 1
+            try:
+                state = self.catalog.fail_sample(claim, reason, retry=True)
+            except LeaseLost:
+                continue
+            _log_claim("take.uncaptured", logging.WARNING, self.rig.name, claim,
+                       attempt=claim.attempt, sample=state.value, reason=reason)  # fmt: skip
+            self.catalog.log_event(
+                "take.uncaptured",
+                f"job {claim.job_id} sample {claim.index} attempt {claim.attempt} on rig "
+                f"{self.rig.name}: {reason} (sample {state.value})",
+                level="warning",
+                job_id=claim.job_id,
+                rig=self.rig.name,
+                data={"index": claim.index, "attempt": claim.attempt, "reason": reason},
+            )
 
     def _register(self) -> None:
         rig = self.rig
@@ -358,7 +390,7 @@ class Worker:
     def _claim_batch(self) -> list[ClaimedSample]:
         self._check_free_space()
         claims: list[ClaimedSample] = []
-        while len(claims) < self.batch:
+        while len(claims) < (1 if self._one_at_a_time else self.batch):
             claim = self.catalog.claim_next(self.rig.name, self.lease_s, job_id=self._job_id)
             if claim is None:
                 break
@@ -602,6 +634,7 @@ class Worker:
             self._failed(item, report, keeper)
             return
         self._silent = 0
+        self._one_at_a_time = False
         if not keeper.done(claim):
             return
         writer.submit(

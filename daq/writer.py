@@ -78,9 +78,17 @@ class TakeWriter:
     """Stores and records finished takes on a background thread."""
 
     def __init__(
-        self, catalog: Catalog, store: AudioStore, backlog: int = 32, batch: int = 16
+        self,
+        catalog: Catalog,
+        store: AudioStore,
+        backlog: int = 32,
+        batch: int = 16,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop`` set (the worker is stopping) bounds the wait for an unreachable catalog
+        to :data:`CLOSE_GRACE_S`, as closing does."""
         self.catalog = catalog
+        self._stop = stop or threading.Event()
         self.store = store
         self._batch = batch
         self._queue: queue.Queue[FinishedTake | None] = queue.Queue(maxsize=backlog)
@@ -160,7 +168,8 @@ class TakeWriter:
             except Exception as error:  # (told apart below, none is lost)
                 if is_outage(error):
                     gave_up_at = gave_up_at or time.monotonic() + CLOSE_GRACE_S
-                    if self._closing.is_set() and time.monotonic() > gave_up_at:
+                    stopping = self._closing.is_set() or self._stop.is_set()
+                    if stopping and time.monotonic() > gave_up_at:
                         self._hand_back(takes)
                         return
                     self._wait_out(error, delay)

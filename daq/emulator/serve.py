@@ -14,6 +14,7 @@ import contextlib
 import os
 import select
 import threading
+import time
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ MIDI_CLIENT_NAME = "jxdaq-emulator"
 #: ``--audio-device`` value that plays to no device (emulation paced by the wall clock).
 NO_AUDIO = "none"
 _POLL_S = 0.1
+#: "ready" waits until the output callbacks have kept pace with real time for this long: a
+#: fresh PulseAudio stalls its first playback stream for a second or two after the first few
+#: callbacks, and commands stamped meanwhile would sound that much late.
+FLOWING_S = 0.5
+FLOWING_TIMEOUT_S = 60.0
 
 
 class SerialLine(Protocol):
@@ -200,6 +206,22 @@ def _audio_output(
         raise OSError(f"cannot open audio output {config.audio_device!r}: {error}") from error
 
 
+def _wait_until_flowing(counters: Counters, block_s: float, config: ServeConfig) -> None:
+    """Return once the output callbacks have computed (nearly) as much audio as time went by
+    for :data:`FLOWING_S` in a row, so that a command's sound comes when it is due."""
+    deadline = time.monotonic() + FLOWING_TIMEOUT_S
+    while time.monotonic() < deadline:
+        blocks_before, since = counters.audio_blocks, time.monotonic()
+        time.sleep(FLOWING_S)
+        produced_s = (counters.audio_blocks - blocks_before) * block_s
+        if produced_s >= 0.8 * (time.monotonic() - since):
+            return
+    raise OSError(
+        f"audio output {config.audio_device!r} does not keep up with real time "
+        f"(its callbacks stalled for {FLOWING_TIMEOUT_S:.0f} s)"
+    )
+
+
 def _pace(emulator: BoardEmulator, config: ServeConfig, stop: threading.Event) -> None:
     """Without an audio device, voices still move on in real time (envelopes, LFOs)."""
     for _ in blocks(emulator, config.block_frames, realtime=True):
@@ -240,6 +262,7 @@ def serve(
             announce("audio: none (paced by the wall clock)")
         else:
             stream = stack.enter_context(_audio_output(config, emulator, counters, scheduler))
+            _wait_until_flowing(counters, config.block_frames / emulator.sample_rate, config)
             if scheduler is not None:
                 scheduler.attach(lambda: stream.time)
             announce(f"audio: {config.audio_device or 'default'} at {emulator.sample_rate} Hz")

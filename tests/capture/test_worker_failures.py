@@ -124,3 +124,29 @@ def test_a_job_over_a_real_bank_completes(emulated_services, shared_data, bank):
     assert finished.state == JobState.COMPLETED
     assert finished.captured + finished.failed == finished.sample_count
     assert verify(catalog, store).clean
+
+
+def test_a_job_the_rig_cannot_capture_fails_after_its_attempts_and_the_worker_goes_on(
+    emulated_services,
+):
+    """The emulated rig renders at 44.1 or 48 kHz only: capture raises for every sample of a
+    96 kHz job, which is no fault of the rig. Its samples fail, the next job is captured."""
+    catalog, store = emulated_services
+    unrenderable = submit_job(catalog, JobSpec.model_validate(
+        {"source": {"kind": "uniform"}, "count": 3, "priority": 5,
+         "capture": {"sample_rate": 96000, "hold_s": 0.2, "tail": {"max_s": 0.1}}}))  # fmt: skip
+    after = submit_job(catalog, loud_job(3))
+    worker = Worker(catalog, store, EMULATED)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: catalog.get_job(after.id).state in FINAL_JOB_STATES, 240)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=60)
+    failed = catalog.get_job(unrenderable.id)
+    assert failed.state == JobState.COMPLETED and (failed.captured, failed.failed) == (0, 3)
+    for sample in catalog.list_samples(failed.id):
+        assert sample.attempts == failed.max_attempts and "96000" in sample.last_error
+    assert catalog.get_job(after.id).captured == 3
+    assert worker.stats.faults == 0
