@@ -9,11 +9,12 @@ interface, so the laptop without a server and the lab behind one run the same co
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from daq import jobs
 from daq.client import ApiClient
+from daq.jobs import JobReport
 from daq.spec import JobSpec
 from db.catalog import Catalog
 from db.deletion import TakeChoice, delete_job
@@ -36,6 +37,8 @@ class JobView:
     failed: int
     rate_per_s: float | None = None
     eta_s: float | None = None
+    #: The first failed samples as ``(index, reason)``, where the job's report was asked for.
+    failures: tuple[tuple[int, str], ...] = ()
 
     @property
     def done(self) -> int:
@@ -55,6 +58,10 @@ class JobView:
             f"{self.failed} failed{rate}{eta} [{self.state}{reason}]"
         )
 
+    def failure_lines(self) -> list[str]:
+        """``  sample 7 failed: <reason>`` for each failed sample the report named."""
+        return [f"  sample {index} failed: {reason}" for index, reason in self.failures]
+
     @classmethod
     def from_info(cls, job: JobInfo, progress: Progress | None = None) -> JobView:
         return cls(
@@ -71,6 +78,11 @@ class JobView:
         )
 
     @classmethod
+    def from_report(cls, report: JobReport) -> JobView:
+        failures = tuple((s.index, s.last_error or "no reason recorded") for s in report.failures)
+        return replace(cls.from_info(report.job, report.progress), failures=failures)
+
+    @classmethod
     def from_json(cls, job: dict[str, Any]) -> JobView:
         """From the API's ``JobOut`` (or ``JobDetailOut``, with ``progress``)."""
         progress = job.get("progress")
@@ -85,6 +97,7 @@ class JobView:
             failed=progress["failed"] if progress else job["failed"],
             rate_per_s=progress["rate_per_s"] if progress else None,
             eta_s=progress["eta_s"] if progress else None,
+            failures=tuple((f["index"], f["reason"]) for f in job.get("failures", ())),
         )
 
 
@@ -166,7 +179,7 @@ class LocalJobs:
                 return found
 
     def get(self, job_id: int) -> JobView:
-        return JobView.from_info(self.catalog.get_job(job_id), self.catalog.job_progress(job_id))
+        return JobView.from_report(jobs.job_report(self.catalog, job_id))
 
     def change(self, job_id: int, action: str, reason: str | None = None) -> JobView:
         if action not in ACTIONS:

@@ -14,7 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from daq.api.rigstate import RigState
-from daq.jobs import JobHistory, JobReport
+from daq.jobs import FAILURES_SHOWN, JobHistory, JobReport
 from daq.spec import PRINTABLE, JobSpec
 from db.records import EventInfo, JobInfo, SampleInfo, TakeInfo, TokenInfo
 from db.schema import JobState, QcVerdict, RigStatus, Role, SampleState
@@ -165,8 +165,30 @@ class ProgressOut(_Out):
         )
 
 
+class FailedSampleOut(_Out):
+    index: int
+    attempts: int
+    reason: str = Field(description="why its last attempt failed")
+
+
 class JobDetailOut(JobOut):
     progress: ProgressOut
+    failures: list[FailedSampleOut] = Field(
+        description=f"the first failed samples (at most {FAILURES_SHOWN}), each with its reason"
+    )
+
+    @classmethod
+    def from_report(cls, report: JobReport) -> JobDetailOut:
+        return cls(
+            **JobOut.from_info(report.job).model_dump(),
+            progress=ProgressOut.from_report(report),
+            failures=[
+                FailedSampleOut(
+                    index=s.index, attempts=s.attempts, reason=s.last_error or "no reason recorded"
+                )
+                for s in report.failures
+            ],
+        )
 
 
 class PriorityIn(BaseModel):

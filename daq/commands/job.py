@@ -120,7 +120,10 @@ def status(
     with _backend() as jobs:
         ids = [job_id] if job_id is not None else [j.id for j in jobs.list() if not j.over]
         for one in ids:
-            typer.echo(jobs.get(one).line())
+            job = jobs.get(one)
+            typer.echo(job.line())
+            for line in job.failure_lines():
+                typer.echo(line)
     if not ids:
         typer.echo("no job is queued, running or paused")
 

@@ -13,6 +13,8 @@ import time
 import pytest
 from sqlalchemy import text
 
+from daq.api.schemas import JobDetailOut
+from daq.job_backends import JobView, LocalJobs
 from daq.jobs import job_report, submit_job
 from daq.rigs import EMULATED
 from daq.spec import JobSpec
@@ -86,6 +88,15 @@ def test_a_take_the_catalog_refuses_fails_its_sample_and_the_worker_goes_on(emul
 
     report = job_report(catalog, job.id)
     assert [(f.index, REJECTION in f.last_error) for f in report.failures] == [(POISON_INDEX, True)]
+    # What an operator reads: the API's job detail and `jxdaq job status` (local or over HTTP).
+    detail = JobDetailOut.from_report(report)
+    assert [(f.index, f.attempts) for f in detail.failures] == [
+        (POISON_INDEX, finished.max_attempts)
+    ]
+    over_http = JobView.from_json(detail.model_dump(mode="json"))
+    assert over_http.failures == LocalJobs(catalog).get(job.id).failures
+    (line,) = over_http.failure_lines()
+    assert line.startswith(f"  sample {POISON_INDEX} failed: ") and REJECTION in line
     # Nothing half-written: one take per captured sample, every file accounted for.
     assert verify(catalog, store).clean
 

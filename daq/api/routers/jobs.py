@@ -31,7 +31,6 @@ from daq.api.schemas import (
     JobSummaryOut,
     Page,
     PriorityIn,
-    ProgressOut,
     ReasonIn,
     spec_schema,
 )
@@ -161,10 +160,7 @@ def list_jobs(
 def get_job(job_id: JobId, reports: JobReportsDep) -> JobDetailOut:
     """The job, its counts, recent rate, ETA, and a per-rig breakdown (read at most half a
     second ago: polls of one job share a read)."""
-    report = reports.get(job_id)
-    return JobDetailOut(
-        **JobOut.from_info(report.job).model_dump(), progress=ProgressOut.from_report(report)
-    )
+    return JobDetailOut.from_report(reports.get(job_id))
 
 
 @router.get(
