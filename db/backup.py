@@ -29,10 +29,12 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Connection, create_engine, func, select, text
 from sqlalchemy.engine import URL, make_url
@@ -55,6 +57,9 @@ AUDIO = "audio"
 CATALOG_FILES = {"sqlite": "catalog.sqlite", "postgresql": "catalog.pgdump"}
 #: Copying or hashing one file reports progress with this callback.
 Progress = Callable[[], None]
+#: Files copied (or checked) at once.
+COPY_THREADS = 8
+T = TypeVar("T")
 
 
 class BackupError(Exception):
@@ -190,22 +195,34 @@ def _copy_audio(
     store: AudioStore, backup_audio: AudioStore, keys: list[str], on_file: Progress | None
 ) -> tuple[int, int]:
     """Copy the files the backup folder lacks, each read back and hashed once written."""
+
+    def copy(key: str) -> int:
+        if backup_audio.exists(key):
+            return -1
+        try:
+            data = store.read_bytes(key)
+        except StoreIntegrityError as error:
+            raise BackupError(f"store {store.root}: {error}; run `jxdaq catalog verify`") from error
+        backup_audio.put_bytes(data)
+        backup_audio.read_bytes(key)
+        return len(data)
+
     copied = copied_bytes = 0
-    for key in keys:
-        if not backup_audio.exists(key):
-            try:
-                data = store.read_bytes(key)
-            except StoreIntegrityError as error:
-                raise BackupError(
-                    f"store {store.root}: {error}; run `jxdaq catalog verify`"
-                ) from error
-            backup_audio.put_bytes(data)
-            backup_audio.read_bytes(key)
+    for size in _each(copy, keys, on_file):
+        if size >= 0:
             copied += 1
-            copied_bytes += len(data)
-        if on_file is not None:
-            on_file()
+            copied_bytes += size
     return copied, copied_bytes
+
+
+def _each(work: Callable[[str], T], keys: list[str], on_file: Progress | None) -> Iterator[T]:
+    """``work`` on every key in :data:`COPY_THREADS` threads (each file's fsync waits on the
+    disk, not the CPU: eight in flight copy about eight times as many files per second)."""
+    with ThreadPoolExecutor(COPY_THREADS) as pool:
+        for result in pool.map(work, keys):
+            if on_file is not None:
+                on_file()
+            yield result
 
 
 # -- restore --------------------------------------------------------------------------------
@@ -235,14 +252,11 @@ def restore(
         on_listed(2 * len(keys))
     _check_catalog_file(snapshot, manifest)
     backup_audio = AudioStore(snapshot.parent.parent / AUDIO)
-    for key in keys:  # all of it is checked before anything is written
-        _read_backup(backup_audio, key)
-        if on_file is not None:
-            on_file()
-    for key in keys:
-        store.put_bytes(_read_backup(backup_audio, key))
-        if on_file is not None:
-            on_file()
+    # all of it is checked before anything is written
+    for _ in _each(lambda key: _read_backup(backup_audio, key), keys, on_file):
+        pass
+    for _ in _each(lambda key: store.put_bytes(_read_backup(backup_audio, key)), keys, on_file):
+        pass
     catalog_file = snapshot / manifest["catalog"]["file"]
     if backend == "sqlite":
         _restore_sqlite(catalog_file, Path(url.database or ""))
