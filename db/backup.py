@@ -196,8 +196,10 @@ def _copy_audio(
 ) -> tuple[int, int]:
     """Copy the files the backup folder lacks, each read back and hashed once written."""
 
+    present = set(backup_audio.iter_keys())  # 256 listings, not a stat per file
+
     def copy(key: str) -> int:
-        if backup_audio.exists(key):
+        if key in present:
             return -1
         try:
             data = store.read_bytes(key)
