@@ -385,11 +385,9 @@ def _restore_postgres(catalog_file: Path, url: URL, schema: str) -> None:
             ).scalar_one()
     finally:
         engine.dispose()
-    entries = [
-        line
-        for line in listing.splitlines()
-        if not (exists and re.search(r"\b(SCHEMA|COMMENT) - (SCHEMA )?", line))
-    ]
+    # TOC lines "SCHEMA - <name> <owner>" and "COMMENT - SCHEMA <name> <owner>"
+    entry = re.compile(rf"\b(SCHEMA|COMMENT) - (SCHEMA )?{re.escape(schema)}(\s|$)")
+    entries = [line for line in listing.splitlines() if not (exists and entry.search(line))]
     use_list = catalog_file.with_name("restore.list")
     use_list.write_text("\n".join(entries) + "\n")
     try:

@@ -13,12 +13,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
-from catalog_support import PG_URL
+from catalog_support import PG_URL, pg_catalog_url  # noqa: F401  (fixture)
 from device_support import WorkerProcess
 from sqlalchemy.engine import make_url
 
@@ -38,22 +39,28 @@ JOB = {"source": {"kind": "uniform"}, "count": 300, "seed": 3,
        "capture": {"hold_s": 0.3, "tail": {"max_s": 0.2}}}  # fmt: skip
 
 
-@pytest.fixture
-def restore_url(catalog_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty catalog to restore into: a new SQLite file, or a new PostgreSQL database whose
-    search_path names the source's schema (pg_dump keeps schema names)."""
-    if catalog_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'restored' / 'catalog.db'}"
-        return
+@contextmanager
+def _restore_database(catalog_url: str) -> Iterator[str]:
+    """A new PostgreSQL database, its URL's search_path naming the schema of ``catalog_url``
+    (pg_dump keeps schema names); dropped afterwards."""
     database = f"restore_{uuid.uuid4().hex[:12]}"
     admin_url = PG_URL.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
         try:
-            target = make_url(catalog_url).set(database=database)
-            yield target.render_as_string(hide_password=False)
+            yield make_url(catalog_url).set(database=database).render_as_string(False)
         finally:
             admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+@pytest.fixture
+def restore_url(catalog_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty catalog to restore into: a new SQLite file, or a new PostgreSQL database."""
+    if catalog_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'restored' / 'catalog.db'}"
+        return
+    with _restore_database(catalog_url) as url:
+        yield url
 
 
 def _takes(catalog: Catalog) -> list:
@@ -155,6 +162,30 @@ def _recorded(url: str, store: AudioStore, count: int) -> None:
         )
     catalog.record_takes(takes)
     catalog.close()
+
+
+@pytest.mark.postgres
+def test_postgres_restores_into_an_existing_empty_schema(pg_catalog_url, tmp_path):  # noqa: F811
+    store = AudioStore(tmp_path / "audio")
+    _recorded(pg_catalog_url, store, 4)
+    snapshot = backup(pg_catalog_url, store, tmp_path / "backup").snapshot
+    with _restore_database(pg_catalog_url) as restore_url:
+        _restore_into_created_schema(snapshot, restore_url, tmp_path)
+
+
+def _restore_into_created_schema(snapshot: Path, restore_url: str, tmp_path: Path) -> None:
+    schema = make_url(restore_url).query["options"].split("=", 1)[1]
+    with psycopg.connect(make_url(restore_url).set(drivername="postgresql", query={})
+                         .render_as_string(hide_password=False)) as target:  # fmt: skip
+        target.execute(f'CREATE SCHEMA "{schema}"')
+    target_store = AudioStore(tmp_path / "restored-audio")
+    assert restore(snapshot, restore_url, target_store).takes == 4
+    restored = open_catalog(restore_url)
+    try:
+        assert verify(restored, target_store).clean
+        assert len(_takes(restored)) == 4
+    finally:
+        restored.close()
 
 
 def test_a_damaged_backup_restores_nothing(tmp_path):
