@@ -125,7 +125,6 @@ def backup(
             "audio": keys,
         }
         write_atomically(partial / MANIFEST, json.dumps(manifest, indent=0).encode())
-        _check_catalog_file(partial, manifest)
         final = snapshots / stamp
         partial.rename(final)
         fsync_directory(snapshots)
