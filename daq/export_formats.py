@@ -135,19 +135,24 @@ def check_hf_split_names(dataset: str, splits: Iterable[str]) -> None:
 
 def iter_samples(chunks: Iterable[bytes]) -> Iterator[tuple[dict[str, Any], bytes]]:
     """(json, flac bytes) of each take in a WebDataset shard's bytes, read as they stream."""
-    reader = _ChunkReader(chunks)
     pending: dict[str, bytes] = {}
-    with tarfile.open(fileobj=reader, mode="r|") as archive:
+    current = None
+    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as archive:
         for member in archive:
             handle = archive.extractfile(member)
             if handle is None:
                 continue
             key, _, extension = member.name.partition(".")
+            if key != current and pending:
+                raise ValueError(
+                    f"shard member {member.name}: take {current} has only {list(pending)}"
+                )
+            current = key
             pending[extension] = handle.read()
-            if "json" in pending and "flac" in pending:
+            if set(pending) == {"json", "flac"}:
                 yield json.loads(pending.pop("json")), pending.pop("flac")
-            elif len(pending) > 1:
-                raise ValueError(f"shard member {member.name}: not a json + flac pair of {key}")
+    if pending:
+        raise ValueError(f"shard ends inside take {current}: it has only {list(pending)}")
 
 
 class _ChunkReader(io.RawIOBase):

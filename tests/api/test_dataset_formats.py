@@ -212,3 +212,16 @@ def test_webdataset_routes_refuse_what_they_cannot_serve(api):
     assert changed.status_code == 409 and "read the index again" in changed.json()["detail"]
     assert api.client.get(f"{base}/shard-000000.tar").status_code == 401
     assert api.as_(Role.RIG, "GET", base).status_code == 403
+
+
+def test_a_shard_without_a_take_s_flac_is_refused_naming_the_take():
+    from daq.export_formats import iter_samples
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in [("000000000001.json", b"{}"), ("000000000002.json", b"{}")]:
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    with pytest.raises(ValueError, match="take 000000000001 has only \\['json'\\]"):
+        list(iter_samples([buffer.getvalue()[:700], buffer.getvalue()[700:]]))
