@@ -1,17 +1,21 @@
 """The audio store on an S3 endpoint (s3fs against moto's standalone server on loopback):
 the same guarantees as the local store.
 
-A ``jxdaq worker`` process captures a job into the bucket and is SIGKILLed mid-job: no take
-in the catalog lacks its object, the takes verify clean, and what a kill between an upload and
-its row leaves (an orphan object) and a damaged object are found by ``jxdaq catalog verify``
-and repaired by ``--repair``; a second worker then finishes the job and it verifies clean.
+A ``jxdaq worker`` process whose first upload is held half-sent (a relay in front of the
+endpoint stops passing its body) is SIGKILLed in the middle of it: no object appears, no take
+is recorded, and the catalog verifies clean. A worker SIGKILLed at an arbitrary point of a
+job leaves no take without its object; what a kill between an upload and its row leaves (an
+orphan object) and a damaged object are found by ``jxdaq catalog verify`` and repaired by
+``--repair``; a second worker then finishes the job and it verifies clean.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -66,6 +70,61 @@ def s3_url(s3_endpoint: str) -> str:
     return f"s3://{bucket}/audio"
 
 
+class StallingRelay:
+    """A TCP relay to the S3 endpoint that passes the first PUT's headers and ``keep`` bytes of
+    its body, then holds the connection open: an upload in flight for as long as the test
+    wants. Every other request passes through."""
+
+    def __init__(self, endpoint: str, keep: int = 1024) -> None:
+        self.upstream = endpoint.removeprefix("http://").split(":")
+        self.keep = keep
+        self.stalled = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            host, port = self.upstream
+            server = socket.create_connection((host, int(port)))
+            threading.Thread(target=self._relay, args=(server, client), daemon=True).start()
+            threading.Thread(target=self._relay, args=(client, server, True), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket, watch: bool = False) -> None:
+        seen = b""
+        try:
+            while data := source.recv(65536):
+                if watch and not self.stalled.is_set():
+                    seen += data
+                    body = _body_start(seen)
+                    if body is not None and len(seen) - body > self.keep:
+                        sink.sendall(data[: len(data) - (len(seen) - body - self.keep)])
+                        self.stalled.set()
+                        while source.recv(65536):  # held: nothing more reaches the server
+                            pass
+                        return
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            source.close()
+            sink.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _body_start(request_bytes: bytes) -> int | None:
+    """Where the body of the first PUT in ``request_bytes`` starts, once its headers are in."""
+    put = request_bytes.find(b"PUT ")
+    end = request_bytes.find(b"\r\n\r\n", put) if put >= 0 else -1
+    return None if end < 0 else end + 4
+
+
 def _flac(seed: int) -> bytes:
     import numpy as np
 
@@ -106,8 +165,8 @@ def _sha_prefix(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:2]
 
 
-def _worker(catalog_url: str, s3_url: str, tmp_path, job_id: int) -> Process:
-    env = {**worker_env(catalog_url, tmp_path), "JXDAQ_STORE_URL": s3_url}
+def _worker(catalog_url: str, s3_url: str, tmp_path, job_id: int, **env: str) -> Process:
+    env = {**worker_env(catalog_url, tmp_path), "JXDAQ_STORE_URL": s3_url, **env}
     command = [sys.executable, "-m", "daq.cli", "worker", "--rig", EMULATED.name,
                "--job", str(job_id), "--batch", "2", "--lease-s", "2"]  # fmt: skip
     return Process(command, env=env)
@@ -166,4 +225,32 @@ def test_a_job_on_s3_survives_a_killed_worker_and_verify_repairs(catalog_url, s3
     final = verify(catalog, store, grace_s=0)
     assert final.clean, final
     assert final.takes_checked == finished.captured
+    catalog.close()
+
+
+def test_a_worker_killed_mid_upload_leaves_no_object_and_no_take(
+    catalog_url, s3_url, s3_endpoint, tmp_path
+):
+    catalog = open_catalog(catalog_url)
+    catalog.upsert_rig(EMULATED.name, EMULATED.transport)
+    store = AudioStore(s3_url)
+    job = submit_job(catalog, JobSpec.model_validate({**JOB, "count": 4}))
+    relay = StallingRelay(s3_endpoint)
+    worker = _worker(catalog_url, s3_url, tmp_path, job.id, AWS_ENDPOINT_URL=relay.url)
+    try:
+        assert relay.stalled.wait(120), "\n".join(worker.drain())
+        time.sleep(0.5)  # the headers and the first bytes of the body are at the server
+        worker.kill()
+    finally:
+        relay.close()
+    assert store.fs.find(store.root) == []  # no object, not even a partial one
+    assert catalog.get_job(job.id).captured == 0
+    report = verify(catalog, store, grace_s=0)
+    assert report.clean and report.takes_checked == 0
+
+    time.sleep(2.5)  # the killed worker's leases (--lease-s 2) run out
+    finisher = _worker(catalog_url, s3_url, tmp_path, job.id)
+    assert finisher.process.wait(timeout=300) == 0, "\n".join(finisher.drain())
+    assert catalog.get_job(job.id).captured + catalog.get_job(job.id).failed == 4
+    assert verify(catalog, store, grace_s=0).clean
     catalog.close()
