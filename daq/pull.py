@@ -72,6 +72,7 @@ class LocalDatasets:
     def __init__(self, catalog: Catalog, store: AudioStore, cache_root: Path) -> None:
         self.catalog, self.store = catalog, store
         self.cache = export.ShardCache(cache_root)
+        self._plans: dict[tuple[str, str | None, int], export.ShardPlan] = {}
 
     def freeze_dataset(
         self, name: str, filters: dict[str, Any], splits: dict[str, float], seed: int = 0
@@ -113,9 +114,13 @@ class LocalDatasets:
         return self._shard_plan(name, query), config
 
     def _shard_plan(self, name: str, query: dict[str, Any]) -> export.ShardPlan:
-        dataset = self.catalog.get_dataset(name)
+        """The selection cut into shards, planned once per pull (a plan walks every take)."""
         size = query.get("shard_size") or export.SHARD_SIZE
-        return export.plan_shards(self.catalog, dataset, query.get("split"), size)
+        key = (name, query.get("split"), size)
+        if key not in self._plans:
+            dataset = self.catalog.get_dataset(name)
+            self._plans[key] = export.plan_shards(self.catalog, dataset, key[1], size)
+        return self._plans[key]
 
     def shard_index(self, name: str, **query: Any) -> dict[str, Any]:
         return export.describe_shards(*self._plan(name, query))
