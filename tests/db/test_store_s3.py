@@ -33,7 +33,7 @@ from db.schema import JobState
 from db.store import AudioStore, StoreIntegrityError, encode_flac
 from db.verify import verify
 
-JOB = {"source": {"kind": "uniform"}, "count": 60, "seed": 11,
+JOB = {"source": {"kind": "uniform"}, "count": 30, "seed": 11,
        "capture": {"hold_s": 0.3, "tail": {"max_s": 0.2}}}  # fmt: skip
 
 
