@@ -327,10 +327,16 @@ def _require_empty_catalog(url: URL, manifest: dict) -> None:
                         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
                     )
                 ]
+                takes = (
+                    connection.execute("SELECT count(*) FROM takes").fetchone()[0]
+                    if "takes" in tables
+                    else 0
+                )
             if tables:
                 raise BackupError(
-                    f"catalog {path} is not empty (it has the tables {', '.join(tables[:5])}); "
-                    "restore needs a new catalog file"
+                    f"catalog {path} is not empty (it has {len(tables)} tables, {takes} takes; "
+                    "a catalog that a server or `jxdaq db upgrade` created counts too): "
+                    "restore needs a catalog file that does not exist yet"
                 )
         return
     schema = manifest["catalog"]["schema"]
