@@ -179,6 +179,9 @@ def _restore_into_created_schema(snapshot: Path, restore_url: str, tmp_path: Pat
                          .render_as_string(hide_password=False)) as target:  # fmt: skip
         target.execute(f'CREATE SCHEMA "{schema}"')
     target_store = AudioStore(tmp_path / "restored-audio")
+    elsewhere = make_url(restore_url).set(query={}).render_as_string(False)  # search_path public
+    with pytest.raises(BackupError, match=f"holds schema '{schema}' but .* uses 'public'"):
+        restore(snapshot, elsewhere, target_store)
     assert restore(snapshot, restore_url, target_store).takes == 4
     restored = open_catalog(restore_url)
     try:
