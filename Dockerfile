@@ -12,7 +12,7 @@ COPY firmware_protocol ./firmware_protocol
 COPY db ./db
 COPY daq ./daq
 COPY models ./models
-RUN pip install --no-cache-dir ".[hardware]"
+RUN pip install --no-cache-dir ".[hardware,s3]"
 
 # An unprivileged user that may open serial ports (dialout) and sound cards (audio).
 RUN useradd --system --create-home --groups audio,dialout jxdaq \

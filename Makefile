@@ -24,11 +24,11 @@ demo: $(VENV)/.installed-hardware
 services:
 	bash scripts/test-services.sh
 
-test: services $(VENV)/.installed-hardware+training+dev
+test: services $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-lint: $(VENV)/.installed-hardware+training+dev
+lint: $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

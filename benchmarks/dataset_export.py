@@ -8,7 +8,10 @@ with the client (:func:`daq.pull.pull_shards` / :func:`daq.pull.pull_tar`), as
 * shards, cold: features (thesis STFT, 690 x 16) computed and cached by the server;
 * shards, cached: the same pull into a fresh directory, served from the server's cache
   (the figure the target of 2,000 takes/s is about);
-* tar: FLAC files and the parameters table, streamed.
+* tar: FLAC files and the parameters table, streamed;
+* WebDataset: ``webdataset.WebDataset`` over the API's shard URLs (``pipe:curl`` with the
+  bearer token) into a PyTorch ``DataLoader`` (batches of 64), each FLAC decoded to float32
+  with soundfile and each tone's 44 raw values as a tensor: examples/s with audio decoded.
 
 RSS is sampled every 10 ms; the growth printed is the peak during each pull over the
 resident size before it (client and server share this process).
@@ -19,6 +22,8 @@ resident size before it (client and server share this process).
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import socket
 import tempfile
@@ -29,7 +34,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
+import soundfile
+import torch
 import uvicorn
+import webdataset
 from _catalog_bench import postgres_catalog, sqlite_catalog
 
 from daq.api.app import create_app
@@ -136,6 +144,20 @@ def measure(label: str, takes: int, pull: Callable[[], object], megabytes: Calla
     )
 
 
+def decoded(sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(audio float32 [frames], the 44 raw tone values) of one WebDataset sample."""
+    audio, _ = soundfile.read(io.BytesIO(sample["flac"]), dtype="float32")
+    tone = json.loads(sample["json"])["tone"]
+    return torch.from_numpy(audio), torch.tensor(list(tone.values()), dtype=torch.uint8)
+
+
+def stream_webdataset(urls: list[str], workers: int, takes: int) -> None:
+    dataset = webdataset.WebDataset(urls, shardshuffle=False, empty_check=False).map(decoded)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=64, num_workers=workers)
+    seen = sum(len(audio) for audio, _ in loader)
+    assert seen == takes, f"streamed {seen} of {takes} takes"
+
+
 def catalog_for(backend: str) -> AbstractContextManager[Catalog]:
     return postgres_catalog() if backend == "postgresql" else sqlite_catalog()
 
@@ -145,6 +167,7 @@ def main() -> None:
     parser.add_argument("--takes", type=int, default=3000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--shard-size", type=int, default=256)
+    parser.add_argument("--loader-workers", type=int, default=0, help="DataLoader processes")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, catalog_for(args.backend) as catalog:
@@ -177,6 +200,13 @@ def main() -> None:
                     args.takes,
                     lambda: pull_tar(client, "bench", root / "tar"),
                     size("tar"),
+                )
+                urls = client.webdataset_urls("bench", shard_size=args.shard_size)
+                measure(
+                    f"WebDataset -> DataLoader ({args.loader_workers} workers)",
+                    args.takes,
+                    lambda: stream_webdataset(urls, args.loader_workers, args.takes),
+                    size("tar"),  # the same FLAC bytes and a little JSON
                 )
         finally:
             server.close()

@@ -8,6 +8,7 @@ the token refused, or the server's own ``detail`` (for a 422, each bad field and
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from daq.export_formats import shard_file_name
 from daq.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -62,6 +64,7 @@ class ApiClient:
         self, url: str, token: str = "", *, timeout: float = 60.0, transport: Any = None
     ) -> None:
         self.url = url.rstrip("/")
+        self._token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.url + API_PREFIX, headers=headers, timeout=timeout, transport=transport
@@ -206,3 +209,31 @@ class ApiClient:
         params = {k: v for k, v in query.items() if v is not None}
         with self._send("GET", f"/datasets/{name}/shards/{index}.npz", params=params) as response:
             yield from response.iter_bytes()
+
+    def webdataset_index(self, name: str, **query: Any) -> dict[str, Any]:
+        """``query``: split, shard_size."""
+        params = {k: v for k, v in query.items() if v is not None}
+        return self._json("GET", f"/datasets/{name}/webdataset", params=params)
+
+    def webdataset_shard(self, name: str, index: int, **query: Any) -> Iterator[bytes]:
+        """One WebDataset shard's bytes, in pieces; ``query`` as for the index, plus selection."""
+        params = {k: v for k, v in query.items() if v is not None}
+        path = f"/datasets/{name}/webdataset/{shard_file_name(index)}"
+        with self._send("GET", path, params=params) as response:
+            yield from response.iter_bytes()
+
+    def webdataset_urls(self, name: str, **query: Any) -> list[str]:
+        """``webdataset.WebDataset(urls)`` input: one ``pipe:curl`` URL per shard, sending
+        this client's bearer token (WebDataset's own http opener sends no headers).
+
+        The token is on curl's command line: on a shared host, other users can see it."""
+        index = self.webdataset_index(name, **query)
+        params = {k: v for k, v in query.items() if v is not None}
+        params["selection"] = index["selection"]
+        header = shlex.quote(f"Authorization: Bearer {self._token}")
+        urls = []
+        for i in range(index["shards"]):
+            path = f"{API_PREFIX}/datasets/{name}/webdataset/{shard_file_name(i)}"
+            url = httpx.URL(self.url + path, params=params)
+            urls.append(f"pipe:curl -sfL -H {header} {shlex.quote(str(url))}")
+        return urls

@@ -251,10 +251,11 @@ class _Member:
     def chunks(self) -> Iterator[bytes]:
         content = self._content()
         if isinstance(content, bytes):  # small or file members: one chunk
-            yield _header(self.name, len(content), self.mtime) + content + _padding(len(content))
+            size = len(content)
+            yield tar_header(self.name, size, self.mtime) + content + tar_padding(size)
             return
         size = self._size()
-        yield _header(self.name, size, self.mtime)
+        yield tar_header(self.name, size, self.mtime)
         sent = 0
         for chunk in content:
             sent += len(chunk)
@@ -263,7 +264,7 @@ class _Member:
             yield chunk
         if sent != size:
             raise ExportChanged(f"{self.name}: {sent} bytes made, {size} planned")
-        yield _padding(size)
+        yield tar_padding(size)
 
 
 def _pieces(catalog: Catalog, store: AudioStore, plan: TarPlan) -> Iterator[_Piece]:
@@ -293,14 +294,14 @@ def _pieces(catalog: Catalog, store: AudioStore, plan: TarPlan) -> Iterator[_Pie
 
 
 def _member_length(size: int) -> int:
-    return BLOCK + size + len(_padding(size))
+    return BLOCK + size + len(tar_padding(size))
 
 
-def _padding(size: int) -> bytes:
+def tar_padding(size: int) -> bytes:
     return bytes(-size % BLOCK)
 
 
-def _header(name: str, size: int, mtime: int) -> bytes:
+def tar_header(name: str, size: int, mtime: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = size, mtime, 0o644
     return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")

@@ -1,4 +1,5 @@
-"""Pulling a frozen dataset into a directory, resumably: a tar, or NPZ feature shards.
+"""Pulling a frozen dataset into a directory, resumably: a tar, NPZ feature shards,
+WebDataset shards or a Hugging Face audio folder.
 
 The source is either the API (:class:`daq.client.ApiClient`) or the catalog on this machine
 (:class:`LocalDatasets`); both answer the same calls with the same bytes, since both run
@@ -8,7 +9,9 @@ Resuming: a tar is written to ``<file>.part`` with its ETag beside it; a new pul
 rest (``Range`` from the part's length, valid only while the ETag matches, else from zero).
 Shards are written one file each, under a temporary name then renamed; a new pull skips the
 complete ones (their zip directory, written last, lists every array), unless the index says
-the selection or the shard size changed.
+the selection or the shard size changed. WebDataset shards likewise (each fsynced under a
+temporary name, then renamed); a Hugging Face folder is built from the WebDataset stream under
+``.part`` and renamed into place whole.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from daq import export
+from daq import export, export_formats
 from daq.client import TarResponse
 from db.catalog import Catalog
 from db.records import TakeFilter
-from db.store import AudioStore, fsync_directory, write_atomically
+from db.store import AudioStore, atomic_file, fsync_directory, write_atomically
 
 #: Reading cached shards in pieces of this size.
 CHUNK = 1024 * 1024
@@ -58,6 +61,10 @@ class DatasetSource(Protocol):
 
     def shard(self, name: str, index: int, **query: Any) -> Iterator[bytes]: ...
 
+    def webdataset_index(self, name: str, **query: Any) -> dict[str, Any]: ...
+
+    def webdataset_shard(self, name: str, index: int, **query: Any) -> Iterator[bytes]: ...
+
 
 class LocalDatasets:
     """The catalog and store of this machine, answering like the API does."""
@@ -65,6 +72,7 @@ class LocalDatasets:
     def __init__(self, catalog: Catalog, store: AudioStore, cache_root: Path) -> None:
         self.catalog, self.store = catalog, store
         self.cache = export.ShardCache(cache_root)
+        self._plans: dict[tuple[str, str | None, int], export.ShardPlan] = {}
 
     def freeze_dataset(
         self, name: str, filters: dict[str, Any], splits: dict[str, float], seed: int = 0
@@ -101,11 +109,18 @@ class LocalDatasets:
         yield TarResponse(start, plan.size, quoted, plan.takes, chunks)
 
     def _plan(self, name: str, query: dict[str, Any]) -> tuple[export.ShardPlan, Any]:
-        dataset = self.catalog.get_dataset(name)
         fields = json.loads(query["feature_config"]) if query.get("feature_config") else {}
         config = export.load_feature_config(query.get("features") or "stft", fields)
+        return self._shard_plan(name, query), config
+
+    def _shard_plan(self, name: str, query: dict[str, Any]) -> export.ShardPlan:
+        """The selection cut into shards, planned once per pull (a plan walks every take)."""
         size = query.get("shard_size") or export.SHARD_SIZE
-        return export.plan_shards(self.catalog, dataset, query.get("split"), size), config
+        key = (name, query.get("split"), size)
+        if key not in self._plans:
+            dataset = self.catalog.get_dataset(name)
+            self._plans[key] = export.plan_shards(self.catalog, dataset, key[1], size)
+        return self._plans[key]
 
     def shard_index(self, name: str, **query: Any) -> dict[str, Any]:
         return export.describe_shards(*self._plan(name, query))
@@ -118,6 +133,17 @@ class LocalDatasets:
         with open(path, "rb") as handle:
             while chunk := handle.read(CHUNK):
                 yield chunk
+
+    def webdataset_index(self, name: str, **query: Any) -> dict[str, Any]:
+        return export_formats.describe_webdataset(self._shard_plan(name, query))
+
+    def webdataset_shard(self, name: str, index: int, **query: Any) -> Iterator[bytes]:
+        plan = self._shard_plan(name, query)
+        if query.get("selection") not in (None, plan.digest):
+            raise ValueError(f"dataset {name!r} changed since its shard index was read")
+        if not 0 <= index < plan.shards:
+            raise ValueError(f"dataset {name!r} has {plan.shards} shards; no shard {index}")
+        return export_formats.webdataset_shard(self.catalog, self.store, plan, index)
 
 
 def pull_tar(
@@ -210,3 +236,70 @@ def _complete(path: Path, members: set[str]) -> bool:
             return set(archive.namelist()) == members
     except (OSError, zipfile.BadZipFile):
         return False
+
+
+def pull_webdataset(
+    source: DatasetSource,
+    name: str,
+    out: Path,
+    progress: Progress | None = None,
+    **query: Any,
+) -> Path:
+    """WebDataset shards into ``out/<name>-<split or all>-webdataset/``, skipping the ones
+    pulled before. ``query``: split, shard_size."""
+    index = source.webdataset_index(name, **query)
+    directory = out / f"{name}-{index['split'] or 'all'}-webdataset"
+    saved = directory / "index.json"
+    if saved.exists() and json.loads(saved.read_text()) != index:
+        shutil.rmtree(directory)  # another selection or shard size: nothing here is reusable
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomically(saved, json.dumps(index, indent=1).encode())
+    size, takes = index["shard_size"], index["takes"]
+    for i in range(index["shards"]):
+        path = directory / export_formats.shard_file_name(i)
+        if not path.exists():
+            chunks = source.webdataset_shard(name, i, **query, selection=index["selection"])
+            with atomic_file(path) as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+        if progress:
+            progress(min((i + 1) * size, takes), takes)
+    return directory
+
+
+def pull_hf(
+    source: DatasetSource,
+    name: str,
+    out: Path,
+    progress: Progress | None = None,
+    split: str | None = None,
+) -> Path:
+    """A Hugging Face audio folder ``out/<name>-<split or all>-hf/`` (see
+    :mod:`daq.export_formats`), built whole from the WebDataset stream and renamed into place;
+    kept as it is while the dataset's selection is unchanged."""
+    dataset = source.get_dataset(name)
+    splits = [split] if split else list(dataset["splits"])
+    export_formats.check_hf_split_names(name, splits)
+    index = source.webdataset_index(name, split=split)
+    final = out / f"{name}-{split or 'all'}-hf"
+    saved = final / "index.json"
+    if saved.exists() and json.loads(saved.read_text()) == index:
+        return final
+    part = final.with_name(final.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    writer = export_formats.HfFolderWriter(part, name, splits)
+    done = 0
+    with writer:
+        for i in range(index["shards"]):
+            chunks = source.webdataset_shard(name, i, split=split, selection=index["selection"])
+            for info, flac in export_formats.iter_samples(chunks):
+                writer.add(info, flac)
+                done += 1
+                if progress:
+                    progress(done, index["takes"])
+    write_atomically(part / "index.json", json.dumps(index, indent=1).encode())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(part, final)
+    fsync_directory(out)
+    return final

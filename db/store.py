@@ -14,7 +14,11 @@ at any point leaves either no file, a complete file, or a ``.tmp`` leftover that
 commits the take's catalog row only after :meth:`AudioStore.write` returns.
 
 Roots that are not local (an fsspec URL such as ``s3://bucket/jx``) are written with one
-``pipe_file`` call: object stores make a PUT visible atomically, so no rename is needed.
+``pipe_file`` call: object stores make a PUT visible atomically, so no rename is needed. A
+take (well under s3fs's 50 MB multipart threshold) is one PUT: a writer killed during it
+leaves no object; killed after it, an orphan object that ``verify --repair`` quarantines.
+Listings of an object store are cached by fsspec; a walk reads them fresh, since other
+hosts write to the same bucket.
 """
 
 from __future__ import annotations
@@ -156,6 +160,8 @@ class AudioStore:
     def bucket_entries(self, bucket: str) -> tuple[list[str], list[str]]:
         """(keys of complete files, names of other entries) in one bucket directory."""
         directory = self._path(bucket)
+        if not self.local:
+            self.fs.invalidate_cache(directory)  # other processes and hosts write here too
         if not self.fs.exists(directory):
             return [], []
         keys: list[str] = []

@@ -23,6 +23,10 @@ command -v jack_lsp >/dev/null || need_apt+=(jackd2)
 # Headless Chromium and its WebDriver for the dashboard's browser test (tests/browser).
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# promtool checks and unit-tests deploy/prometheus's rules (tests/test_prometheus_rules.py).
+command -v promtool >/dev/null || need_apt+=(prometheus)
+# WebDataset reads the API's shards through `pipe:curl` URLs (tests/api/test_dataset_formats.py).
+command -v curl >/dev/null || need_apt+=(curl)
 # PortAudio (sounddevice) reaches PulseAudio through ALSA's pulse plugin; rtmidi needs libasound.
 for lib in libportaudio2 libasound2-plugins libasound2 libjack-jackd2-0; do
   dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$lib")

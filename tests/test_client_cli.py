@@ -13,29 +13,25 @@ import io
 import json
 import random
 import re
-import socket
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
+from live_server import Server
 from typer.testing import CliRunner
 
-from daq.api.app import create_app
 from daq.cli import app as cli
 from daq.client import ApiClient
 from daq.export import iter_selection, plan_tar, tar_stream
 from daq.pull import pull_tar
 from daq.rigs import EMULATED
-from daq.settings import Settings, get_settings
+from daq.settings import get_settings
 from daq.worker import Worker
 from db.engine import open_catalog
 from db.records import NewTake, TakeFilter
 from db.schema import JobState, QcVerdict, Role, utcnow
-from db.store import AudioStore
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE, Tone
@@ -54,36 +50,6 @@ notes = { key = 60 }
 max_s = 0.2
 """
 RATE = 8000
-
-
-class Server:
-    """The API app served by uvicorn on 127.0.0.1:<free port>, in a thread."""
-
-    def __init__(self, root: Path) -> None:
-        self.catalog_url = f"sqlite:///{root / 'server.db'}"
-        self.catalog = open_catalog(self.catalog_url)
-        self.store = AudioStore(root / "server-audio")
-        app = create_app(
-            Settings(var_dir=root / "server-var"), catalog=self.catalog, store=self.store
-        )
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            assert time.monotonic() < deadline, "the API server did not start"
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._socket.close()
-        self.catalog.close()
 
 
 @pytest.fixture

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from daq.pull import DatasetSource
 
 app = typer.Typer(
-    help="Freeze datasets (selection + splits) and pull them as a tar or NPZ feature shards.",
+    help="Freeze datasets (selection + splits) and pull them: a tar, NPZ feature shards, "
+    "WebDataset shards or a Hugging Face audio folder.",
     no_args_is_help=True,
 )
 
 NameArgument = Annotated[str, typer.Argument(help="Dataset name (letters, digits, . _ -)")]
 DEFAULT_SPLIT_NAMES = ("train", "validation", "test")
+FORMATS = ("tar", "npz", "webdataset", "hf")
 _PARAMETER = re.compile(r"^([a-z0-9_ ]+)=(\d{1,3})(?:\.\.(\d{1,3}))?$", re.IGNORECASE)
 
 
@@ -167,13 +169,19 @@ def show(name: NameArgument) -> None:
 def pull(
     name: NameArgument,
     out: Annotated[Path, typer.Option(help="Directory to write into")],
-    format: Annotated[str, typer.Option(help="tar (FLAC + parameters.csv) or npz")] = "tar",
+    format: Annotated[
+        str,
+        typer.Option(
+            help="tar (FLAC + parameters.csv), npz (features), webdataset (shards of "
+            "<take>.flac + <take>.json) or hf (a Hugging Face audio folder)"
+        ),
+    ] = "tar",
     split: Annotated[str | None, typer.Option(help="Only this split")] = None,
     features: Annotated[str, typer.Option(help="npz: stft, logmel or auditory")] = "stft",
     feature_config: Annotated[
         str | None, typer.Option(help='npz: JSON of feature fields, e.g. {"duration_s": 2}')
     ] = None,
-    shard_size: Annotated[int, typer.Option(min=1, help="npz: takes per shard")] = 256,
+    shard_size: Annotated[int, typer.Option(min=1, help="npz, webdataset: takes per shard")] = 256,
 ) -> None:
     """Download a dataset with a progress bar and ETA; run it again to resume."""
     from rich.progress import (
@@ -185,10 +193,10 @@ def pull(
         TransferSpeedColumn,
     )
 
-    from daq.pull import pull_shards, pull_tar
+    from daq.pull import pull_hf, pull_shards, pull_tar, pull_webdataset
 
-    if format not in ("tar", "npz"):
-        raise _fail(f"--format {format!r}: choose tar or npz")
+    if format not in FORMATS:
+        raise _fail(f"--format {format!r}: choose {', '.join(FORMATS)}")
     if feature_config is not None:
         try:
             json.loads(feature_config)
@@ -207,6 +215,10 @@ def pull(
 
         if format == "tar":
             path = pull_tar(source, name, out, split, progress)
+        elif format == "webdataset":
+            path = pull_webdataset(source, name, out, progress, split=split, shard_size=shard_size)
+        elif format == "hf":
+            path = pull_hf(source, name, out, progress, split=split)
         else:
             path = pull_shards(
                 source,

@@ -11,6 +11,9 @@
   serves one, built on first request and cached on disk. Feature configs are those of
   :mod:`models.features`, imported inside the routes: ``models`` depends on ``daq``, never
   the reverse, and it needs only numpy and scipy (no torch) for features.
+* ``GET /datasets/{name}/webdataset`` describes WebDataset shards (``<take id>.flac`` +
+  ``<take id>.json``, see :mod:`daq.export_formats`); ``/webdataset/shard-000000.tar`` ..
+  streams one, straight from the store (``webdataset.WebDataset`` reads these URLs).
 
 Reading needs an operator, trainer or admin token; freezing a trainer or admin token.
 """
@@ -31,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from daq import export
+from daq import export, export_formats
 from daq.api.deps import CatalogDep, StoreDep, require
 from daq.api.errors import documented
 from daq.spec import RIG_NAME
@@ -139,6 +142,17 @@ class ShardIndexOut(BaseModel):
     arrays: dict[str, str] = Field(description="what each NPZ shard holds")
 
 
+class WebDatasetIndexOut(BaseModel):
+    dataset: str
+    split: str | None
+    takes: int
+    shard_size: int
+    shards: int
+    selection: str = Field(description="digest of the takes; pass it back with each shard")
+    urls: str = Field(description="the shards' names in WebDataset's brace notation")
+    members: dict[str, str] = Field(description="what each take contributes to a shard")
+
+
 # -- helpers ---------------------------------------------------------------------------------
 def _invalid(where: tuple[str | int, ...], message: str, value: Any) -> RequestValidationError:
     return RequestValidationError(
@@ -242,6 +256,36 @@ def _plans(request: Request) -> _Plans:
     if not hasattr(state, "shard_plans"):
         state.shard_plans = _Plans()
     return state.shard_plans
+
+
+def _shard_plan(
+    request: Request,
+    catalog: Catalog,
+    dataset: DatasetInfo,
+    split: str | None,
+    shard_size: int,
+    selection: str | None,
+    index: int,
+) -> export.ShardPlan:
+    """The plan shard ``index`` is cut from: 409 if the selection the client's index named has
+    changed since, 404 past the last shard."""
+    plans = _plans(request)
+    plan = plans.get(catalog, dataset, split, shard_size, fresh=False)
+    if selection is not None and plan.digest != selection:
+        plan = plans.get(catalog, dataset, split, shard_size, fresh=True)
+        if plan.digest != selection:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"dataset {dataset.name!r} changed since its shard index was read (a take was "
+                "repaired away); read the index again",
+            )
+    if not 0 <= index < plan.shards:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"dataset {dataset.name!r} has {plan.shards} shards of {shard_size}; "
+            f"there is no shard {index}",
+        )
+    return plan
 
 
 def _shard_cache(request: Request) -> export.ShardCache:
@@ -470,21 +514,7 @@ def shard(
     """Takes ``index * shard_size ..`` of the selection; built once, then served from disk."""
     config = _feature_config(features, feature_config, shard_size)
     dataset = _dataset(catalog, name, split)
-    plans = _plans(request)
-    plan = plans.get(catalog, dataset, split, shard_size, fresh=False)
-    if selection is not None and plan.digest != selection:
-        plan = plans.get(catalog, dataset, split, shard_size, fresh=True)
-        if plan.digest != selection:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"dataset {name!r} changed since its shard index was read (a take was "
-                "repaired away); read the index again",
-            )
-    if not 0 <= index < plan.shards:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"dataset {name!r} has {plan.shards} shards of {shard_size}; there is no shard {index}",
-        )
+    plan = _shard_plan(request, catalog, dataset, split, shard_size, selection, index)
     try:
         path = _shard_cache(request).get(catalog, store, plan, config, index)
     except ValueError as error:  # takes at another sample rate than the features expect
@@ -494,4 +524,63 @@ def shard(
         media_type="application/octet-stream",
         filename=f"{name}-{split or 'all'}-{index:06d}.npz",
         headers={"X-Shard-Takes": str(min(shard_size, plan.takes - index * shard_size))},
+    )
+
+
+@router.get(
+    "/{name}/webdataset",
+    response_model=WebDatasetIndexOut,
+    responses=documented(404),
+    dependencies=[Reader],
+    summary="The WebDataset shards of a dataset",
+)
+def webdataset_index(
+    name: DatasetName,
+    request: Request,
+    catalog: CatalogDep,
+    split: SplitQuery = None,
+    shard_size: ShardSize = export.SHARD_SIZE,
+) -> WebDatasetIndexOut:
+    """How many shards (``shard-{000000..N}.tar`` under this path) and the selection digest."""
+    dataset = _dataset(catalog, name, split)
+    plan = _plans(request).get(catalog, dataset, split, shard_size, fresh=True)
+    return WebDatasetIndexOut(**export_formats.describe_webdataset(plan))
+
+
+@router.get(
+    "/{name}/webdataset/shard-{index}.tar",
+    response_class=StreamingResponse,
+    responses={
+        **documented(404, 409),
+        200: {
+            "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "<take id>.json and <take id>.flac of each take of the shard",
+        },
+    },
+    dependencies=[Reader],
+    summary="One WebDataset shard",
+)
+def webdataset_shard(
+    name: DatasetName,
+    index: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    request: Request,
+    catalog: CatalogDep,
+    store: StoreDep,
+    split: SplitQuery = None,
+    shard_size: ShardSize = export.SHARD_SIZE,
+    selection: Annotated[
+        str | None, Query(pattern=r"^[0-9a-f]{64}$", description="the index's selection")
+    ] = None,
+) -> StreamingResponse:
+    """Takes ``index * shard_size ..`` of the selection, streamed one take at a time."""
+    dataset = _dataset(catalog, name, split)
+    plan = _shard_plan(request, catalog, dataset, split, shard_size, selection, index)
+    name = export_formats.shard_file_name(index)
+    return StreamingResponse(
+        _coalesced(export_formats.webdataset_shard(catalog, store, plan, index)),
+        media_type="application/x-tar",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Shard-Takes": str(min(shard_size, plan.takes - index * shard_size)),
+        },
     )
