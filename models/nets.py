@@ -54,6 +54,11 @@ class Head(nn.Module):
         """Target vectors [batch, params] (continuous in [0, 1], switch positions)."""
         raise NotImplementedError
 
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        """Target vectors with each switch at its expected (fractional) position: the
+        least-squares reading, which the thesis's MSE judges."""
+        raise NotImplementedError
+
 
 class MseHead(Head):
     """The thesis head: plain MSE over every parameter, switches scaled to [0, 1]."""
@@ -71,8 +76,11 @@ class MseHead(Head):
         return functional.mse_loss(output, target * self.scale)
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
-        values = output.clamp(0.0, 1.0) / self.scale
+        values = self.expected(output)
         return torch.where(self.is_switch, values.round(), values)
+
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        return output.clamp(0.0, 1.0) / self.scale
 
 
 class MixedHead(Head):
@@ -114,6 +122,15 @@ class MixedHead(Head):
         for i, logit in zip(self.switch_index, logits, strict=True):
             prediction[:, i] = logit.argmax(dim=1).to(prediction.dtype)
         return prediction
+
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        values, logits = self._split(output)
+        expected = output.new_zeros((output.shape[0], self.n_params))
+        expected[:, self.continuous_index] = values
+        for i, logit in zip(self.switch_index, logits, strict=True):
+            positions = torch.arange(logit.shape[1], dtype=logit.dtype, device=logit.device)
+            expected[:, i] = logit.softmax(dim=1) @ positions
+        return expected
 
 
 HEADS: dict[str, Callable[[int, TargetSpec], Head]] = {"mse": MseHead, "mixed": MixedHead}
@@ -234,6 +251,10 @@ class ParameterNet(nn.Module):
     @torch.no_grad()
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return self.head.predict(output)
+
+    @torch.no_grad()
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        return self.head.expected(output)
 
     def parameter_count(self) -> int:
         return sum(int(np.prod(p.shape)) for p in self.parameters())

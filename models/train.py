@@ -1,4 +1,4 @@
-"""Training and evaluation loops for any ``Dataset`` yielding ``(features, target vector)``.
+"""The training loop (and a pass over a split) for any ``Dataset`` of ``(features, targets)``.
 
 ``fit`` is deterministic for a seed (on CPU; cuDNN kernels may differ slightly on CUDA), runs on
 CUDA when present and on the CPU otherwise, stops early when the validation loss stops
@@ -90,72 +90,52 @@ def resolve_device(name: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-# -- evaluation -----------------------------------------------------------------------------------
+# -- running a model over a split -----------------------------------------------------------------
 
 
 @dataclass
-class Evaluation:
-    """Loss and parameter metrics of a model on one split."""
+class Outputs:
+    """What a model says about every example of a split, as target vectors [n, params].
 
-    spec: TargetSpec
+    ``expected`` holds each switch at its expected (fractional) position, the reading the
+    thesis's MSE judges; ``predictions`` holds decided positions (tones are made of these).
+    :mod:`models.evaluate` scores them; methods without a network produce the same arrays.
+    """
+
     loss: float
+    expected: np.ndarray
     predictions: np.ndarray
     targets: np.ndarray
-    parameter_mse: np.ndarray = field(init=False)
-    switch_accuracy: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parameter_mse = parameter_mse(self.predictions, self.targets, self.spec)
-        self.switch_accuracy = switch_accuracy(self.predictions, self.targets, self.spec)
-
-    @property
-    def mean_parameter_mse(self) -> float:
-        return float(self.parameter_mse.mean())
-
-    @property
-    def mean_switch_accuracy(self) -> float:
-        """NaN when the spec has no switches."""
-        return float(self.switch_accuracy.mean()) if self.switch_accuracy.size else math.nan
-
-    def summary(self) -> dict[str, float]:
-        """Flat ``{metric: value}``, per parameter too (for JSON or a table)."""
-        out = {
-            "loss": self.loss,
-            "parameter_mse": self.mean_parameter_mse,
-            "switch_accuracy": self.mean_switch_accuracy,
-        }
-        names = self.spec.names
-        out |= {f"mse/{n}": float(v) for n, v in zip(names, self.parameter_mse, strict=True)}
-        switches = [names[i] for i in self.spec.switch_index]
-        accuracy = zip(switches, self.switch_accuracy, strict=True)
-        out |= {f"accuracy/{n}": float(v) for n, v in accuracy}
-        return out
 
 
 @torch.no_grad()
-def evaluate(
+def run_split(
     model: ParameterNet,
     data: Dataset | DataLoader,
     batch_size: int = 256,
     device: str | torch.device | None = None,
-) -> Evaluation:
-    """The model's loss, predictions and parameter metrics over a whole split."""
+) -> Outputs:
+    """The model's loss and outputs over a whole split (in eval mode)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
     model.eval()
     total, count = 0.0, 0
-    predictions, targets = [], []
+    expected, predictions, targets = [], [], []
     for features, target in loader:
         features, target = _to(features, device), _to(target, device)
         output = model(features)
         total += float(model.loss(output, target)) * len(target)
         count += len(target)
+        expected.append(model.expected(output).cpu().numpy())
         predictions.append(model.predict(output).cpu().numpy())
         targets.append(target.cpu().numpy())
     if count == 0:
         raise ValueError("cannot evaluate on an empty split")
-    return Evaluation(
-        model.spec, total / count, np.concatenate(predictions), np.concatenate(targets)
+    return Outputs(
+        total / count,
+        np.concatenate(expected),
+        np.concatenate(predictions),
+        np.concatenate(targets),
     )
 
 
@@ -246,15 +226,15 @@ def fit(
                 bars.update(batches, advance=1, description=f"epoch {epoch} loss {loss:.4f}")  # noqa: B023
 
             train_loss = _train_epoch(model, train_loader, optimizer, device, config, advance)
-            result = evaluate(model, val_loader, device=device)
+            result = run_split(model, val_loader, device=device)
             state.epoch = epoch
             state.history.append(
                 {
                     "epoch": epoch,
                     "train_loss": train_loss,
                     "val_loss": result.loss,
-                    "val_parameter_mse": result.mean_parameter_mse,
-                    "val_switch_accuracy": result.mean_switch_accuracy,
+                    "val_parameter_mse": _mse(result, model.spec),
+                    "val_switch_accuracy": _accuracy(result, model.spec),
                     "seconds": time.perf_counter() - started,
                 }
             )
@@ -277,6 +257,16 @@ def fit(
     return TrainResult(
         state.best_epoch, state.best_val_loss, state.epoch, stopped_early, state.history, out
     )
+
+
+def _mse(result: Outputs, spec: TargetSpec) -> float:
+    """The thesis's measure: every output on [0, 1], squared error, averaged."""
+    return float(parameter_mse(result.expected, result.targets, spec).mean())
+
+
+def _accuracy(result: Outputs, spec: TargetSpec) -> float:
+    accuracy = switch_accuracy(result.predictions, result.targets, spec)
+    return float(accuracy.mean()) if accuracy.size else math.nan
 
 
 def _sized(dataset: Dataset) -> Sized:

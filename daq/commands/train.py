@@ -276,19 +276,9 @@ def evaluate(
             written.append(write_resynthesis_job(scores, test_set.records, as_job))
     except (NotFound, FileNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
-    summary = scores.summary()
-    typer.echo(
-        f"{dataset}/{split}: {summary['takes']} takes, parameter MSE "
-        f"{summary['parameter_mse']:.4f} (predict-the-mean {summary['baseline_parameter_mse']:.4f})"
-        f", switch accuracy {scores.evaluation.mean_switch_accuracy:.3f}"
-    )
-    if scores.resynthesis is not None:
-        r = scores.resynthesis.summary()
-        typer.echo(
-            f"resynthesis of {r['resynthesised']} takes: spectral convergence "
-            f"{r['spectral_convergence_mean']:.3f}, log-spectral distance "
-            f"{r['log_spectral_distance_mean']:.2f} dB, MFCC distance {r['mfcc_distance_mean']:.2f}"
-        )
+    typer.echo(f"{dataset}/{split}: {len(scores.tones)} takes")
+    for line in scores.lines():
+        typer.echo(line)
     for path in written:
         typer.echo(f"wrote {path}")
 
