@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -63,17 +63,24 @@ class TrainConfig(BaseModel):
     epochs: PositiveInt = 100
     batch_size: PositiveInt = 64
     learning_rate: PositiveFloat = 1e-3
+    #: adam (the thesis's) or adamw (decoupled weight decay).
+    optimizer: Literal["adam", "adamw"] = "adam"
     weight_decay: NonNegativeFloat = 0.0
+    #: constant (the thesis's) or onecycle: warm up over the first 30 % of ``epochs``, then
+    #: anneal (cosine) to 1/10^4 of the peak; stepped per batch.
+    schedule: Literal["constant", "onecycle"] = "constant"
     patience: PositiveInt = 10
     min_delta: NonNegativeFloat = 0.0
     max_grad_norm: PositiveFloat | None = None
+    #: Stop after the first epoch that ends past this many seconds of training.
+    budget_s: PositiveFloat | None = None
     seed: int = 0
     device: str | None = None
     num_workers: NonNegativeInt = 0
 
 
 #: Fields a resumed run may change: they do not alter what an epoch computes.
-RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_workers"})
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_workers", "budget_s"})
 
 
 def seed_everything(seed: int) -> None:
@@ -164,6 +171,7 @@ class _State:
     best_epoch: int = 0
     best_val_loss: float = math.inf
     bad_epochs: int = 0
+    seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -190,16 +198,9 @@ def fit(
     card = _describe(model, tuple(train_set[0][0].shape), meta or {})
     device = resolve_device(config.device)
     model.to(device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = kind(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
-    state = _State()
-    if resume:
-        state = _restore(out / LAST_CHECKPOINT, config, card, model, optimizer, shuffle, device)
-    elif (out / LAST_CHECKPOINT).exists():
-        raise FileExistsError(f"{out} already holds a run; resume it or choose another directory")
-
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
@@ -210,13 +211,22 @@ def fit(
         pin_memory=device.type == "cuda",
     )
     val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
+    schedule = _schedule(optimizer, config, len(train_loader))
+    state = _State()
+    if resume:
+        state = _restore(
+            out / LAST_CHECKPOINT, config, card, model, optimizer, schedule, shuffle, device
+        )
+    elif (out / LAST_CHECKPOINT).exists():
+        raise FileExistsError(f"{out} already holds a run; resume it or choose another directory")
     stopped_early = False
     last_plot = time.monotonic()
     with progress_bars(progress) as bars:
         epochs = bars.add_task("epochs", total=config.epochs, completed=state.epoch)
         batches = bars.add_task("batches", total=len(train_loader))
         for epoch in range(state.epoch + 1, config.epochs + 1):
-            if state.bad_epochs >= config.patience:
+            over_budget = config.budget_s is not None and state.seconds >= config.budget_s
+            if state.bad_epochs >= config.patience or over_budget:
                 stopped_early = True
                 break
             started = time.perf_counter()
@@ -225,9 +235,12 @@ def fit(
             def advance(loss: float) -> None:
                 bars.update(batches, advance=1, description=f"epoch {epoch} loss {loss:.4f}")  # noqa: B023
 
-            train_loss = _train_epoch(model, train_loader, optimizer, device, config, advance)
+            train_loss = _train_epoch(
+                model, train_loader, optimizer, schedule, device, config, advance
+            )
             result = run_split(model, val_loader, device=device)
             state.epoch = epoch
+            state.seconds += time.perf_counter() - started
             state.history.append(
                 {
                     "epoch": epoch,
@@ -243,7 +256,7 @@ def fit(
                 _save(out / BEST_CHECKPOINT, {**card, "epoch": epoch, "model": model.state_dict()})
             else:
                 state.bad_epochs += 1
-            checkpoint = _checkpoint(config, card, model, optimizer, shuffle, state)
+            checkpoint = _checkpoint(config, card, model, optimizer, schedule, shuffle, state)
             _save(out / LAST_CHECKPOINT, checkpoint)
             write_metrics_csv(out / METRICS_CSV, state.history)
             if time.monotonic() - last_plot > CURVES_INTERVAL_S:
@@ -275,10 +288,25 @@ def _sized(dataset: Dataset) -> Sized:
     return dataset
 
 
+def _schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, batches: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=config.learning_rate,
+            total_steps=config.epochs * batches,
+            pct_start=0.3,
+            final_div_factor=400.0,
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
 def _train_epoch(
     model: ParameterNet,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
     device: torch.device,
     config: TrainConfig,
     on_batch: Callable[[float], None],
@@ -295,6 +323,7 @@ def _train_epoch(
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
+        schedule.step()
         total += loss.item() * len(target)
         count += len(target)
         on_batch(loss.item())
@@ -384,6 +413,7 @@ def _checkpoint(
     card: dict,
     model: ParameterNet,
     optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
     shuffle: torch.Generator,
     state: _State,
 ) -> dict:
@@ -392,6 +422,7 @@ def _checkpoint(
         "config": config.model_dump(),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
         "state": asdict(state),
         "rng": _rng_states(shuffle),
     }
@@ -403,6 +434,7 @@ def _restore(
     card: dict,
     model: ParameterNet,
     optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
     shuffle: torch.Generator,
     device: torch.device,
 ) -> _State:
@@ -414,6 +446,8 @@ def _restore(
         for name, value in config.model_dump().items()
         if saved["config"].get(name) != value and name not in RESUMABLE_CHANGES
     }
+    if config.schedule == "onecycle" and saved["config"].get("epochs") != config.epochs:
+        changed.add("epochs (a one-cycle schedule spans them)")
     if changed:
         raise ValueError(
             f"cannot resume {path} with a different {', '.join(sorted(changed))}; "
@@ -434,6 +468,7 @@ def _restore(
         raise ValueError(f"cannot resume {path} with a different {', '.join(different)}")
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["schedule"])
     _set_rng_states(saved["rng"], shuffle)
     return _State(**saved["state"])
 

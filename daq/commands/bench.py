@@ -1,0 +1,101 @@
+"""``jxdaq bench``: capture (or reuse) the thesis's setup on the emulated rig, train every
+named model within a budget, and print and write one results table (:mod:`models.bench`).
+
+torch and :mod:`models` are imported inside the command, so ``jxdaq --help`` and every other
+command work on machines without the training extra.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer()
+
+#: Where the real tones come from unless told: the JX-8P banks beside the project.
+REAL_BANKS = Path("../shared/data/jx8p-banks")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def bench(
+    out: Annotated[Path, typer.Option(help="Directory for results.json and each model's report")],
+    takes: Annotated[int, typer.Option(min=10, help="Takes of the thesis's setup")] = 1000,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model names, or recommended")
+    ] = "recommended",
+    budget_s: Annotated[float, typer.Option(min=1.0, help="Training seconds per model")] = 600.0,
+    real_banks: Annotated[
+        str, typer.Option(help="Directory of .syx banks whose tones are resynthesised; none: skip")
+    ] = str(REAL_BANKS),
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Features for every model instead of its own: stft, logmel, auditory, or JSON "
+            'with "kind" and fields'
+        ),
+    ] = None,
+    resynthesis: Annotated[int, typer.Option(min=0, help="Test takes to resynthesise")] = 100,
+    seed: int = 0,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads on the CPU")] = 2,
+    data: Annotated[
+        Path | None, typer.Option(help="Captured data and feature cache (default: var_dir/bench)")
+    ] = None,
+) -> None:
+    """Every named model on one table: test MSE beside the mean, switch accuracy beside the
+    mode, resynthesis of real tones beside the mean tone, examples/s, wall time, hardware."""
+    import torch
+    from pydantic import ValidationError
+
+    from daq.settings import get_settings
+    from models.bench import run_bench, table
+    from models.features import parse_feature_config
+    from models.methods import METHODS
+
+    names = [n.strip() for n in models.split(",") if n.strip()]
+    unknown = [n for n in names if n != "recommended" and n not in METHODS]
+    if not names or unknown:
+        known = ", ".join([*METHODS, "recommended"])
+        raise _fail(
+            f"--models {models!r}: unknown {', '.join(unknown) or 'nothing'}; known: {known}"
+        )
+    config = None
+    if features is not None:
+        try:
+            fields = json.loads(features) if features.lstrip().startswith("{") else {}
+            config = parse_feature_config(fields or {"kind": features})
+        except (json.JSONDecodeError, TypeError) as error:
+            raise _fail(f"--features is not a JSON object: {error}") from None
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise _fail(f"--features {where}: {first['msg']}") from None
+    banks = None if real_banks == "none" else Path(real_banks)
+    if banks is not None and not banks.is_dir():
+        raise _fail(f"--real-banks {banks}: not a directory (none skips real tones)")
+    torch.set_num_threads(threads)
+    root = data or get_settings().var_dir / "bench"
+    try:
+        results = run_bench(
+            names,
+            takes,
+            budget_s,
+            out,
+            data_root=root,
+            real_banks=banks,
+            features=config,
+            resynthesis=resynthesis,
+            seed=seed,
+            log=typer.echo,
+        )
+    except (ValueError, OSError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(table(results))
+    typer.echo(f"wrote {out / 'results.json'}")
