@@ -31,6 +31,9 @@ from models.methods import method
 from models.nets import build_model
 from models.targets import TargetSpec
 
+#: What examples per CPU-second mean: on a quiet machine, threads x that is the ceiling.
+THREADS_NOTE = "one core gives; x cores on a quiet machine at best"
+
 
 def tones(count: int) -> list:
     from daq.sampling import Sampler
@@ -38,13 +41,13 @@ def tones(count: int) -> list:
     return Sampler(thesis_job(count, 0)).tones(0, range(count))
 
 
-def timed(fn, repeat: int) -> float:
-    """Seconds per call, after one warm-up call."""
+def timed(fn, repeat: int) -> tuple[float, float]:
+    """Wall and process CPU seconds per call, after one warm-up call."""
     fn()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(repeat):
         fn()
-    return (time.perf_counter() - began) / repeat
+    return (time.perf_counter() - began) / repeat, (time.process_time() - cpu) / repeat
 
 
 def main() -> None:
@@ -67,15 +70,14 @@ def main() -> None:
 def measure(name: str, audio: np.ndarray, targets: torch.Tensor, spec, steps: int) -> str:
     m = method(name)
     config = m.features
-    began = time.perf_counter()
-    features = np.stack([config.compute(clip) for clip in audio])
-    feature_rate = len(audio) / (time.perf_counter() - began)
     batch = m.training.batch_size
     with tempfile.TemporaryDirectory() as tmp:
-        copies = features.repeat(4, 0)
-        cache = FeatureCache(tmp).build("bench", config, iter(copies), len(copies))
-        rows = np.sort(np.random.default_rng(0).permutation(len(cache))[:batch])
-        read = timed(lambda: cache[rows], steps)
+        began = time.perf_counter()
+        cache = FeatureCache(tmp).build("bench", config, iter(audio), len(audio))
+        feature_rate = len(audio) / (time.perf_counter() - began)
+        rows = np.sort(np.random.default_rng(0).integers(0, len(cache), batch))
+        read, _ = timed(lambda: cache[rows], steps)
+        features = cache[:]
     net = build_model(name, *config.shape, spec, m.head).train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
     x = torch.from_numpy(np.resize(features, (batch, *config.shape)).astype(np.float32))
@@ -86,13 +88,14 @@ def measure(name: str, audio: np.ndarray, targets: torch.Tensor, spec, steps: in
         net.loss(net(x), y).backward()
         optimizer.step()
 
-    train = timed(step, steps)
+    train, train_cpu = timed(step, steps)
     return (
         f"{name}: {config.kind} {config.shape[0]} x {config.shape[1]}, batch {batch}, "
         f"{net.parameter_count():,} weights | features {feature_rate:.0f} takes/s (once per "
         f"dataset) | cache read {batch / read:.0f} ex/s | train step {batch / train:.0f} ex/s "
         f"| training {batch / (read + train):.0f} ex/s "
-        f"({100 * train / (read + train):.0f} % in forward/backward)"
+        f"({100 * train / (read + train):.0f} % in forward/backward) | "
+        f"{batch / train_cpu:.0f} ex per CPU-second of the step (the most {THREADS_NOTE})"
     )
 
 

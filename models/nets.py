@@ -261,7 +261,7 @@ def thesis_body(name: str) -> Callable[[int, int], tuple[nn.Module, int]]:
 class ConvPool(nn.Module):
     """The recommended body (see the module doc)."""
 
-    WIDTH = 128
+    WIDTH = 96
     STEPS = 16
 
     def __init__(self, n_bins: int) -> None:
