@@ -24,6 +24,23 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _features(text: str):
+    """A feature config from a kind name or JSON with ``kind``: one line if it is refused."""
+    from pydantic import ValidationError
+
+    from models.features import parse_feature_config
+
+    try:
+        fields = json.loads(text) if text.lstrip().startswith("{") else {"kind": text}
+        return parse_feature_config(fields)
+    except (json.JSONDecodeError, TypeError) as error:
+        raise _fail(f"--features is not a kind or a JSON object: {error}") from None
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _fail(f"--features {where}: {first['msg']}") from None
+
+
 @app.command()
 def bench(
     out: Annotated[Path, typer.Option(help="Directory for results.json and each model's report")],
@@ -52,11 +69,9 @@ def bench(
     """Every named model on one table: test MSE beside the mean, switch accuracy beside the
     mode, resynthesis of real tones beside the mean tone, examples/s, wall time, hardware."""
     import torch
-    from pydantic import ValidationError
 
     from daq.settings import get_settings
     from models.bench import run_bench, table
-    from models.features import parse_feature_config
     from models.methods import METHODS
 
     names = [n.strip() for n in models.split(",") if n.strip()]
@@ -66,17 +81,7 @@ def bench(
         raise _fail(
             f"--models {models!r}: unknown {', '.join(unknown) or 'nothing'}; known: {known}"
         )
-    config = None
-    if features is not None:
-        try:
-            fields = json.loads(features) if features.lstrip().startswith("{") else {}
-            config = parse_feature_config(fields or {"kind": features})
-        except (json.JSONDecodeError, TypeError) as error:
-            raise _fail(f"--features is not a JSON object: {error}") from None
-        except ValidationError as error:
-            first = error.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise _fail(f"--features {where}: {first['msg']}") from None
+    config = None if features is None else _features(features)
     banks = None if real_banks == "none" else Path(real_banks)
     if banks is not None and not banks.is_dir():
         raise _fail(f"--real-banks {banks}: not a directory (none skips real tones)")
@@ -99,3 +104,42 @@ def bench(
         raise _fail(str(error)) from None
     typer.echo(table(results))
     typer.echo(f"wrote {out / 'results.json'}")
+
+
+@app.command()
+def audibility(
+    spec: Annotated[Path, typer.Argument(help="A job spec (TOML) whose protocol to judge")],
+    features: Annotated[
+        str, typer.Option(help="stft, logmel, auditory, or JSON with kind and fields")
+    ] = "logmel",
+    tones: Annotated[int, typer.Option(min=1, help="Tones drawn from the job's source")] = 16,
+    threshold_db: Annotated[float, typer.Option(min=0.0, help="Audible from this median")] = 0.2,
+) -> None:
+    """How much one step of each parameter the job varies moves the features, over tones of
+    its source played as it plays them; names the parameters the protocol cannot reveal."""
+    from daq.spec import load_spec
+    from models.audibility import CONTINUOUS_STEP, audibility
+
+    try:
+        job = load_spec(spec)
+    except (OSError, ValueError) as error:
+        raise _fail(f"{spec}: {error}") from None
+    config = _features(features)
+    rows = audibility(job, config, tones, threshold_db)
+    typer.echo(
+        f"{job.name}: {config.kind} features, {tones} tones, one step = one switch position or "
+        f"{CONTINUOUS_STEP} raw values"
+    )
+    typer.echo("| parameter | median change (dB) | tones below threshold | audible |")
+    typer.echo("|---|---|---|---|")
+    for row in sorted(rows, key=lambda r: r.median_db):
+        typer.echo(
+            f"| {row.parameter} | {row.median_db:.3f} | {row.inaudible_share:.0%} "
+            f"| {'yes' if row.audible else 'NO'} |"
+        )
+    silent = [r.parameter for r in rows if not r.audible]
+    typer.echo(
+        f"inaudible in this protocol (below {threshold_db:g} dB): {', '.join(silent)}"
+        if silent
+        else "every varied parameter is audible in this protocol"
+    )
