@@ -15,14 +15,13 @@ Training choices, once:
   3e-3 on a one-cycle schedule, gradient norm clipped to 1, batch 64;
 * ``trees`` reads the same log-mel features, pooled (:func:`models.trees.pooled_statistics`).
 
-Within a budget, a network's epochs are set before it starts from a short timing of its
-training steps (so that a one-cycle schedule ends when the budget does), and
-``TrainConfig.budget_s`` stops it in any case.
+Within a budget (``TrainConfig.budget_s``), a network stops after the epoch that crosses it,
+and a one-cycle schedule runs on the share of the budget spent, so it ends when the budget
+does whatever the machine's pace.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from models.data import FrozenDataset, SplitDataset
 from models.features import THESIS_STFT, FeatureConfig, LogMelFeatures
@@ -51,8 +49,6 @@ RECOMMENDED_TRAINING = TrainConfig(
     max_grad_norm=1.0,
     patience=1000,  # the schedule decides when to stop; the best epoch is kept
 )
-#: Steps timed before a budgeted network run (after two warm-up steps).
-PROBE_STEPS = 6
 
 
 @dataclass(frozen=True)
@@ -133,38 +129,8 @@ def train_method(
     seed_everything(seed)
     net = build_model(chosen.name, *chosen.features.shape, train.spec, chosen.head)
     config = chosen.training.model_copy(update={"seed": seed, "budget_s": budget_s})
-    if budget_s is not None:
-        rate = _probe_rate(net, train, config)
-        affordable = int(0.9 * budget_s * rate / len(train))
-        config = config.model_copy(update={"epochs": max(1, min(config.epochs, affordable))})
-    seed_everything(seed)
-    net = build_model(chosen.name, *chosen.features.shape, train.spec, chosen.head)
     result = fit(net, train, val, out_dir, config, progress=progress, meta=data.describe())
     wall = time.perf_counter() - started
     seconds = sum(row["seconds"] for row in result.history)
     examples = result.epochs_run * len(train)
     return Trained(chosen, len(train), result.epochs_run, examples / seconds, wall, net=net)
-
-
-def _probe_rate(net: ParameterNet, train: SplitDataset, config: TrainConfig) -> float:
-    """Training examples per second of ``net`` (a copy) on a few batches of ``train``,
-    validation included in proportion (one pass over a split of a tenth of the size)."""
-    probe = copy.deepcopy(net).train()
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=config.learning_rate)
-    loader = DataLoader(train, batch_size=config.batch_size, shuffle=True)
-    batches = iter(loader)
-    seconds, examples = 0.0, 0
-    for step in range(PROBE_STEPS + 2):
-        try:
-            features, target = next(batches)
-        except StopIteration:  # a split smaller than the probe: go round again
-            batches = iter(loader)
-            features, target = next(batches)
-        begun = time.perf_counter()
-        optimizer.zero_grad()
-        probe.loss(probe(features.float()), target.float()).backward()
-        optimizer.step()
-        if step >= 2:
-            seconds += time.perf_counter() - begun
-            examples += len(target)
-    return examples / seconds / 1.15  # validation passes: ~1/8 of the examples, forward only

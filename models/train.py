@@ -66,8 +66,8 @@ class TrainConfig(BaseModel):
     #: adam (the thesis's) or adamw (decoupled weight decay).
     optimizer: Literal["adam", "adamw"] = "adam"
     weight_decay: NonNegativeFloat = 0.0
-    #: constant (the thesis's) or onecycle: warm up over the first 30 % of ``epochs``, then
-    #: anneal (cosine) to 1/10^4 of the peak; stepped per batch.
+    #: constant (the thesis's) or onecycle: warm up over the first 30 % of the run, then
+    #: anneal (cosine) to 1/10^4 of the peak; stepped per batch (see ``_schedule``).
     schedule: Literal["constant", "onecycle"] = "constant"
     patience: PositiveInt = 10
     min_delta: NonNegativeFloat = 0.0
@@ -211,12 +211,13 @@ def fit(
         pin_memory=device.type == "cuda",
     )
     val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
-    schedule = _schedule(optimizer, config, len(train_loader))
     state = _State()
+    schedule = _schedule(optimizer, config, len(train_loader), state)
     if resume:
-        state = _restore(
+        restored = _restore(
             out / LAST_CHECKPOINT, config, card, model, optimizer, schedule, shuffle, device
         )
+        state.__dict__.update(restored.__dict__)  # the schedule's clock reads this state
     elif (out / LAST_CHECKPOINT).exists():
         raise FileExistsError(f"{out} already holds a run; resume it or choose another directory")
     stopped_early = False
@@ -289,17 +290,45 @@ def _sized(dataset: Dataset) -> Sized:
 
 
 def _schedule(
-    optimizer: torch.optim.Optimizer, config: TrainConfig, batches: int
+    optimizer: torch.optim.Optimizer, config: TrainConfig, batches: int, state: _State
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=config.learning_rate,
-            total_steps=config.epochs * batches,
-            pct_start=0.3,
-            final_div_factor=400.0,
-        )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    """The learning rate's factor per batch. One-cycle: linear warm-up from 1/25 to 1 over
+    the first 30 % of the run, then a cosine down to 1/10^4. The run's progress is the share
+    of its steps done or, under a budget, of its budget spent, whichever is further, so that
+    the schedule ends when the budget does even where the machine's pace changes."""
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    total = config.epochs * batches
+    clock = _Clock(state)
+
+    def factor(step: int) -> float:
+        progress = step / total
+        if config.budget_s is not None:
+            progress = max(progress, clock.seconds() / config.budget_s)
+        progress = min(progress, 1.0)
+        if progress < ONE_CYCLE_WARM_UP:
+            return 0.04 + 0.96 * progress / ONE_CYCLE_WARM_UP
+        rest = (progress - ONE_CYCLE_WARM_UP) / (1 - ONE_CYCLE_WARM_UP)
+        return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * rest))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+ONE_CYCLE_WARM_UP = 0.3
+
+
+class _Clock:
+    """Training seconds so far: those of finished epochs plus the running one's."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+        self.epoch_started = time.perf_counter()
+        self.epoch = state.epoch
+
+    def seconds(self) -> float:
+        if self.state.epoch != self.epoch:  # a new epoch began
+            self.epoch, self.epoch_started = self.state.epoch, time.perf_counter()
+        return self.state.seconds + time.perf_counter() - self.epoch_started
 
 
 def _train_epoch(

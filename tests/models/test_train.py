@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 
 import numpy as np
 import pytest
@@ -101,3 +102,32 @@ def test_early_stopping_and_refusals(tmp_path, data):
         train(tmp_path, small, config.model_copy(update={"learning_rate": 0.1}), resume=True)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(tmp_path / "empty", small, config, resume=True)
+
+
+def test_one_cycle_warms_up_anneals_and_ends_with_the_budget():
+    from models.train import _schedule, _State
+
+    def factors(config, state, steps):
+        net = torch.nn.Linear(1, 1)
+        optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+        schedule = _schedule(optimizer, config, 10, state)
+        out = []
+        for _ in range(steps):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return out
+
+    lrs = factors(TrainConfig(epochs=2, schedule="onecycle"), _State(), 21)
+    assert lrs[0] == pytest.approx(0.04) and lrs[6] == pytest.approx(1.0)
+    assert lrs[20] == pytest.approx(1e-4) and max(lrs) == lrs[6]
+    assert all(a >= b for a, b in itertools.pairwise(lrs[6:]))  # annealing only
+    spent = _State(seconds=50.0)  # the whole budget already spent: the cycle is over
+    budgeted = TrainConfig(epochs=2, schedule="onecycle", budget_s=50.0)
+    assert factors(budgeted, spent, 2)[1] == pytest.approx(1e-4)
+
+
+def test_a_budget_stops_training_after_the_epoch_that_crosses_it(tmp_path, data):
+    config = TrainConfig(epochs=50, batch_size=32, budget_s=1e-3, seed=1)
+    _, result = train(tmp_path, data, config, name="lstm1")
+    assert result.epochs_run == 1 and result.stopped_early
