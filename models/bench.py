@@ -137,9 +137,17 @@ class RealTones:
                     skipped.append(f"{label}: {error}")
                     continue
                 names.append(label)
-        if not tones:
+        audio = play_like_thesis(tones) if tones else np.zeros((0, 1))
+        keep = [i for i, clip in enumerate(audio) if np.abs(clip).max() >= SILENCE]
+        skipped += [f"{names[i]}: silent as the thesis plays it" for i in range(len(tones))
+                    if i not in keep]  # fmt: skip
+        if not keep:
             raise ValueError(f"no playable tones in {', '.join(str(p) for p in paths)}")
-        return cls(names, tones, play_like_thesis(tones), skipped)
+        return cls([names[i] for i in keep], [tones[i] for i in keep], audio[keep], skipped)
+
+
+#: A real tone whose render never reaches this peak is silent (a capture's QC drops it too).
+SILENCE = 1e-3
 
 
 def play_like_thesis(tones: Sequence[Tone]) -> np.ndarray:
