@@ -2,16 +2,19 @@
 
 Two kinds of scores:
 
-* parameters: normalised MSE per parameter and switch accuracy (:mod:`models.metrics`), next
-  to a predict-the-mean baseline fitted on the training split (the mean of each continuous
-  parameter, the most frequent position of each switch): a model that does not beat it has
-  learnt nothing from the sound;
+* parameters, each beside the constant guess that does best on that very measure, fitted on
+  the training split, so that no score rewards a constant guess: the thesis's number (every
+  output on [0, 1], squared error, switches at their expected position) and the same per
+  parameter against predicting the training mean (the best constant under MSE); switch
+  accuracy (decided positions) against always guessing the most frequent position (the best
+  constant under accuracy). A model that does not beat them has learnt nothing from the sound;
 * resynthesis: the predicted tones are rendered by the emulator's batch renderer playing the
   take's own notes (same hold, same release window, same emulator seed, so only the tone
   differs) and compared with the take's audio from its note-on over the hold plus the
   release tail (``capture.hold_s + capture.tail.max_s``; the take is zero-padded where its
   recording stopped at silence) by spectral convergence, log-spectral distance and MFCC
-  distance.
+  distance, beside the same scores of the *mean tone* (continuous parameters at the training
+  mean, switches at their mode) played the same way.
 
 Parameters the model does not predict come from the take's own tone (``base="take"``), so a
 resynthesis measures only what the model predicts; ``base="init"`` puts them at the INIT tone.
@@ -26,7 +29,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import textwrap
 from collections.abc import Callable, Sequence
@@ -45,22 +47,96 @@ from models.metrics import (
     mfcc_distance,
     parameter_mse,
     spectral_convergence,
+    switch_accuracy,
 )
 from models.nets import ParameterNet
 from models.targets import TargetSpec
-from models.train import Evaluation, evaluate, progress_bars
+from models.train import Outputs, progress_bars, run_split
 
 #: Tones rendered per call of the batch renderer (bounds memory: 64 x 6 s x 4 B = 68 MB).
 RENDER_CHUNK = 64
 
 
-def mean_prediction(train_targets: np.ndarray, spec: TargetSpec) -> np.ndarray:
-    """The predict-the-mean baseline: continuous means, each switch's most frequent position."""
-    vector = np.asarray(train_targets, dtype=np.float64).mean(axis=0)
-    for i in spec.switch_index:
-        positions = np.round(train_targets[:, i]).astype(int)
-        vector[i] = np.bincount(positions, minlength=spec.parameters[i].ways).argmax()
-    return vector.astype(np.float32)
+def mean_vector(train_targets: np.ndarray) -> np.ndarray:
+    """The best constant guess under MSE: the training mean of every entry (switch positions
+    averaged too, so a switch may sit between positions)."""
+    return np.asarray(train_targets, dtype=np.float64).mean(axis=0).astype(np.float32)
+
+
+def mode_positions(train_targets: np.ndarray, spec: TargetSpec) -> np.ndarray:
+    """The best constant guess under accuracy: each switch's most frequent training position."""
+    return np.array(
+        [
+            np.bincount(np.round(train_targets[:, i]).astype(int), minlength=p.ways).argmax()
+            for i, p in ((i, spec.parameters[i]) for i in spec.switch_index)
+        ],
+        dtype=np.float32,
+    )
+
+
+def mean_tone_vector(train_targets: np.ndarray, spec: TargetSpec) -> np.ndarray:
+    """A playable mean tone: continuous parameters at the mean, switches at their mode."""
+    vector = mean_vector(train_targets)
+    vector[list(spec.switch_index)] = mode_positions(train_targets, spec)
+    return vector
+
+
+@dataclass
+class Scores:
+    """Parameter scores of one split, each beside its best constant guess."""
+
+    spec: TargetSpec
+    parameter_mse: np.ndarray  #: [params] thesis measure (expected positions)
+    mean_mse: np.ndarray  #: [params] the same measure of predicting the training mean
+    switch_accuracy: np.ndarray  #: [switches] decided positions
+    mode_accuracy: np.ndarray  #: [switches] always guessing the training mode
+
+    @classmethod
+    def of(cls, outputs: Outputs, train_targets: np.ndarray, spec: TargetSpec) -> Scores:
+        targets = outputs.targets
+        mean = np.tile(mean_vector(train_targets), (len(targets), 1))
+        modes = np.tile(mean_tone_vector(train_targets, spec), (len(targets), 1))
+        return cls(
+            spec,
+            parameter_mse(outputs.expected, targets, spec),
+            parameter_mse(mean, targets, spec),
+            switch_accuracy(outputs.predictions, targets, spec),
+            switch_accuracy(modes, targets, spec),
+        )
+
+    @property
+    def thesis_mse(self) -> float:
+        return float(self.parameter_mse.mean())
+
+    def summary(self) -> dict[str, float | None]:
+        return {
+            "test_mse": self.thesis_mse,
+            "mean_mse": float(self.mean_mse.mean()),
+            "mse_ratio": self.thesis_mse / float(self.mean_mse.mean()),
+            "switch_accuracy": _mean_or_none(self.switch_accuracy),
+            "mode_accuracy": _mean_or_none(self.mode_accuracy),
+        }
+
+    def parameter_rows(self) -> list[dict[str, object]]:
+        spec = self.spec
+        accuracy = dict(zip(spec.switch_index, self.switch_accuracy, strict=True))
+        modes = dict(zip(spec.switch_index, self.mode_accuracy, strict=True))
+        return [
+            {
+                "parameter": name,
+                "kind": "switch" if spec.is_switch[i] else "continuous",
+                "mse": float(self.parameter_mse[i]),
+                "mean_mse": float(self.mean_mse[i]),
+                "mse_ratio": float(self.parameter_mse[i] / max(self.mean_mse[i], 1e-12)),
+                "accuracy": float(accuracy[i]) if i in accuracy else None,
+                "mode_accuracy": float(modes[i]) if i in modes else None,
+            }
+            for i, name in enumerate(spec.names)
+        ]
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
 
 
 def predicted_tones(
@@ -215,49 +291,88 @@ def compare_captured(
 
 @dataclass
 class Report:
-    """A model's scores on one split of a dataset."""
+    """A model's scores on one split of a dataset, and the mean tone's beside them."""
 
     dataset: str
     split: str
-    evaluation: Evaluation
-    baseline_mse: np.ndarray
+    scores: Scores
     tones: list[Tone]
+    loss: float | None = None
     resynthesis: Resynthesis | None = None
+    mean_resynthesis: Resynthesis | None = None
 
     def summary(self) -> dict[str, object]:
         """Everything as plain JSON values."""
-        scores = self.evaluation.summary()
         out: dict[str, object] = {
             "dataset": self.dataset,
             "split": self.split,
             "takes": len(self.tones),
-            "loss": scores["loss"],
-            "parameter_mse": scores["parameter_mse"],
-            "baseline_parameter_mse": float(self.baseline_mse.mean()),
-            "switch_accuracy": _json_number(scores["switch_accuracy"]),
-            "per_parameter": self.parameter_rows(),
+            "loss": self.loss,
+            **self.scores.summary(),
+            "per_parameter": self.scores.parameter_rows(),
         }
         if self.resynthesis is not None:
             out["resynthesis"] = self.resynthesis.summary()
+        if self.mean_resynthesis is not None:
+            out["mean_tone_resynthesis"] = self.mean_resynthesis.summary()
         return out
 
     def parameter_rows(self) -> list[dict[str, object]]:
-        spec = self.evaluation.spec
-        accuracy = dict(zip(spec.switch_index, self.evaluation.switch_accuracy, strict=True))
-        return [
-            {
-                "parameter": name,
-                "kind": "switch" if spec.is_switch[i] else "continuous",
-                "mse": float(self.evaluation.parameter_mse[i]),
-                "baseline_mse": float(self.baseline_mse[i]),
-                "accuracy": float(accuracy[i]) if i in accuracy else None,
-            }
-            for i, name in enumerate(spec.names)
+        return self.scores.parameter_rows()
+
+    def lines(self) -> list[str]:
+        """The headline scores, each beside its constant guess, as lines for a terminal."""
+        s = self.scores.summary()
+        out = [
+            f"parameter MSE (thesis measure) {s['test_mse']:.4f}, predicting the mean "
+            f"{s['mean_mse']:.4f} (ratio {s['mse_ratio']:.3f})"
         ]
+        if s["switch_accuracy"] is not None:
+            out.append(
+                f"switch accuracy {s['switch_accuracy']:.3f}, always the mode "
+                f"{s['mode_accuracy']:.3f}"
+            )
+        pairs = ((self.resynthesis, "model"), (self.mean_resynthesis, "mean tone"))
+        for resynthesis, who in pairs:
+            if resynthesis is not None:
+                r = resynthesis.summary()
+                out.append(
+                    f"resynthesis of {r['resynthesised']:.0f} takes, {who}: spectral convergence "
+                    f"median {r['spectral_convergence_median']:.3f}, log-spectral distance "
+                    f"median {r['log_spectral_distance_median']:.2f} dB, MFCC distance median "
+                    f"{r['mfcc_distance_median']:.2f}"
+                )
+        return out
 
 
-def _json_number(value: float) -> float | None:
-    return None if math.isnan(value) else value
+def report_of(
+    outputs: Outputs,
+    data: SplitDataset,
+    train_targets: np.ndarray,
+    *,
+    resynthesis: int = 100,
+    base: Literal["take", "init"] = "take",
+    progress: bool = False,
+) -> Report:
+    """Scores of any method's ``outputs`` on ``data``; the first ``resynthesis`` takes (in
+    take-id order) are resynthesised, and so is the mean tone in their place (0: none)."""
+    spec = data.spec
+    tones = predicted_tones(outputs.predictions, data.records, spec, base)
+    report = Report(
+        data.dataset.source.dataset,
+        data.name,
+        Scores.of(outputs, train_targets, spec),
+        tones,
+        outputs.loss,
+    )
+    if resynthesis > 0:
+        n = min(resynthesis, len(data))
+        source, records = data.dataset.source, data.records[:n]
+        report.resynthesis = resynthesise(source, records, tones[:n], progress=progress)
+        mean = np.tile(mean_tone_vector(train_targets, spec), (n, 1))
+        mean_tones = predicted_tones(mean, records, spec, base)
+        report.mean_resynthesis = resynthesise(source, records, mean_tones, progress=progress)
+    return report
 
 
 def evaluate_split(
@@ -271,26 +386,14 @@ def evaluate_split(
     device: str | None = None,
     progress: bool = False,
 ) -> Report:
-    """Scores of ``model`` on ``data``; ``train`` fits the baseline; the first ``resynthesis``
-    takes (in take-id order) are resynthesised (0: none)."""
+    """Scores of ``model`` on ``data``; ``train`` fits the constant guesses (see
+    :func:`report_of`)."""
     if data.spec != model.spec or train.spec != model.spec:
         raise ValueError("the datasets' targets must be the model's")
-    evaluation = evaluate(model, data, batch_size=batch_size, device=device)
-    spec = model.spec
-    baseline = np.tile(mean_prediction(train.targets, spec), (len(data), 1))
-    tones = predicted_tones(evaluation.predictions, data.records, spec, base)
-    report = Report(
-        data.dataset.source.dataset,
-        data.name,
-        evaluation,
-        parameter_mse(baseline, evaluation.targets, spec),
-        tones,
+    outputs = run_split(model, data, batch_size=batch_size, device=device)
+    return report_of(
+        outputs, data, train.targets, resynthesis=resynthesis, base=base, progress=progress
     )
-    if resynthesis > 0:
-        n = min(resynthesis, len(data))
-        source = data.dataset.source
-        report.resynthesis = resynthesise(source, data.records[:n], tones[:n], progress=progress)
-    return report
 
 
 def write_report(report: Report, out_dir: str | Path) -> list[Path]:
@@ -304,6 +407,9 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
     paths.append(write_rows(report.parameter_rows(), out / f"{stem}-parameters.csv"))
     if report.resynthesis is not None:
         paths.append(write_rows(report.resynthesis.rows(), out / f"{stem}-resynthesis.csv"))
+    if report.mean_resynthesis is not None:
+        rows = report.mean_resynthesis.rows()
+        paths.append(write_rows(rows, out / f"{stem}-resynthesis-mean-tone.csv"))
     return paths
 
 

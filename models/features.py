@@ -52,15 +52,49 @@ from db.store import fsync_directory, write_atomically
 #: Bump when a computation changes without a config field changing, so old caches are missed.
 FEATURE_CODE_VERSION = 1
 
+# Bounds every feature config keeps, checked when it is made (before any work), so the API,
+# the CLI and training refuse the same configs with the same message.
+#: Longest stretch of a take one example may analyse.
+MAX_DURATION_S = 60.0
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 192000
+MAX_N_FFT = 16384
+MAX_BANDS = 1024
+#: The cochlear filters need the top channel (about 7.2 kHz) below Nyquist; more is waste.
+MIN_INTERNAL_RATE, MAX_INTERNAL_RATE = 16000, 48000
+#: Estimated working memory of computing one example (see ``work_bytes``).
+MAX_WORK_BYTES = 512 * 2**20
+
 
 class _FeatureConfig(BaseModel):
     """Fields and helpers common to every feature kind."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sample_rate: PositiveInt = 44100
-    duration_s: PositiveFloat = 4.0
+    sample_rate: int = Field(default=44100, ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE)
+    duration_s: float = Field(default=4.0, gt=0, le=MAX_DURATION_S)
     dtype: Literal["float32", "float16"] = "float32"
+
+    @model_validator(mode="after")
+    def _affordable(self) -> _FeatureConfig:
+        """Refuse, before any work, a config whose one example would not fit a server."""
+        frames, _ = self.shape
+        if frames < 1:
+            raise ValueError(f"duration_s {self.duration_s:g} is shorter than one frame")
+        need = self.work_bytes()
+        if need > MAX_WORK_BYTES:
+            raise ValueError(
+                f"one example of these {self.kind} features needs about {need / 2**20:,.0f} MiB "
+                f"of working memory, at most {MAX_WORK_BYTES / 2**20:.0f} MiB: "
+                f"{self._work_hint}"
+            )
+        return self
+
+    _work_hint: ClassVar[str] = "lower duration_s"
+
+    def work_bytes(self) -> int:
+        """Estimated peak working memory of :meth:`compute` on one example, in bytes."""
+        raise NotImplementedError
 
     @property
     def samples(self) -> int:
@@ -97,6 +131,12 @@ def hann(n: int) -> np.ndarray:
     return signal.get_window("hann", n, fftbins=True)
 
 
+def stft_work_bytes(frames: int, n_fft: int) -> int:
+    """What :func:`stft_magnitude` holds at its peak: windowed float64 frames and their
+    complex spectrum (the strided view of the signal itself costs nothing)."""
+    return frames * (n_fft * 8 + (n_fft // 2 + 1) * 16)
+
+
 def stft_magnitude(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """|STFT| with centred, zero-padded frames: [1 + len(x) // hop, n_fft // 2 + 1]."""
     padded = np.pad(x, n_fft // 2)
@@ -108,13 +148,18 @@ class StftFeatures(_FeatureConfig):
     """The thesis input: |STFT| (Hann 512, hop 256), low bins only; 690 x 16 for 4 s."""
 
     kind: Literal["stft"] = "stft"
-    n_fft: PositiveInt = 512
+    n_fft: int = Field(default=512, ge=16, le=MAX_N_FFT)
     hop: PositiveInt = 256
-    bins: PositiveInt = 16
+    bins: int = Field(default=16, ge=1, le=MAX_N_FFT // 2 + 1)
+
+    _work_hint: ClassVar[str] = "raise hop, or lower n_fft or duration_s"
 
     @property
     def shape(self) -> tuple[int, int]:
         return 1 + self.samples // self.hop, min(self.bins, self.n_fft // 2 + 1)
+
+    def work_bytes(self) -> int:
+        return stft_work_bytes(self.shape[0], self.n_fft)
 
     def compute(self, audio: np.ndarray) -> np.ndarray:
         spec = stft_magnitude(self._fit(audio), self.n_fft, self.hop)
@@ -155,16 +200,31 @@ class LogMelFeatures(_FeatureConfig):
     """log(mel power + floor); the usual input of modern sound-matching models."""
 
     kind: Literal["logmel"] = "logmel"
-    n_fft: PositiveInt = 2048
+    n_fft: int = Field(default=2048, ge=16, le=MAX_N_FFT)
     hop: PositiveInt = 512
-    n_mels: PositiveInt = 128
+    n_mels: int = Field(default=128, ge=1, le=MAX_BANDS)
     f_min: float = Field(default=20.0, ge=0)
     f_max: PositiveFloat | None = None
     floor: PositiveFloat = 1e-6
 
+    _work_hint: ClassVar[str] = "raise hop, or lower n_fft or duration_s"
+
+    @model_validator(mode="after")
+    def _band_inside_nyquist(self) -> LogMelFeatures:
+        nyquist = self.sample_rate / 2
+        if self.f_max is not None and self.f_max > nyquist:
+            raise ValueError(f"f_max {self.f_max:g} Hz is past the Nyquist frequency {nyquist:g}")
+        if self.f_min >= (self.f_max or nyquist):
+            raise ValueError(f"f_min {self.f_min:g} Hz must lie below f_max")
+        return self
+
     @property
     def shape(self) -> tuple[int, int]:
         return 1 + self.samples // self.hop, self.n_mels
+
+    def work_bytes(self) -> int:
+        frames = self.shape[0]
+        return stft_work_bytes(frames, self.n_fft) + frames * self.n_mels * 8
 
     def compute(self, audio: np.ndarray) -> np.ndarray:
         return self.from_audio(self._fit(audio)).astype(self.dtype)
@@ -204,15 +264,21 @@ class AuditoryFeatures(_FeatureConfig):
     """
 
     kind: Literal["auditory"] = "auditory"
-    internal_rate: PositiveInt = 16000
-    frame_ms: PositiveFloat = 8.0
-    integration_ms: PositiveFloat = 8.0
-    hair_cell_ms: PositiveFloat = 0.5
-    channels_per_octave: PositiveInt = 24
-    q: PositiveFloat = 4.0
+    internal_rate: int = Field(default=16000, ge=MIN_INTERNAL_RATE, le=MAX_INTERNAL_RATE)
+    frame_ms: float = Field(default=8.0, ge=1.0, le=1000.0)
+    integration_ms: float = Field(default=8.0, ge=0.1, le=1000.0)
+    hair_cell_ms: float = Field(default=0.5, ge=0.01, le=100.0)
+    channels_per_octave: int = Field(default=24, ge=12, le=96)
+    q: float = Field(default=4.0, ge=0.5, le=64.0)
     compression: PositiveFloat = 0.1
 
     CHANNELS: ClassVar[int] = 128
+    _work_hint: ClassVar[str] = "lower duration_s or internal_rate"
+
+    def work_bytes(self) -> int:
+        """129 filtered float64 signals at ``internal_rate``, twice (a stage and its input)."""
+        internal = round(self.duration_s * self.internal_rate)
+        return 2 * (self.CHANNELS + 1) * internal * 8 + self.samples * 8
 
     @property
     def frame_samples(self) -> int:

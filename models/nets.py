@@ -1,33 +1,37 @@
-"""The thesis's baseline networks and the output heads they are trained with.
+"""The networks: the thesis's eight layouts, the recommended network, and their heads.
 
-Every network takes features [batch, frames, bins] (the thesis STFT is 690 x 16, but any
-feature config works) and is a *body* producing an embedding plus a *head* mapping it to the
-targets of a :class:`models.targets.TargetSpec`.
+Every network takes features [batch, frames, bins] and is a *body* producing an embedding
+plus a *head* mapping it to the targets of a :class:`models.targets.TargetSpec`.
 
-Layouts. The thesis ("Sound synthesizer programming using deep learning", F. Vecoven, Liège
-2020) compares LSTMs, CNNs and LCNNs on the 690 x 16 STFT; what this project knows of it is
-that lstm1 is a single LSTM of 64 units (validation MSE 0.0262, its best) and that its CNNs
-reach 0.0270-0.0287. The exact layer tables could not be consulted when this was written, so
-the layouts below are RECONSTRUCTIONS in the thesis's terms, each a step up from the last:
+The thesis's layouts (Vecoven 2020, tables 6.1, 6.3, 6.5, as ``../shared/RESEARCH.md``
+tabulates them) are built exactly: the layers, their order, kernel sizes, filter and unit
+counts. The thesis's last "fc 26" is the head. What the tables leave unstated was chosen here,
+once, as follows:
 
-* lstm1: LSTM(64), last step -> head. (Unit count from the thesis.)
-* lstm2 / lstm3: 2 / 3 stacked LSTM(64) layers (reconstructed).
-* cnn1 / cnn2 / cnn3: 1 / 2 / 3 blocks of [Conv2d 3x3 -> BatchNorm -> ReLU -> MaxPool 2x2]
-  with 32, 64, 128 channels, an adaptive max-pool to 16 frames x 2 bands so the dense layer
-  does not depend on the input size, then Dense(128) + ReLU + Dropout(0.25) (reconstructed).
-* lcnn1 / lcnn2: read as "LSTM over CNN features" (a CRNN): 1 / 2 blocks of [Conv1d over
-  time with the bins as channels, kernel 3 -> BatchNorm -> ReLU -> MaxPool 2] with 64, 128
-  channels, then LSTM(64), last step (reconstructed; the name could also mean locally
-  connected CNNs, which would need the exact tables to reproduce).
+* orientation: a spectrogram is a one-channel image of height = bins and width = frames, so a
+  "3 x 10" kernel spans 3 bins and 10 frames (the thesis's 16 bins are too few for 10 along
+  frequency in cnn2's second conv after pooling);
+* convolutions and locally connected layers: stride 1 (locally connected: stride = kernel,
+  non-overlapping patches; with stride 1 lcnn1 alone would hold 96 M weights), no padding
+  ("valid", Keras's default); max-pooling with stride = size, remainders dropped;
+* activations: ReLU after every convolution, locally connected and hidden dense layer;
+  none on the output; an LSTM gives its last hidden state;
+* input: a BatchNorm over bins first (the thesis does not say how it scaled its STFT; raw
+  magnitudes span 0 to ~100, and this makes every layout indifferent to the input's scale).
 
-All bodies start with a BatchNorm over the bins (an addition: raw STFT magnitudes span 0 to
-~100, and this makes the networks indifferent to the input's scale).
+The recommended network, ``convpool``, is built to learn rather than to reproduce: it reads
+compact log-mel features (full band), normalises them per band, runs 1-D convolutions over
+time with the bands as channels (BatchNorm, GELU, a stride-2 step and dilations so that a
+frame sees ~1.5 s), and pools over time twice: to 16 steps that keep *when* things happen
+(envelopes) and globally (mean and standard deviation, which say *what* is heard), instead of
+reading an LSTM's last state. It is trained with the mixed head, AdamW, a one-cycle learning
+rate schedule and gradient clipping (see :mod:`models.methods`).
 
 Heads. ``mse`` is the thesis's: one linear output per parameter, switches as positions scaled
 to [0, 1], trained with plain MSE (which blurs switches between positions, a known weakness).
-``mixed`` (the default) regresses continuous parameters through a sigmoid with MSE and gives
-each switch its own softmax, trained with cross-entropy; the loss is MSE + ``switch_weight``
-times the mean cross-entropy over switches.
+``mixed`` regresses continuous parameters through a sigmoid with MSE and gives each switch its
+own softmax, trained with cross-entropy; the loss is MSE + ``switch_weight`` times the mean
+cross-entropy over switches.
 """
 
 from __future__ import annotations
@@ -41,8 +45,6 @@ from torch.nn import functional
 
 from models.targets import TargetSpec
 
-LSTM_UNITS = 64
-
 
 class Head(nn.Module):
     """Maps an embedding to raw outputs; knows its loss and how to read predictions."""
@@ -52,6 +54,11 @@ class Head(nn.Module):
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         """Target vectors [batch, params] (continuous in [0, 1], switch positions)."""
+        raise NotImplementedError
+
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        """Target vectors with each switch at its expected (fractional) position: the
+        least-squares reading, which the thesis's MSE judges."""
         raise NotImplementedError
 
 
@@ -71,8 +78,11 @@ class MseHead(Head):
         return functional.mse_loss(output, target * self.scale)
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
-        values = output.clamp(0.0, 1.0) / self.scale
+        values = self.expected(output)
         return torch.where(self.is_switch, values.round(), values)
+
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        return output.clamp(0.0, 1.0) / self.scale
 
 
 class MixedHead(Head):
@@ -115,16 +125,25 @@ class MixedHead(Head):
             prediction[:, i] = logit.argmax(dim=1).to(prediction.dtype)
         return prediction
 
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        values, logits = self._split(output)
+        expected = output.new_zeros((output.shape[0], self.n_params))
+        expected[:, self.continuous_index] = values
+        for i, logit in zip(self.switch_index, logits, strict=True):
+            positions = torch.arange(logit.shape[1], dtype=logit.dtype, device=logit.device)
+            expected[:, i] = logit.softmax(dim=1) @ positions
+        return expected
+
 
 HEADS: dict[str, Callable[[int, TargetSpec], Head]] = {"mse": MseHead, "mixed": MixedHead}
 
 
 class LastStep(nn.Module):
-    """An LSTM stack whose output is its top layer's last hidden state."""
+    """An LSTM whose output is its last hidden state."""
 
-    def __init__(self, n_inputs: int, layers: int) -> None:
+    def __init__(self, n_inputs: int, units: int) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(n_inputs, LSTM_UNITS, num_layers=layers, batch_first=True)
+        self.lstm = nn.LSTM(n_inputs, units, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, (hidden, _) = self.lstm(x)
@@ -138,80 +157,147 @@ class Transpose(nn.Module):
         return x.transpose(1, 2)
 
 
+class Image(nn.Module):
+    """[B, T, F] -> [B, 1, F, T]: a spectrogram as a one-channel image, bins as height."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2).unsqueeze(1)
+
+
+class LocallyConnected2d(nn.Module):
+    """A convolution without weight sharing: every output position has its own kernel.
+
+    Stride = kernel (non-overlapping patches), no padding.
+    """
+
+    def __init__(self, channels: int, filters: int, kernel: tuple[int, int], size: tuple[int, int]):
+        super().__init__()
+        self.kernel = kernel
+        self.out_size = (size[0] // kernel[0], size[1] // kernel[1])
+        if min(self.out_size) < 1:
+            raise ValueError(f"a {kernel} locally connected layer needs input of at least {kernel}")
+        positions, patch = self.out_size[0] * self.out_size[1], channels * kernel[0] * kernel[1]
+        self.weight = nn.Parameter(torch.randn(positions, patch, filters) / patch**0.5)
+        self.bias = nn.Parameter(torch.zeros(positions, filters))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = functional.unfold(x, self.kernel, stride=self.kernel)  # [B, patch, L]
+        y = torch.einsum("bpl,lpf->blf", patches, self.weight) + self.bias
+        return y.transpose(1, 2).reshape(x.shape[0], -1, *self.out_size)
+
+
 def _input_norm(n_bins: int) -> list[nn.Module]:
     return [Transpose(), nn.BatchNorm1d(n_bins), Transpose()]
 
 
-def lstm_body(layers: int) -> Callable[[int, int], tuple[nn.Module, int]]:
+def _size_after(body: nn.Sequential, n_frames: int, n_bins: int) -> int:
+    """Width of ``body``'s flattened output for one example (by running it once)."""
+    with torch.no_grad():
+        return int(body.eval()(torch.zeros(2, n_frames, n_bins)).flatten(1).shape[1])
+
+
+def _dense(widths: tuple[int, ...], n_inputs: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for width in widths:
+        layers += [nn.Linear(n_inputs, width), nn.ReLU()]
+        n_inputs = width
+    return layers
+
+
+Layer = tuple  # ("conv", kh, kw, filters) | ("pool", size) | ("local", kh, kw, filters)
+
+#: The thesis's tables 6.1, 6.3, 6.5 (the final "fc 26" is the head).
+THESIS_LAYOUTS: dict[str, tuple[tuple[Layer, ...], tuple[int, ...]]] = {
+    "cnn1": ((("conv", 3, 10, 32), ("pool", 2), ("conv", 2, 2, 64), ("pool", 2)), (128,)),
+    "cnn2": (
+        (("conv", 3, 10, 32), ("pool", 2), ("conv", 3, 10, 64), ("pool", 2), ("conv", 2, 2, 64)),
+        (128,),
+    ),
+    "cnn3": (
+        (("conv", 3, 10, 32), ("pool", 2), ("conv", 3, 10, 64), ("pool", 2), ("conv", 2, 2, 64)),
+        (512, 128),
+    ),
+    "lcnn1": ((("local", 3, 10, 64),), (128,)),
+    "lcnn2": ((("local", 3, 10, 64), ("pool", 3)), (256,)),
+    "lstm1": ((("lstm", 64),), (64,)),
+    "lstm2": ((("lstm", 128),), (64,)),
+    "lstm3": ((("lstm", 256),), (128, 64)),
+}
+
+
+def thesis_body(name: str) -> Callable[[int, int], tuple[nn.Module, int]]:
+    """The body of a thesis layout (see the module doc for what was chosen)."""
+    layers, dense = THESIS_LAYOUTS[name]
+
     def build(n_frames: int, n_bins: int) -> tuple[nn.Module, int]:
-        return nn.Sequential(*_input_norm(n_bins), LastStep(n_bins, layers)), LSTM_UNITS
+        modules: list[nn.Module] = [*_input_norm(n_bins)]
+        if layers[0][0] == "lstm":
+            modules.append(LastStep(n_bins, layers[0][1]))
+        else:
+            modules.append(Image())
+            channels, size = 1, (n_bins, n_frames)
+            for layer in layers:
+                if layer[0] == "conv":
+                    modules += [nn.Conv2d(channels, layer[3], layer[1:3]), nn.ReLU()]
+                    size, channels = (size[0] - layer[1] + 1, size[1] - layer[2] + 1), layer[3]
+                elif layer[0] == "local":
+                    local = LocallyConnected2d(channels, layer[3], layer[1:3], size)
+                    modules += [local, nn.ReLU()]
+                    size, channels = local.out_size, layer[3]
+                else:
+                    modules.append(nn.MaxPool2d(layer[1]))
+                    size = (size[0] // layer[1], size[1] // layer[1])
+                if min(size) < 1:
+                    raise ValueError(
+                        f"{name}: {n_frames} frames x {n_bins} bins are too few for its layers"
+                    )
+            modules.append(nn.Flatten())
+        body = nn.Sequential(*modules)
+        return nn.Sequential(*body, *_dense(dense, _size_after(body, n_frames, n_bins))), dense[-1]
 
     return build
 
 
-def cnn_body(blocks: int) -> Callable[[int, int], tuple[nn.Module, int]]:
-    channels = (32, 64, 128)[:blocks]
+class ConvPool(nn.Module):
+    """The recommended body (see the module doc)."""
 
-    def build(n_frames: int, n_bins: int) -> tuple[nn.Module, int]:
-        layers: list[nn.Module] = [*_input_norm(n_bins)]
-        layers.append(Unsqueeze())
-        previous = 1
-        for width in channels:
-            layers += [
-                nn.Conv2d(previous, width, 3, padding=1),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ]
-            previous = width
-        layers += [
-            nn.AdaptiveMaxPool2d((16, 2)),
-            nn.Flatten(),
-            nn.Linear(previous * 16 * 2, 128),
-            nn.ReLU(),
-            nn.Dropout(0.25),
-        ]
-        return nn.Sequential(*layers), 128
+    WIDTH = 96
+    STEPS = 16
 
-    return build
+    def __init__(self, n_bins: int) -> None:
+        super().__init__()
+        w = self.WIDTH
 
+        def block(c_in: int, kernel: int, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
+            padding = dilation * (kernel - 1) // 2
+            conv = nn.Conv1d(c_in, w, kernel, stride, padding, dilation, bias=False)
+            return [conv, nn.BatchNorm1d(w), nn.GELU()]
 
-class Unsqueeze(nn.Module):
-    """[B, T, F] -> [B, 1, T, F]: a spectrogram as a one-channel image."""
+        self.norm = nn.BatchNorm1d(n_bins)
+        self.convs = nn.Sequential(
+            *block(n_bins, 5, stride=2),
+            *block(w, 3, dilation=2),
+            *block(w, 3, dilation=4),
+            *block(w, 3, dilation=8),
+        )
+        self.steps = nn.AdaptiveAvgPool1d(self.STEPS)
+        self.dense = nn.Sequential(
+            nn.Dropout(0.1), nn.Linear(w * (self.STEPS + 2), 256), nn.GELU(), nn.Dropout(0.1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unsqueeze(1)
+        h = self.convs(self.norm(x.transpose(1, 2)))  # [B, W, T/2]
+        pooled = [self.steps(h).flatten(1), h.mean(dim=2), h.std(dim=2)]
+        return self.dense(torch.cat(pooled, dim=1))
 
 
-def lcnn_body(blocks: int) -> Callable[[int, int], tuple[nn.Module, int]]:
-    channels = (64, 128)[:blocks]
-
-    def build(n_frames: int, n_bins: int) -> tuple[nn.Module, int]:
-        layers: list[nn.Module] = [Transpose(), nn.BatchNorm1d(n_bins)]
-        previous = n_bins
-        for width in channels:
-            layers += [
-                nn.Conv1d(previous, width, 3, padding=1),
-                nn.BatchNorm1d(width),
-                nn.ReLU(),
-                nn.MaxPool1d(2, ceil_mode=True),
-            ]
-            previous = width
-        layers += [Transpose(), LastStep(previous, 1)]
-        return nn.Sequential(*layers), LSTM_UNITS
-
-    return build
+def convpool_body(n_frames: int, n_bins: int) -> tuple[nn.Module, int]:
+    return ConvPool(n_bins), 256
 
 
 BODIES: dict[str, Callable[[int, int], tuple[nn.Module, int]]] = {
-    "lstm1": lstm_body(1),
-    "lstm2": lstm_body(2),
-    "lstm3": lstm_body(3),
-    "cnn1": cnn_body(1),
-    "cnn2": cnn_body(2),
-    "cnn3": cnn_body(3),
-    "lcnn1": lcnn_body(1),
-    "lcnn2": lcnn_body(2),
+    **{name: thesis_body(name) for name in THESIS_LAYOUTS},
+    "convpool": convpool_body,
 }
 
 
@@ -234,6 +320,10 @@ class ParameterNet(nn.Module):
     @torch.no_grad()
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return self.head.predict(output)
+
+    @torch.no_grad()
+    def expected(self, output: torch.Tensor) -> torch.Tensor:
+        return self.head.expected(output)
 
     def parameter_count(self) -> int:
         return sum(int(np.prod(p.shape)) for p in self.parameters())

@@ -1,4 +1,4 @@
-"""Training and evaluation loops for any ``Dataset`` yielding ``(features, target vector)``.
+"""The training loop (and a pass over a split) for any ``Dataset`` of ``(features, targets)``.
 
 ``fit`` is deterministic for a seed (on CPU; cuDNN kernels may differ slightly on CUDA), runs on
 CUDA when present and on the CPU otherwise, stops early when the validation loss stops
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -63,17 +63,24 @@ class TrainConfig(BaseModel):
     epochs: PositiveInt = 100
     batch_size: PositiveInt = 64
     learning_rate: PositiveFloat = 1e-3
+    #: adam (the thesis's) or adamw (decoupled weight decay).
+    optimizer: Literal["adam", "adamw"] = "adam"
     weight_decay: NonNegativeFloat = 0.0
+    #: constant (the thesis's) or onecycle: warm up over the first 30 % of the run, then
+    #: anneal (cosine) to 1/10^4 of the peak; stepped per batch (see ``_schedule``).
+    schedule: Literal["constant", "onecycle"] = "constant"
     patience: PositiveInt = 10
     min_delta: NonNegativeFloat = 0.0
     max_grad_norm: PositiveFloat | None = None
+    #: Stop after the first epoch that ends past this many seconds of training.
+    budget_s: PositiveFloat | None = None
     seed: int = 0
     device: str | None = None
     num_workers: NonNegativeInt = 0
 
 
 #: Fields a resumed run may change: they do not alter what an epoch computes.
-RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_workers"})
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_workers", "budget_s"})
 
 
 def seed_everything(seed: int) -> None:
@@ -90,72 +97,52 @@ def resolve_device(name: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-# -- evaluation -----------------------------------------------------------------------------------
+# -- running a model over a split -----------------------------------------------------------------
 
 
 @dataclass
-class Evaluation:
-    """Loss and parameter metrics of a model on one split."""
+class Outputs:
+    """What a model says about every example of a split, as target vectors [n, params].
 
-    spec: TargetSpec
+    ``expected`` holds each switch at its expected (fractional) position, the reading the
+    thesis's MSE judges; ``predictions`` holds decided positions (tones are made of these).
+    :mod:`models.evaluate` scores them; methods without a network produce the same arrays.
+    """
+
     loss: float
+    expected: np.ndarray
     predictions: np.ndarray
     targets: np.ndarray
-    parameter_mse: np.ndarray = field(init=False)
-    switch_accuracy: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parameter_mse = parameter_mse(self.predictions, self.targets, self.spec)
-        self.switch_accuracy = switch_accuracy(self.predictions, self.targets, self.spec)
-
-    @property
-    def mean_parameter_mse(self) -> float:
-        return float(self.parameter_mse.mean())
-
-    @property
-    def mean_switch_accuracy(self) -> float:
-        """NaN when the spec has no switches."""
-        return float(self.switch_accuracy.mean()) if self.switch_accuracy.size else math.nan
-
-    def summary(self) -> dict[str, float]:
-        """Flat ``{metric: value}``, per parameter too (for JSON or a table)."""
-        out = {
-            "loss": self.loss,
-            "parameter_mse": self.mean_parameter_mse,
-            "switch_accuracy": self.mean_switch_accuracy,
-        }
-        names = self.spec.names
-        out |= {f"mse/{n}": float(v) for n, v in zip(names, self.parameter_mse, strict=True)}
-        switches = [names[i] for i in self.spec.switch_index]
-        accuracy = zip(switches, self.switch_accuracy, strict=True)
-        out |= {f"accuracy/{n}": float(v) for n, v in accuracy}
-        return out
 
 
 @torch.no_grad()
-def evaluate(
+def run_split(
     model: ParameterNet,
     data: Dataset | DataLoader,
     batch_size: int = 256,
     device: str | torch.device | None = None,
-) -> Evaluation:
-    """The model's loss, predictions and parameter metrics over a whole split."""
+) -> Outputs:
+    """The model's loss and outputs over a whole split (in eval mode)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
     model.eval()
     total, count = 0.0, 0
-    predictions, targets = [], []
+    expected, predictions, targets = [], [], []
     for features, target in loader:
         features, target = _to(features, device), _to(target, device)
         output = model(features)
         total += float(model.loss(output, target)) * len(target)
         count += len(target)
+        expected.append(model.expected(output).cpu().numpy())
         predictions.append(model.predict(output).cpu().numpy())
         targets.append(target.cpu().numpy())
     if count == 0:
         raise ValueError("cannot evaluate on an empty split")
-    return Evaluation(
-        model.spec, total / count, np.concatenate(predictions), np.concatenate(targets)
+    return Outputs(
+        total / count,
+        np.concatenate(expected),
+        np.concatenate(predictions),
+        np.concatenate(targets),
     )
 
 
@@ -184,6 +171,7 @@ class _State:
     best_epoch: int = 0
     best_val_loss: float = math.inf
     bad_epochs: int = 0
+    seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -210,16 +198,9 @@ def fit(
     card = _describe(model, tuple(train_set[0][0].shape), meta or {})
     device = resolve_device(config.device)
     model.to(device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = kind(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
-    state = _State()
-    if resume:
-        state = _restore(out / LAST_CHECKPOINT, config, card, model, optimizer, shuffle, device)
-    elif (out / LAST_CHECKPOINT).exists():
-        raise FileExistsError(f"{out} already holds a run; resume it or choose another directory")
-
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
@@ -230,13 +211,23 @@ def fit(
         pin_memory=device.type == "cuda",
     )
     val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
+    state = _State()
+    schedule = _schedule(optimizer, config, len(train_loader), state)
+    if resume:
+        restored = _restore(
+            out / LAST_CHECKPOINT, config, card, model, optimizer, schedule, shuffle, device
+        )
+        state.__dict__.update(restored.__dict__)  # the schedule's clock reads this state
+    elif (out / LAST_CHECKPOINT).exists():
+        raise FileExistsError(f"{out} already holds a run; resume it or choose another directory")
     stopped_early = False
     last_plot = time.monotonic()
     with progress_bars(progress) as bars:
         epochs = bars.add_task("epochs", total=config.epochs, completed=state.epoch)
         batches = bars.add_task("batches", total=len(train_loader))
         for epoch in range(state.epoch + 1, config.epochs + 1):
-            if state.bad_epochs >= config.patience:
+            over_budget = config.budget_s is not None and state.seconds >= config.budget_s
+            if state.bad_epochs >= config.patience or over_budget:
                 stopped_early = True
                 break
             started = time.perf_counter()
@@ -245,16 +236,19 @@ def fit(
             def advance(loss: float) -> None:
                 bars.update(batches, advance=1, description=f"epoch {epoch} loss {loss:.4f}")  # noqa: B023
 
-            train_loss = _train_epoch(model, train_loader, optimizer, device, config, advance)
-            result = evaluate(model, val_loader, device=device)
+            train_loss = _train_epoch(
+                model, train_loader, optimizer, schedule, device, config, advance
+            )
+            result = run_split(model, val_loader, device=device)
             state.epoch = epoch
+            state.seconds += time.perf_counter() - started
             state.history.append(
                 {
                     "epoch": epoch,
                     "train_loss": train_loss,
                     "val_loss": result.loss,
-                    "val_parameter_mse": result.mean_parameter_mse,
-                    "val_switch_accuracy": result.mean_switch_accuracy,
+                    "val_parameter_mse": _mse(result, model.spec),
+                    "val_switch_accuracy": _accuracy(result, model.spec),
                     "seconds": time.perf_counter() - started,
                 }
             )
@@ -263,7 +257,7 @@ def fit(
                 _save(out / BEST_CHECKPOINT, {**card, "epoch": epoch, "model": model.state_dict()})
             else:
                 state.bad_epochs += 1
-            checkpoint = _checkpoint(config, card, model, optimizer, shuffle, state)
+            checkpoint = _checkpoint(config, card, model, optimizer, schedule, shuffle, state)
             _save(out / LAST_CHECKPOINT, checkpoint)
             write_metrics_csv(out / METRICS_CSV, state.history)
             if time.monotonic() - last_plot > CURVES_INTERVAL_S:
@@ -279,16 +273,69 @@ def fit(
     )
 
 
+def _mse(result: Outputs, spec: TargetSpec) -> float:
+    """The thesis's measure: every output on [0, 1], squared error, averaged."""
+    return float(parameter_mse(result.expected, result.targets, spec).mean())
+
+
+def _accuracy(result: Outputs, spec: TargetSpec) -> float:
+    accuracy = switch_accuracy(result.predictions, result.targets, spec)
+    return float(accuracy.mean()) if accuracy.size else math.nan
+
+
 def _sized(dataset: Dataset) -> Sized:
     if not isinstance(dataset, Sized):
         raise TypeError(f"{type(dataset).__name__} has no length; fit needs map-style datasets")
     return dataset
 
 
+def _schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, batches: int, state: _State
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning rate's factor per batch. One-cycle: linear warm-up from 1/25 to 1 over
+    the first 30 % of the run, then a cosine down to 1/10^4. The run's progress is the share
+    of its steps done or, under a budget, of its budget spent, whichever is further, so that
+    the schedule ends when the budget does even where the machine's pace changes."""
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    total = config.epochs * batches
+    clock = _Clock(state)
+
+    def factor(step: int) -> float:
+        progress = step / total
+        if config.budget_s is not None:
+            progress = max(progress, clock.seconds() / config.budget_s)
+        progress = min(progress, 1.0)
+        if progress < ONE_CYCLE_WARM_UP:
+            return 0.04 + 0.96 * progress / ONE_CYCLE_WARM_UP
+        rest = (progress - ONE_CYCLE_WARM_UP) / (1 - ONE_CYCLE_WARM_UP)
+        return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * rest))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+ONE_CYCLE_WARM_UP = 0.3
+
+
+class _Clock:
+    """Training seconds so far: those of finished epochs plus the running one's."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+        self.epoch_started = time.perf_counter()
+        self.epoch = state.epoch
+
+    def seconds(self) -> float:
+        if self.state.epoch != self.epoch:  # a new epoch began
+            self.epoch, self.epoch_started = self.state.epoch, time.perf_counter()
+        return self.state.seconds + time.perf_counter() - self.epoch_started
+
+
 def _train_epoch(
     model: ParameterNet,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
     device: torch.device,
     config: TrainConfig,
     on_batch: Callable[[float], None],
@@ -305,6 +352,7 @@ def _train_epoch(
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
+        schedule.step()
         total += loss.item() * len(target)
         count += len(target)
         on_batch(loss.item())
@@ -394,6 +442,7 @@ def _checkpoint(
     card: dict,
     model: ParameterNet,
     optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
     shuffle: torch.Generator,
     state: _State,
 ) -> dict:
@@ -402,6 +451,7 @@ def _checkpoint(
         "config": config.model_dump(),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
         "state": asdict(state),
         "rng": _rng_states(shuffle),
     }
@@ -413,6 +463,7 @@ def _restore(
     card: dict,
     model: ParameterNet,
     optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
     shuffle: torch.Generator,
     device: torch.device,
 ) -> _State:
@@ -424,6 +475,8 @@ def _restore(
         for name, value in config.model_dump().items()
         if saved["config"].get(name) != value and name not in RESUMABLE_CHANGES
     }
+    if config.schedule == "onecycle" and saved["config"].get("epochs") != config.epochs:
+        changed.add("epochs (a one-cycle schedule spans them)")
     if changed:
         raise ValueError(
             f"cannot resume {path} with a different {', '.join(sorted(changed))}; "
@@ -444,6 +497,7 @@ def _restore(
         raise ValueError(f"cannot resume {path} with a different {', '.join(different)}")
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["schedule"])
     _set_rng_states(saved["rng"], shuffle)
     return _State(**saved["state"])
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Train and evaluate models on frozen datasets.")
 
-FEATURE_KINDS = ("stft", "logmel", "auditory")
+FEATURE_KINDS = ("stft", "logmel", "compact", "auditory")
 #: What the validation split is called (datasets frozen before it was validation say val).
 VALIDATION_NAMES = ("validation", "val")
 DatasetOption = Annotated[str, typer.Option(help="Frozen dataset name (catalog.freeze_dataset)")]
@@ -128,8 +128,14 @@ def _device(name: str | None) -> str | None:
 
 def _feature_config(kind: str) -> FeatureConfig:
     from models.features import THESIS_STFT, AuditoryFeatures, LogMelFeatures
+    from models.methods import COMPACT_LOGMEL
 
-    configs = {"stft": THESIS_STFT, "logmel": LogMelFeatures(), "auditory": AuditoryFeatures()}
+    configs = {
+        "stft": THESIS_STFT,
+        "logmel": LogMelFeatures(),
+        "compact": COMPACT_LOGMEL,
+        "auditory": AuditoryFeatures(),
+    }
     if kind not in configs:
         raise _fail(f"--features {kind!r}: use one of {', '.join(FEATURE_KINDS)}")
     return configs[kind]
@@ -152,8 +158,12 @@ def _targets(names: str):
 def train(
     dataset: DatasetOption,
     out: Annotated[Path, typer.Option(help="Run directory: checkpoints, metrics.csv, curves.png")],
-    model: Annotated[str, typer.Option(help="lstm1-3, cnn1-3 or lcnn1-2")] = "lstm1",
-    features: Annotated[str, typer.Option(help="stft (thesis 690x16), logmel, auditory")] = "stft",
+    model: Annotated[
+        str, typer.Option(help="lstm1-3, cnn1-3, lcnn1-2 (the thesis's) or convpool")
+    ] = "lstm1",
+    features: Annotated[
+        str, typer.Option(help="stft (thesis 690x16), logmel, compact (convpool's), auditory")
+    ] = "stft",
     head: Annotated[
         str, typer.Option(help="mixed (switches as classes) or mse (thesis)")
     ] = "mixed",
@@ -276,19 +286,9 @@ def evaluate(
             written.append(write_resynthesis_job(scores, test_set.records, as_job))
     except (NotFound, FileNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
-    summary = scores.summary()
-    typer.echo(
-        f"{dataset}/{split}: {summary['takes']} takes, parameter MSE "
-        f"{summary['parameter_mse']:.4f} (predict-the-mean {summary['baseline_parameter_mse']:.4f})"
-        f", switch accuracy {scores.evaluation.mean_switch_accuracy:.3f}"
-    )
-    if scores.resynthesis is not None:
-        r = scores.resynthesis.summary()
-        typer.echo(
-            f"resynthesis of {r['resynthesised']} takes: spectral convergence "
-            f"{r['spectral_convergence_mean']:.3f}, log-spectral distance "
-            f"{r['log_spectral_distance_mean']:.2f} dB, MFCC distance {r['mfcc_distance_mean']:.2f}"
-        )
+    typer.echo(f"{dataset}/{split}: {len(scores.tones)} takes")
+    for line in scores.lines():
+        typer.echo(line)
     for path in written:
         typer.echo(f"wrote {path}")
 

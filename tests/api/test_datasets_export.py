@@ -434,6 +434,28 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
     assert rate.status_code == 422 and "sampled at 8000 Hz" in rate.json()["detail"][0]["msg"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "fields", "field", "bound"),
+    [
+        ("auditory", {"internal_rate": 1e9}, "internal_rate", "48000"),  # was 56 s and 29.8 GiB
+        ("auditory", {"frame_ms": 0.001}, "frame_ms", "1"),  # was a 500 (ZeroDivisionError)
+        ("auditory", {"duration_s": 60, "internal_rate": 48000}, None, "512 MiB"),
+    ],
+)
+def test_a_feature_config_beyond_its_bounds_is_a_422_before_any_work(
+    catalog, store, dataset, api, kind, fields, field, bound
+):
+    from db.schema import Role
+
+    query = {"split": "train", "features": kind, "feature_config": json.dumps(fields)}
+    for route in ("/api/v1/datasets/noise/shards", "/api/v1/datasets/noise/shards/0.npz"):
+        answer = api.client.get(route, params=query, headers=api.auth(Role.TRAINER))
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["detail"][0]
+        where = ["query", "feature_config"] + ([field] if field else [])
+        assert error["loc"] == where and bound in error["msg"], error
+
+
 def test_missing_audio_is_named_with_the_repair_to_run(catalog, store, dataset, api):
     from db.schema import Role
     from db.store import StoreIntegrityError

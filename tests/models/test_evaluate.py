@@ -20,8 +20,10 @@ from db.store import AudioStore
 from models.data import CatalogSource, FrozenDataset, take_records
 from models.evaluate import (
     Report,
+    Scores,
     compare_captured,
-    mean_prediction,
+    mean_vector,
+    mode_positions,
     predicted_tones,
     resynthesis_job,
     resynthesise,
@@ -30,7 +32,7 @@ from models.evaluate import (
 )
 from models.features import StftFeatures
 from models.targets import TargetSpec
-from models.train import Evaluation
+from models.train import Outputs
 
 SPEC = TargetSpec.of(["VCF FREQ", "DCO1 WF"])  # DCO1 WF: 4 positions, scaled by 1/3
 
@@ -50,35 +52,54 @@ def test_split(source, tmp_path):
 
 def known_report(tones=()) -> Report:
     targets = np.array([[0.2, 0], [0.4, 1], [0.6, 1]], np.float32)
+    expected = np.array([[0.3, 0.5], [0.4, 2.0], [0.5, 1.0]], np.float32)
     predictions = np.array([[0.3, 0], [0.4, 3], [0.5, 1]], np.float32)
     train_targets = np.array([[0.1, 2], [0.3, 2], [0.5, 0]], np.float32)
-    baseline = mean_prediction(train_targets, SPEC)
-    assert baseline.tolist() == pytest.approx([0.3, 2])
-    baseline_mse = ((baseline - targets) * SPEC.scale) ** 2
-    evaluation = Evaluation(SPEC, 0.5, predictions, targets)
-    return Report("tiny", "test", evaluation, baseline_mse.mean(axis=0), list(tones))
+    assert mean_vector(train_targets).tolist() == pytest.approx([0.3, 4 / 3])
+    assert mode_positions(train_targets, SPEC).tolist() == [2]
+    outputs = Outputs(0.5, expected, predictions, targets)
+    return Report("tiny", "test", Scores.of(outputs, train_targets, SPEC), list(tones), 0.5)
 
 
 def test_parameter_scores_of_known_predictions(tmp_path):
     report = known_report()
     rows = {r["parameter"]: r for r in report.parameter_rows()}
     assert rows["VCF FREQ"]["mse"] == pytest.approx(0.02 / 3)
-    assert rows["DCO1 WF"]["mse"] == pytest.approx(4 / 27)  # one miss by 2 of 3 steps
-    assert rows["VCF FREQ"]["baseline_mse"] == pytest.approx((0.01 + 0.01 + 0.09) / 3)
-    assert rows["DCO1 WF"]["baseline_mse"] == pytest.approx((4 / 9 + 1 / 9 + 1 / 9) / 3)
+    # The thesis measure reads the expected positions: 0.5, 2 and 1 of 3 against 0, 1, 1.
+    assert rows["DCO1 WF"]["mse"] == pytest.approx((0.25 + 1 + 0) / 9 / 3)
+    assert rows["VCF FREQ"]["mean_mse"] == pytest.approx((0.01 + 0.01 + 0.09) / 3)
+    # The mean's position is 4/3 (between positions): the best constant under MSE.
+    wf_mean = ((4 / 3) ** 2 + (1 / 3) ** 2 * 2) / 9 / 3
+    assert rows["DCO1 WF"]["mean_mse"] == pytest.approx(wf_mean)
     assert rows["DCO1 WF"]["accuracy"] == pytest.approx(2 / 3)
+    assert rows["DCO1 WF"]["mode_accuracy"] == 0  # position 2 is never right here
     assert rows["VCF FREQ"]["accuracy"] is None and rows["VCF FREQ"]["kind"] == "continuous"
 
     paths = write_report(report, tmp_path)
     assert [p.name for p in paths] == ["evaluation-test.json", "evaluation-test-parameters.csv"]
     summary = json.loads(paths[0].read_text())
-    assert summary["parameter_mse"] == pytest.approx((0.02 / 3 + 4 / 27) / 2)
+    assert summary["test_mse"] == pytest.approx((0.02 / 3 + 1.25 / 27) / 2)
+    assert summary["mean_mse"] == pytest.approx((0.11 / 3 + wf_mean) / 2)
     assert summary["switch_accuracy"] == pytest.approx(2 / 3)
-    assert summary["baseline_parameter_mse"] > summary["parameter_mse"]
+    assert summary["mode_accuracy"] == 0
     with open(paths[1]) as f:
         table = list(csv.DictReader(f))
     assert [r["parameter"] for r in table] == ["VCF FREQ", "DCO1 WF"]
-    assert float(table[1]["mse"]) == pytest.approx(4 / 27)
+    assert float(table[1]["mse"]) == pytest.approx(1.25 / 27)
+
+
+def test_no_constant_guess_beats_its_own_baseline():
+    """Whatever constant a model outputs, it scores no better than the mean (MSE) and the
+    mode (accuracy): the report cannot reward a network that learnt a constant."""
+    rng = np.random.default_rng(0)
+    train_targets = np.stack([rng.uniform(size=400), rng.integers(0, 4, 400)], axis=1)
+    targets = np.stack([rng.uniform(size=300), rng.integers(0, 4, 300)], axis=1)
+    for value in (0.0, 0.3, 0.5, 0.9):
+        for position in (0.0, 1.0, 1.5, 2.0, 3.0):
+            constant = np.tile([value, position], (300, 1)).astype(np.float32)
+            scores = Scores.of(Outputs(0.0, constant, constant, targets), train_targets, SPEC)
+            assert (scores.parameter_mse >= scores.mean_mse - 2e-3).all(), (value, position)
+            assert scores.switch_accuracy[0] <= scores.mode_accuracy[0] + 0.05
 
 
 def test_true_tones_resynthesise_exactly_and_wrong_ones_do_not(source, test_split):

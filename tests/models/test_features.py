@@ -7,9 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy import signal
 
 from models.features import (
+    MAX_WORK_BYTES,
     THESIS_STFT,
     AuditoryFeatures,
     LogMelFeatures,
@@ -140,3 +142,32 @@ def test_unknown_or_impossible_configs_are_refused():
         parse_feature_config({"kind": "stft", "hop_length": 128})
     with pytest.raises(ValueError, match="past the Nyquist frequency"):
         AuditoryFeatures(channels_per_octave=12)
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "message"),
+    [
+        (
+            {"kind": "auditory", "internal_rate": 1e9},
+            "internal_rate",
+            "less than or equal to 48000",
+        ),
+        ({"kind": "auditory", "frame_ms": 0.001}, "frame_ms", "greater than or equal to 1"),
+        ({"kind": "stft", "duration_s": 100}, "duration_s", "less than or equal to 60"),
+        ({"kind": "stft", "sample_rate": 10**9}, "sample_rate", "less than or equal to 192000"),
+        ({"kind": "logmel", "n_fft": 2**20}, "n_fft", "less than or equal to 16384"),
+        ({"kind": "logmel", "f_max": 30000}, None, "past the Nyquist frequency"),
+        ({"kind": "stft", "hop": 1}, None, "at most 512 MiB: raise hop"),
+        ({"kind": "auditory", "duration_s": 60, "internal_rate": 48000}, None, "at most 512 MiB"),
+    ],
+)
+def test_configs_beyond_their_bounds_are_refused_naming_field_and_bound(config, field, message):
+    with pytest.raises(ValidationError) as refused:
+        parse_feature_config(config)
+    error = refused.value.errors(include_url=False)[0]
+    assert error["loc"] == (config["kind"], *([field] if field else [])) and message in error["msg"]
+
+
+def test_every_default_config_is_within_its_memory_bound():
+    for config in (THESIS_STFT, LogMelFeatures(), AuditoryFeatures()):
+        assert 0 < config.work_bytes() <= MAX_WORK_BYTES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 
 import numpy as np
 import pytest
@@ -10,9 +11,10 @@ import torch
 from torch.utils.data import TensorDataset
 
 from models.features import StftFeatures
+from models.metrics import parameter_mse, switch_accuracy
 from models.nets import build_model
 from models.targets import TargetSpec
-from models.train import TrainConfig, evaluate, fit, seed_everything
+from models.train import TrainConfig, fit, run_split, seed_everything
 
 FS = 44100
 FEATURES = StftFeatures(duration_s=0.25, bins=64)  # 44 frames x 0..5.4 kHz
@@ -50,21 +52,22 @@ def test_a_tiny_problem_trains_and_beats_predicting_the_mean(tmp_path, data):
     train_set, val_set = data
     config = TrainConfig(epochs=6, batch_size=32, learning_rate=1e-2, seed=3)
     model, result = train(tmp_path, data, config, name="lstm1")
-    scores = evaluate(model, val_set)
+    outputs = run_split(model, val_set)
     train_targets = train_set.tensors[1].numpy()
     val_targets = val_set.tensors[1].numpy()
     mean_frequency = np.full(len(val_targets), train_targets[:, 0].mean())
     baseline = ((mean_frequency - val_targets[:, 0]) ** 2).mean()
     majority = np.bincount(train_targets[:, 1].astype(int)).argmax()
-    assert scores.parameter_mse[0] < 0.25 * baseline
-    assert scores.switch_accuracy[0] > (val_targets[:, 1] == majority).mean() + 0.3
+    assert parameter_mse(outputs.expected, outputs.targets, SPEC)[0] < 0.25 * baseline
+    accuracy = switch_accuracy(outputs.predictions, outputs.targets, SPEC)[0]
+    assert accuracy > (val_targets[:, 1] == majority).mean() + 0.3
     assert result.best_epoch >= 1 and result.history[-1]["epoch"] == result.epochs_run
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == list(range(1, result.epochs_run + 1))
     assert float(rows[result.best_epoch - 1]["val_loss"]) == pytest.approx(result.best_val_loss)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert scores.loss == pytest.approx(result.best_val_loss, rel=1e-5)  # best weights loaded
+    assert outputs.loss == pytest.approx(result.best_val_loss, rel=1e-5)  # best weights loaded
 
 
 def test_resuming_gives_the_same_run_as_never_stopping(tmp_path, data):
@@ -99,3 +102,32 @@ def test_early_stopping_and_refusals(tmp_path, data):
         train(tmp_path, small, config.model_copy(update={"learning_rate": 0.1}), resume=True)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(tmp_path / "empty", small, config, resume=True)
+
+
+def test_one_cycle_warms_up_anneals_and_ends_with_the_budget():
+    from models.train import _schedule, _State
+
+    def factors(config, state, steps):
+        net = torch.nn.Linear(1, 1)
+        optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+        schedule = _schedule(optimizer, config, 10, state)
+        out = []
+        for _ in range(steps):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return out
+
+    lrs = factors(TrainConfig(epochs=2, schedule="onecycle"), _State(), 21)
+    assert lrs[0] == pytest.approx(0.04) and lrs[6] == pytest.approx(1.0)
+    assert lrs[20] == pytest.approx(1e-4) and max(lrs) == lrs[6]
+    assert all(a >= b for a, b in itertools.pairwise(lrs[6:]))  # annealing only
+    spent = _State(seconds=50.0)  # the whole budget already spent: the cycle is over
+    budgeted = TrainConfig(epochs=2, schedule="onecycle", budget_s=50.0)
+    assert factors(budgeted, spent, 2)[1] == pytest.approx(1e-4)
+
+
+def test_a_budget_stops_training_after_the_epoch_that_crosses_it(tmp_path, data):
+    config = TrainConfig(epochs=50, batch_size=32, budget_s=1e-3, seed=1)
+    _, result = train(tmp_path, data, config, name="lstm1")
+    assert result.epochs_run == 1 and result.stopped_early

@@ -54,9 +54,7 @@ SplitQuery = Annotated[
 FeatureKind = Literal["stft", "logmel", "auditory"]
 #: Shard plans kept per process (one per dataset, split and shard size asked recently).
 PLANS_KEPT = 64
-#: Limits on what one feature shard may cost the server.
-MAX_FEATURE_SECONDS = 60.0
-MAX_ANALYSIS = 8 * 2**20  # frames x FFT points of one take
+#: What one feature shard may hold (what one example may cost is the feature config's rule).
 MAX_SHARD_BYTES = 2**30
 #: Bytes per write to the socket: fewer, larger pieces cost less per byte (measured: 64 KiB
 #: pieces, Starlette's default, halve the shard rate on loopback).
@@ -201,7 +199,8 @@ def _dataset(catalog: Catalog, name: str, split: str | None = None) -> DatasetIn
 
 
 def _feature_config(kind: str, overrides: str | None, shard_size: int) -> export.FeatureConfig:
-    """The asked-for feature config, refused (422) where one shard would not fit a server."""
+    """The asked-for feature config, refused (422) where it breaks a bound of
+    :mod:`models.features` or one shard would not fit a server."""
     where: tuple[str, ...] = ("query", "feature_config")
     try:
         fields = json.loads(overrides) if overrides else {}
@@ -215,12 +214,6 @@ def _feature_config(kind: str, overrides: str | None, shard_size: int) -> export
         first = error.errors(include_url=False)[0]
         raise _invalid((*where, *first["loc"][1:]), first["msg"], first.get("input")) from None
     frames, bins = config.shape
-    if config.duration_s > MAX_FEATURE_SECONDS:
-        message = f"at most {MAX_FEATURE_SECONDS:g} s of each take"
-        raise _invalid((*where, "duration_s"), message, config.duration_s)
-    if frames * max(getattr(config, "n_fft", 0), bins) > MAX_ANALYSIS:
-        message = f"{frames} frames of this size are too much analysis per take; raise hop"
-        raise _invalid(where, message, overrides)
     shard_bytes = frames * bins * np.dtype(config.dtype).itemsize * shard_size
     if shard_bytes > MAX_SHARD_BYTES:
         message = f"a shard would hold {shard_bytes / 2**20:.0f} MiB; at most 1024 MiB"
