@@ -10,7 +10,20 @@ import sys
 
 import typer
 
-from daq.commands import catalog, dataset, db, emulator, job, rig, serve, syx, token, train, worker
+from daq.commands import (
+    alerts,
+    catalog,
+    dataset,
+    db,
+    emulator,
+    job,
+    rig,
+    serve,
+    syx,
+    token,
+    train,
+    worker,
+)
 
 app = typer.Typer(
     name="jxdaq",
@@ -28,6 +41,7 @@ app.add_typer(serve.app, name="serve")
 app.add_typer(token.app, name="token")
 app.add_typer(worker.app, name="worker")
 app.add_typer(rig.app, name="rig")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(train.app)  # unnamed: jxdaq train, evaluate and evaluate-rig at the top level
 
 

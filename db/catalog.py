@@ -6,18 +6,20 @@
   ``release``, ``fail_sample``, ``requeue_expired``, ``record_take(s)``, ``set_job_state``;
 * reads (:mod:`db.reads`): ``job_progress``, ``query_takes`` (keyset pages), ``get_take``,
   ``mark_take_broken``;
-* rigs, calibrations, events (:mod:`db.registry`); tokens and datasets (:mod:`db.access`).
+* rigs, calibrations, events (:mod:`db.registry`); tokens and datasets (:mod:`db.access`);
+* the alerter's open conditions (:mod:`db.alerting`).
 """
 
 from __future__ import annotations
 
 from db.access import Access
+from db.alerting import Alerting
 from db.reads import Reads
 from db.registry import Registry
 from db.work import WorkQueue
 
 
-class Catalog(WorkQueue, Reads, Registry, Access):
+class Catalog(WorkQueue, Reads, Registry, Access, Alerting):
     """All catalog operations over one engine (safe to share between threads)."""
 
     def close(self) -> None:
