@@ -76,6 +76,10 @@ class Alerts(BaseModel):
     retries: int = Field(4, ge=0, le=10, description="Retries of a failed webhook POST.")
     retry_backoff_s: float = Field(1.0, gt=0, description="First wait between retries; doubles.")
 
+    def disk_floor_mb(self, store_min_free_mb: int) -> int:
+        """The disk threshold: ``disk_min_free_mb``, or else the workers' floor."""
+        return store_min_free_mb if self.disk_min_free_mb is None else self.disk_min_free_mb
+
     @property
     def configured(self) -> bool:
         return bool(self.webhooks or self.email)

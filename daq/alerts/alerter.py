@@ -73,7 +73,7 @@ def raised(condition: Condition, at: datetime) -> dict[str, Any]:
     )
 
 
-def test_alert(at: datetime) -> dict[str, Any]:
+def trial_alert(at: datetime) -> dict[str, Any]:
     """What ``jxdaq alerts test`` sends: proof that a channel reaches its people."""
     return alert_body(
         "test",

@@ -55,7 +55,7 @@ def current_conditions(
     return [
         *_rig_conditions(catalog, settings, now),
         *_job_conditions(catalog, settings, now),
-        *_disk_conditions(catalog, store, settings.disk_min_free_mb or floor_mb),
+        *_disk_conditions(catalog, store, settings.disk_floor_mb(floor_mb)),
     ]
 
 

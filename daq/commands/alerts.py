@@ -55,7 +55,7 @@ def list_alerts() -> None:
         typer.echo(f"email {mail.name}: {mail.host}:{mail.port} ({tls}) to {', '.join(mail.to)}")
     if not alerts.configured:
         typer.echo("no channels configured")
-    floor = alerts.disk_min_free_mb or settings.store_min_free_mb
+    floor = alerts.disk_floor_mb(settings.store_min_free_mb)
     rate = f"{alerts.min_rate_per_s:g} takes/s" if alerts.min_rate_per_s else "off"
     typer.echo(
         f"thresholds: rig silent after {alerts.heartbeat_s:g} s, disk below {floor} MB, "
@@ -74,14 +74,14 @@ def list_alerts() -> None:
 @app.command()
 def test() -> None:
     """Send a test alert through every channel (exit 1 if any failed)."""
-    from daq.alerts.alerter import Alerter, test_alert
+    from daq.alerts.alerter import Alerter, trial_alert
     from db.engine import open_catalog
     from db.schema import utcnow
 
     settings = _settings()
     catalog = open_catalog(settings.resolved_catalog_url, upgrade=True)
     try:
-        deliveries = Alerter.from_settings(settings, catalog).send(test_alert(utcnow()))
+        deliveries = Alerter.from_settings(settings, catalog).send(trial_alert(utcnow()))
     finally:
         catalog.close()
     for delivery in deliveries:
