@@ -81,7 +81,7 @@ def _with_retries(
     name: str,
     send: Callable[[], None],
     settings: Alerts,
-    wait: Callable[[float], object],
+    wait: Callable[[float], bool],
 ) -> Delivery:
     delay, attempt = settings.retry_backoff_s, 0
     while True:
@@ -91,17 +91,18 @@ def _with_retries(
         except Exception as error:  # any failure of the receiver's: the next try may work
             if attempt > settings.retries:
                 return Delivery(name, False, attempt, _why(error))
+            if wait(delay):
+                return Delivery(name, False, attempt, f"{_why(error)}; stopped before a retry")
         else:
             return Delivery(name, True, attempt)
-        wait(delay)
         delay *= 2
 
 
 def deliver(
-    alert: dict[str, Any], settings: Alerts, wait: Callable[[float], object]
+    alert: dict[str, Any], settings: Alerts, wait: Callable[[float], bool]
 ) -> list[Delivery]:
     """Send ``alert`` through every configured channel; ``wait(seconds)`` between retries
-    (an alerter passes its stop event's wait, so that stopping cuts retries short)."""
+    (an alerter passes its stop event's wait: True, stopping, ends the retries)."""
     deliveries = [
         _with_retries(f"webhook {c.name}", lambda c=c: post_webhook(c, alert), settings, wait)
         for c in settings.webhooks

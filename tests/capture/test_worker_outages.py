@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,21 +80,6 @@ def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:
 def no_traceback(worker: WorkerProcess) -> None:
     output = "\n".join(worker.drain())
     assert "Traceback" not in output, output[-4000:]
-
-
-@pytest.fixture
-def tmpfs(tmp_path) -> Iterator[Path]:
-    """A small tmpfs (2 MB) at ``tmp_path/audio``: a store whose disk can fill up."""
-    mountpoint = tmp_path / "audio"
-    mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mountpoint)],
-                             capture_output=True, text=True)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.fail(f"the outage tests mount a tmpfs (run them as root): {mounted.stderr}")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def remount(mountpoint: Path, options: str) -> None:
