@@ -9,34 +9,20 @@ import threading
 import time
 from collections import Counter
 
-import pytest
 from alert_support import WebhookReceiver, smtp_server
+from device_support import prior, wait_until
 
 from daq.alerts.alerter import Alerter, start_alerter
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
 from daq.settings import Alerts
-from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
 from db.engine import open_catalog
 from db.schema import JobState, RigStatus
 from db.store import AudioStore
 
-SPEC = {"source": {"kind": "prior"}, "seed": 5, "capture": {"hold_s": 0.3, "tail": {"max_s": 0.2}}}
 FAST_RETRY = FaultPolicy(backoff_s=0.2, backoff_max_s=1.0)
 MB = 1024 * 1024
-
-
-def prior(count: int) -> JobSpec:
-    return JobSpec.model_validate({**SPEC, "count": count})
-
-
-def wait_until(condition, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def test_a_fault_and_its_recovery_are_told_once_each_by_webhook_and_email(tmp_path, tmpfs):
