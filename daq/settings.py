@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,8 +26,9 @@ class Webhook(BaseModel):
 
     name: str = Field(min_length=1)
     url: HttpUrl
-    secret: str = Field(
-        "", description="Shared secret: each POST carries X-JXDAQ-Signature: sha256=HMAC(body)."
+    secret: SecretStr = Field(
+        SecretStr(""),
+        description="Shared secret: each POST carries X-JXDAQ-Signature: sha256=HMAC(body).",
     )
 
 
@@ -42,7 +43,7 @@ class Email(BaseModel):
     sender: str = Field(min_length=3)
     to: list[str] = Field(min_length=1)
     username: str = ""
-    password: str = ""
+    password: SecretStr = SecretStr("")
     starttls: bool = True
     ca_file: str = Field(
         "", description="CA bundle that signed the server's certificate; default: the system's."

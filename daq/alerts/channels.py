@@ -46,8 +46,8 @@ def post_webhook(channel: Webhook, alert: dict[str, Any]) -> None:
     """POST ``alert`` once; raises on anything but a 2xx answer."""
     body = json.dumps(alert).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "jx-daq alerts"}
-    if channel.secret:
-        headers[SIGNATURE_HEADER] = signature(channel.secret, body)
+    if secret := channel.secret.get_secret_value():
+        headers[SIGNATURE_HEADER] = signature(secret, body)
     request = urllib.request.Request(str(channel.url), body, headers, method="POST")
     with urllib.request.urlopen(request, timeout=ATTEMPT_TIMEOUT_S):
         pass  # urlopen raises HTTPError for answers other than 2xx (and follows redirects)
@@ -65,7 +65,7 @@ def send_email(channel: Email, alert: dict[str, Any]) -> None:
             context = ssl.create_default_context(cafile=channel.ca_file or None)
             smtp.starttls(context=context)
         if channel.username:
-            smtp.login(channel.username, channel.password)
+            smtp.login(channel.username, channel.password.get_secret_value())
         smtp.send_message(message)
 
 

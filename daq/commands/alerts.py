@@ -48,7 +48,7 @@ def list_alerts() -> None:
     settings = _settings(configured=False)
     alerts = settings.alerts
     for hook in alerts.webhooks:
-        signed = "signed" if hook.secret else "unsigned"
+        signed = "signed" if hook.secret.get_secret_value() else "unsigned"
         typer.echo(f"webhook {hook.name}: {hook.url.scheme}://{hook.url.host} ({signed})")
     for mail in alerts.email:
         tls = "STARTTLS" if mail.starttls else "no TLS"

@@ -79,7 +79,7 @@ def serve(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     options = {"host": host, "port": port, "log_level": log_level}
-    with _alerter(settings):
+    with alerter_alongside(settings):
         if workers > 1:  # each process opens the catalog itself, from the same settings
             catalog.close()
             uvicorn.run("daq.api.app:create_app", factory=True, workers=workers, **options)
@@ -91,7 +91,7 @@ def serve(
 
 
 @contextmanager
-def _alerter(settings: Settings) -> Iterator[None]:
+def alerter_alongside(settings: Settings) -> Iterator[None]:
     """The alerter on a thread while the server runs, if any alert channel is configured."""
     if not settings.alerts.configured:
         yield

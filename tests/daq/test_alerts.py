@@ -11,12 +11,14 @@ from datetime import timedelta
 import pytest
 from alert_support import WebhookReceiver, free_port, smtp_server
 from catalog_support import catalog_url  # noqa: F401  (fixture)
+from device_support import wait_until
 from typer.testing import CliRunner
 
 from daq.alerts.alerter import Alerter, trial_alert
 from daq.alerts.channels import SIGNATURE_HEADER
 from daq.cli import app
-from daq.settings import Alerts, get_settings
+from daq.commands.serve import alerter_alongside
+from daq.settings import Alerts, Settings, get_settings
 from db.engine import open_catalog
 from db.schema import RigStatus, utcnow
 from db.store import AudioStore
@@ -140,6 +142,21 @@ def test_a_disk_below_the_floor_is_told(catalog, tmp_path):
         assert made.check() >= 1
     store = [a for a in receiver.alerts if a["key"] == f"disk.low:audio store {tmp_path / 'audio'}"]
     assert len(store) == 1 and "below 1000000000 MB" in store[0]["cause"]
+
+
+def test_serve_runs_the_alerter_when_channels_are_configured(catalog, tmp_path):
+    catalog.upsert_rig("board", "serial")
+    catalog.heartbeat("board", RigStatus.FAULTED, "port /dev/ttyJX vanished")
+    with WebhookReceiver() as receiver:
+        settings = Settings(
+            catalog_url=str(catalog.engine.url.render_as_string(hide_password=False)),
+            var_dir=tmp_path,
+            store_min_free_mb=0,
+            alerts=Alerts(webhooks=[hook(receiver.url)], poll_s=0.1),
+        )
+        with alerter_alongside(settings):
+            wait_until(lambda: receiver.alerts, "the alert from the server's alerter", 30)
+    assert [a["key"] for a in receiver.alerts] == ["rig.faulted:board"]
 
 
 def run_cli(monkeypatch, config: str, tmp_path, *args: str):
