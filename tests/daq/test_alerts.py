@@ -11,16 +11,17 @@ from datetime import timedelta
 import pytest
 from alert_support import WebhookReceiver, free_port, smtp_server
 from catalog_support import catalog_url  # noqa: F401  (fixture)
-from device_support import wait_until
+from device_support import prior, wait_until
 from typer.testing import CliRunner
 
 from daq.alerts.alerter import Alerter, trial_alert
 from daq.alerts.channels import SIGNATURE_HEADER
 from daq.cli import app
 from daq.commands.serve import alerter_alongside
+from daq.jobs import pause_job, resume_job, submit_job
 from daq.settings import Alerts, Settings, get_settings
 from db.engine import open_catalog
-from db.schema import RigStatus, utcnow
+from db.schema import JobState, RigStatus, utcnow
 from db.store import AudioStore
 
 SECRET = "s3cret"
@@ -142,6 +143,37 @@ def test_a_disk_below_the_floor_is_told(catalog, tmp_path):
         assert made.check() >= 1
     store = [a for a in receiver.alerts if a["key"] == f"disk.low:audio store {tmp_path / 'audio'}"]
     assert len(store) == 1 and "below 1000000000 MB" in store[0]["cause"]
+
+
+def test_a_failed_job_and_a_drift_pause_are_told_with_their_reasons(catalog, tmp_path):
+    failing, drifting, paused = (submit_job(catalog, prior(5)) for _ in range(3))
+    catalog.set_job_state(failing.id, JobState.FAILED, "bank unreadable", by="ops")
+    drift = ("rig board: the reference tone drifted 4.20 dB from its baseline (threshold 3 dB); "
+             "recalibrate the rig, then resume the job")  # fmt: skip
+    pause_job(catalog, drifting.id, drift, by="rig board")
+    pause_job(catalog, paused.id, "lunch", by="ops")  # an operator's pause is not news
+    with WebhookReceiver() as receiver:
+        made = alerter(catalog, tmp_path, webhooks=[hook(receiver.url)])
+        assert made.check() == 2
+        resume_job(catalog, drifting.id, by="ops")
+        assert made.check() == 0  # a resumed job clears its condition without news
+        assert catalog.open_conditions()[0].key == f"job.done:{failing.id}"
+    failed, drifted = sorted(receiver.alerts, key=lambda a: a["job_id"])
+    assert failed["kind"] == "job.failed" and failed["cause"] == "bank unreadable"
+    assert drifted["kind"] == "job.paused" and "drifted 4.20 dB" in drifted["cause"]
+    assert f"jxdaq job resume {drifting.id}" in drifted["action"]
+
+
+def test_a_job_capturing_below_the_rate_threshold_is_told(catalog, tmp_path):
+    catalog.upsert_rig("board", "serial")
+    job = submit_job(catalog, prior(5))
+    catalog.claim_next("board", 60, now=utcnow() - timedelta(minutes=20))  # started, no takes
+    with WebhookReceiver() as receiver:
+        made = alerter(catalog, tmp_path, webhooks=[hook(receiver.url)], min_rate_per_s=0.5)
+        assert made.check() == 1
+    (slow,) = receiver.alerts
+    assert slow["kind"] == "job.slow" and slow["job_id"] == job.id
+    assert "0.000 takes/s over the last 600 s, below 0.5 takes/s" in slow["cause"]
 
 
 def test_serve_runs_the_alerter_when_channels_are_configured(catalog, tmp_path):
