@@ -118,6 +118,7 @@ class Reads(UnitOfWork):
                     Job.next_index,
                     Job.captured_count,
                     Job.failed_count,
+                    Job.finished_at,
                 ).where(Job.id == job_id)
             ).first()
             if job is None:
@@ -143,7 +144,8 @@ class Reads(UnitOfWork):
         claimed = open_rows.get(SampleState.CLAIMED, 0)
         rate, by_rig = 0.0, {}
         if len(recent) >= 2:
-            span = max((now - recent[-1].recorded_at).total_seconds(), 1e-3)
+            end = job.finished_at or now  # a finished job's rate is its rate up to the finish
+            span = max((end - recent[-1].recorded_at).total_seconds(), 1e-3)
             rate = len(recent) / span
             by_rig = {rig: n / span for rig, n in Counter(r.name for r in recent).items()}
         remaining = pending + claimed
