@@ -2,8 +2,8 @@
 
 Log in with an API token (kept in an HttpOnly, SameSite=Strict session cookie: see
 :mod:`daq.api.session`). Pages: jobs with live progress and ETA and a form to submit one; a
-job with its per-rig breakdown, pause / resume / cancel, and its takes with spectrograms and
-audio players; rigs with status, heartbeat, latency and drift over time.
+job with its per-rig breakdown, pause / resume / cancel, and its takes with their tones,
+spectrograms and audio players; rigs with status, heartbeat, latency and drift over time.
 
 The dashboard is a client of the JSON API, not a second implementation of it: pages read
 what they show from the API (called in-process with the session's token), its scripts poll
@@ -52,6 +52,7 @@ from daq.worker import DRIFT, LATENCY
 from db.catalog import Catalog
 from db.records import TokenInfo, encode_cursor
 from db.schema import FINAL_JOB_STATES, JobState, Role
+from firmware_protocol.parameters import TONE_PARAMETERS
 
 PREFIX = "/dashboard"
 API_PREFIX = "/api/v1"
@@ -163,6 +164,11 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def _tone(parameters: dict[str, int]) -> list[tuple[str, str]]:
+    """A take's tone as (parameter name, value as the panel reads it: a switch's label)."""
+    return [(p.name, p.label(parameters[p.key])) for p in TONE_PARAMETERS if p.key in parameters]
+
+
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -173,6 +179,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters["when"] = _when
     env.filters["duration"] = _duration
+    env.filters["tone"] = _tone
     env.globals["final_states"] = [s.value for s in FINAL_JOB_STATES]
     return Jinja2Templates(env=env)
 

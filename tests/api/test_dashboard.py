@@ -19,6 +19,7 @@ from daq.api.session import COOKIE, CSRF_HEADER, csrf_token
 from daq.api.sparkline import sparkline
 from daq.worker import DRIFT, LATENCY
 from db.schema import JobState, RigStatus, Role
+from firmware_protocol.parameters import BY_KEY, TONE_PARAMETERS
 
 D = "/dashboard"
 SMALL_JOB = """\
@@ -235,6 +236,18 @@ def test_the_job_page_shows_progress_rigs_and_takes_with_spectrograms_and_audio(
     active, finished = jobs.split('id="submit-heading"')
     assert "waiting" in active and 'max="7" value="0"' in active
     assert f"#{job_id} recorded" in finished
+
+
+def test_each_take_shows_its_tone_with_switch_labels(sqlite_api):
+    api = sqlite_api
+    waveform = BY_KEY["dco1_wf"]
+    job_id, _ = record_takes(api, [{"VCF FREQ": 77, waveform.name: waveform.canonical(2)}])
+    login(api, Role.TRAINER)
+    for path in (f"{D}/jobs/{job_id}", f"{D}/jobs/{job_id}/takes"):  # the page, live rows
+        html = api.client.get(path).text
+        assert '<th scope="row">VCF FREQ</th><td>77</td>' in html
+        assert f'<th scope="row">{waveform.name}</th><td>{waveform.labels[2]}</td>' in html
+        assert html.count('<tr><th scope="row">') == len(TONE_PARAMETERS)
 
 
 def test_take_rows_continue_after_a_cursor_for_the_live_page(sqlite_api):

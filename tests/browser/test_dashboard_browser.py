@@ -25,6 +25,7 @@ import pytest
 from device_support import interrupt
 
 from db.engine import open_catalog
+from firmware_protocol.parameters import BY_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -185,6 +186,16 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     rows = lambda d: d.find_elements(By.CSS_SELECTOR, "tbody[data-field=takes] tr[data-take]")  # noqa: E731
     _wait(driver, lambda d: len(rows(d)) == TAKES, 20, "every take listed")
     assert "emulated" in field("rigs").text
+
+    # Each take shows its tone: the parameters' values, switches by their labels.
+    tone = rows(driver)[-1].find_element(By.CSS_SELECTOR, "td.tone details")
+    tone.find_element(By.TAG_NAME, "summary").click()
+    values = dict(
+        (cell.find_element(By.TAG_NAME, "th").text, cell.find_element(By.TAG_NAME, "td").text)
+        for cell in tone.find_elements(By.CSS_SELECTOR, "table.tone-values tr")
+    )
+    assert len(values) == 44 and values["VCF FREQ"].isdigit()
+    assert values["DCO1 WF"] in BY_KEY["dco1_wf"].labels
 
     # Spectrograms load; a take plays.
     image = rows(driver)[0].find_element(By.TAG_NAME, "img")
