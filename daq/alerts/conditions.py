@@ -73,7 +73,10 @@ def _rig_conditions(catalog: Catalog, settings: Alerts, now: datetime) -> Iterat
                 rig=rig.name,
             )
         heard = rig.last_heartbeat
-        if rig.status != RigStatus.OFFLINE and heard is not None and now - heard > silent_after:
+        # A faulted rig is told already; its worker heartbeats only as it retries the rig
+        # (not at all while the store is below its floor), so silence there is no news.
+        quiet = rig.status not in (RigStatus.OFFLINE, RigStatus.FAULTED)
+        if quiet and heard is not None and now - heard > silent_after:
             yield Condition(
                 f"rig.silent:{rig.name}",
                 "rig.silent",
@@ -103,7 +106,8 @@ def _job_conditions(catalog: Catalog, settings: Alerts, now: datetime) -> Iterat
                 "job.completed",
                 f"job {job.id} ({job.name}) completed",
                 f"{job.captured} takes captured, {job.failed} samples failed",
-                "freeze a dataset from it ('jxdaq dataset freeze') or submit the next job",
+                f"freeze a dataset from it ('jxdaq dataset freeze NAME --job {job.id}') or "
+                "submit the next job",
                 job_id=job.id,
             )
         else:

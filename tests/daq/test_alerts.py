@@ -129,11 +129,16 @@ def test_a_condition_is_told_once_until_it_clears_even_across_restarts(catalog, 
 
 
 def test_a_rig_silent_past_its_heartbeat_is_told(catalog, tmp_path):
-    catalog.upsert_rig("board", "serial")
-    catalog.heartbeat("board", RigStatus.CAPTURING, now=utcnow() - timedelta(minutes=10))
+    long_ago = utcnow() - timedelta(minutes=10)
+    for rig, status in (("board", RigStatus.CAPTURING), ("gone", RigStatus.OFFLINE),
+                        ("broken", RigStatus.FAULTED)):  # fmt: skip
+        catalog.upsert_rig(rig, "serial")
+        catalog.heartbeat(rig, status, now=long_ago)
     with WebhookReceiver() as receiver:
-        assert alerter(catalog, tmp_path, webhooks=[hook(receiver.url)], heartbeat_s=300).check()
-    (alert,) = receiver.alerts
+        made = alerter(catalog, tmp_path, webhooks=[hook(receiver.url)], heartbeat_s=300)
+        assert made.check() == 2  # board silent, broken faulted; an offline rig is no news
+    alert, _fault = sorted(receiver.alerts, key=lambda a: a["rig"] == "broken")
+    assert alert["rig"] == "board"
     assert alert["kind"] == "rig.silent" and "jxdaq worker board" in alert["action"]
 
 
@@ -189,6 +194,22 @@ def test_serve_runs_the_alerter_when_channels_are_configured(catalog, tmp_path):
         with alerter_alongside(settings):
             wait_until(lambda: receiver.alerts, "the alert from the server's alerter", 30)
     assert [a["key"] for a in receiver.alerts] == ["rig.faulted:board"]
+
+
+def test_the_alerter_runs_once_from_the_cli(monkeypatch, tmp_path):
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'var' / 'catalog.db'}")
+    catalog.upsert_rig("board", "serial")
+    catalog.heartbeat("board", RigStatus.FAULTED, "port /dev/ttyJX vanished")
+    catalog.close()
+    with WebhookReceiver() as receiver:
+        config = f'[alerts]\n[[alerts.webhooks]]\nname = "ops"\nurl = "{receiver.url}"\n'
+        first = run_cli(monkeypatch, config, tmp_path, "alerts", "run", "--once")
+        again = run_cli(monkeypatch, config, tmp_path, "alerts", "run", "--once")
+        listed = run_cli(monkeypatch, config, tmp_path, "alerts", "list")
+    assert first.exit_code == 0 and "1 alert(s) sent" in first.output, first.output
+    assert again.exit_code == 0 and "0 alert(s) sent" in again.output
+    assert "open conditions: 1" in listed.output and "rig board faulted" in listed.output
+    assert [a["kind"] for a in receiver.alerts] == ["rig.faulted"]
 
 
 def run_cli(monkeypatch, config: str, tmp_path, *args: str):
