@@ -43,6 +43,7 @@ from db.schema import (
     utcnow,
 )
 from db.unit import UnitOfWork
+from firmware_protocol.parameters import MAX_VALUE, TONE_PARAMETERS
 
 #: Number of most recent takes the rate and ETA are measured over.
 RATE_WINDOW = 200
@@ -204,6 +205,19 @@ class Reads(UnitOfWork):
             return connection.execute(
                 select(func.count()).select_from(Take).where(*conditions)
             ).scalar_one()
+
+    def parameter_histograms(self, filters: TakeFilter = ALL_TAKES) -> dict[str, list[int]]:
+        """How many matching takes hold each raw value (0..127) of each tone parameter: what
+        part of the parameter space a selection covers. One grouped count per parameter."""
+        histograms = {p.key: [0] * (MAX_VALUE + 1) for p in TONE_PARAMETERS}
+        with self._read() as connection:
+            conditions = list(self._conditions(connection, filters))
+            for key, counts in histograms.items():
+                column = Take.__table__.c[parameter_column_name(key)]
+                query = select(column, func.count()).where(*conditions).group_by(column)
+                for value, count in connection.execute(query):
+                    counts[value] = count
+        return histograms
 
     def get_take(self, take_id: int) -> TakeInfo:
         with self._read() as connection:
