@@ -25,6 +25,7 @@ import pytest
 from device_support import interrupt
 
 from db.engine import open_catalog
+from db.records import TakeFilter
 from firmware_protocol.parameters import BY_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -230,6 +231,43 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
         "const a = arguments[0]; return [a.readyState, a.duration, a.error];", audio
     )
     assert state[0] >= 2 and state[1] > 1.0 and state[2] is None, state
+
+    # A dataset of the job: its page shows splits, histograms and takes filtered by ranges.
+    job_id = int(urlparse(driver.current_url).path.rstrip("/").split("/")[-1])
+    frozen = httpx.post(f"{base}/api/v1/datasets", headers={"Authorization": f"Bearer {secret}"},
+                        json={"name": "browser-set", "filter": {"job_id": job_id}})  # fmt: skip
+    assert frozen.status_code == 201, frozen.text
+    driver.find_element(By.LINK_TEXT, "Datasets").click()
+    _arrive(driver, "/dashboard/datasets", "the datasets page")
+    driver.find_element(By.LINK_TEXT, "browser-set").click()
+    _arrive(driver, "/dashboard/datasets/browser-set", "the dataset's page")
+    assert field("takes").text == str(TAKES)
+    figures = driver.find_elements(By.CSS_SELECTOR, "figure.histogram")
+    assert len(figures) == 44
+    assert all(f.find_elements(By.TAG_NAME, "rect") for f in figures)  # every one has bars
+    takes = lambda d: d.find_elements(By.CSS_SELECTOR, "tbody[data-field=takes] tr[data-take]")  # noqa: E731
+    assert len(takes(driver)) == TAKES
+    catalog = open_catalog(f"sqlite:///{var_dir / 'catalog.db'}")
+    taken = catalog.query_takes(TakeFilter(job_id=job_id), limit=TAKES).items
+    catalog.close()
+    values = sorted(t.tone[BY_KEY["vcf_freq"].apr_index] for t in taken)
+    low, high = values[0], values[TAKES // 2]  # about half of the takes
+    driver.find_element(By.CSS_SELECTOR, "form.ranges summary").click()
+    driver.find_element(By.NAME, "p_vcf_freq").send_keys(f"{low}..{high}")
+    driver.find_element(By.CSS_SELECTOR, "form.ranges button[type=submit]").click()
+    _wait(driver, lambda d: "p_vcf_freq" in d.current_url, 20, "the filtered page")
+    _arrive(driver, "/dashboard/datasets/browser-set", "the filtered page")
+    assert len(takes(driver)) == sum(low <= v <= high for v in values)
+    image = takes(driver)[0].find_element(By.TAG_NAME, "img")
+    driver.execute_script("arguments[0].scrollIntoView()", image)
+    _wait(
+        driver,
+        lambda d: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", image
+        ),
+        30,
+        "a spectrogram of the dataset's takes",
+    )
 
     # Nothing went wrong on the way: no script errors, no refused policy, no failed request.
     problems = [
