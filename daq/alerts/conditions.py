@@ -154,15 +154,18 @@ def _slow_jobs(catalog: Catalog, settings: Alerts, now: datetime) -> Iterator[Co
 
 
 def _disk_conditions(catalog: Catalog, store: AudioStore, floor_mb: int) -> Iterator[Condition]:
-    places: list[tuple[str, int | None]] = [(f"audio store {store.root}", store.free_bytes())]
+    # (key's place, where in words, free bytes); the key stays short whatever the paths
+    places: list[tuple[str, str, int | None]] = [
+        ("audio store", f"audio store {store.root}", store.free_bytes())
+    ]
     url = catalog.engine.url
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        folder = Path(url.database).parent
-        places.append((f"catalog {url.database}", shutil.disk_usage(folder).free))
-    for where, free in places:
+        free = shutil.disk_usage(Path(url.database).parent).free
+        places.append(("catalog", f"catalog {url.database}", free))
+    for place, where, free in places:
         if free is not None and free < floor_mb * MB:
             yield Condition(
-                f"disk.low:{where}",
+                f"disk.low:{place}",
                 "disk.low",
                 f"{where}: disk nearly full",
                 f"{free // MB} MB free, below {floor_mb} MB (alerts.disk_min_free_mb, "
