@@ -129,6 +129,20 @@ def _wait(driver, condition, timeout_s: float, what: str):
     return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition, what)
 
 
+def _shows_image(driver, row, what: str) -> None:
+    """Wait until the image in table ``row`` has loaded (scrolled to: images load lazily)."""
+    image = row.find_element("tag name", "img")
+    driver.execute_script("arguments[0].scrollIntoView()", image)
+    _wait(
+        driver,
+        lambda d: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", image
+        ),
+        30,
+        what,
+    )
+
+
 def _arrive(driver, where: str, what: str) -> None:
     """Wait for the page whose path starts with ``where`` to have loaded: a click that submits a
     form returns before the new page is there, and the URL changes before its document does."""
@@ -199,16 +213,7 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     assert values["DCO1 WF"] in BY_KEY["dco1_wf"].labels
 
     # Spectrograms load; a take plays.
-    image = rows(driver)[0].find_element(By.TAG_NAME, "img")
-    driver.execute_script("arguments[0].scrollIntoView()", image)
-    _wait(
-        driver,
-        lambda d: d.execute_script(
-            "return arguments[0].complete && arguments[0].naturalWidth", image
-        ),
-        30,
-        "a spectrogram",
-    )
+    _shows_image(driver, rows(driver)[0], "a spectrogram")
     audio = rows(driver)[0].find_element(By.TAG_NAME, "audio")
     played = driver.execute_async_script(
         """
@@ -258,16 +263,7 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     _wait(driver, lambda d: "p_vcf_freq" in d.current_url, 20, "the filtered page")
     _arrive(driver, "/dashboard/datasets/browser-set", "the filtered page")
     assert len(takes(driver)) == sum(low <= v <= high for v in values)
-    image = takes(driver)[0].find_element(By.TAG_NAME, "img")
-    driver.execute_script("arguments[0].scrollIntoView()", image)
-    _wait(
-        driver,
-        lambda d: d.execute_script(
-            "return arguments[0].complete && arguments[0].naturalWidth", image
-        ),
-        30,
-        "a spectrogram of the dataset's takes",
-    )
+    _shows_image(driver, takes(driver)[0], "a spectrogram of the dataset's takes")
 
     # Nothing went wrong on the way: no script errors, no refused policy, no failed request.
     problems = [
