@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select, update
+from sqlalchemy import Select, case, func, literal, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from db.records import (
@@ -208,15 +208,24 @@ class Reads(UnitOfWork):
 
     def parameter_histograms(self, filters: TakeFilter = ALL_TAKES) -> dict[str, list[int]]:
         """How many matching takes hold each raw value (0..127) of each tone parameter: what
-        part of the parameter space a selection covers. One grouped count per parameter."""
+        part of the parameter space a selection covers: on PostgreSQL one scan with a
+        grouping set per parameter, elsewhere one grouped count per parameter."""
         histograms = {p.key: [0] * (MAX_VALUE + 1) for p in TONE_PARAMETERS}
+        columns = [Take.__table__.c[parameter_column_name(key)] for key in histograms]
         with self._read() as connection:
             conditions = list(self._conditions(connection, filters))
-            for key, counts in histograms.items():
-                column = Take.__table__.c[parameter_column_name(key)]
+            if connection.dialect.name == "postgresql":  # one scan: a grouping set per column
+                sets = func.grouping_sets(*(tuple_(column) for column in columns))
+                query = select(*columns, func.count()).where(*conditions).group_by(sets)
+                for *values, count in connection.execute(query):
+                    # the row's one non-NULL column is its set's (the columns are NOT NULL)
+                    index, value = next((i, v) for i, v in enumerate(values) if v is not None)
+                    histograms[TONE_PARAMETERS[index].key][value] = count
+                return histograms
+            for key, column in zip(histograms, columns, strict=True):
                 query = select(column, func.count()).where(*conditions).group_by(column)
                 for value, count in connection.execute(query):
-                    counts[value] = count
+                    histograms[key][value] = count
         return histograms
 
     def get_take(self, take_id: int) -> TakeInfo:
