@@ -11,6 +11,7 @@ import sys
 import typer
 
 from daq.commands import (
+    alerts,
     bench,
     catalog,
     dataset,
@@ -42,6 +43,7 @@ app.add_typer(token.app, name="token")
 app.add_typer(worker.app, name="worker")
 app.add_typer(rig.app, name="rig")
 app.add_typer(bench.app)  # unnamed: jxdaq bench
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(train.app)  # unnamed: jxdaq train, evaluate and evaluate-rig at the top level
 
 

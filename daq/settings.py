@@ -10,13 +10,80 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+class Webhook(BaseModel):
+    """A receiver of JSON POSTs (Slack's incoming webhooks take them as they are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    url: HttpUrl
+    secret: SecretStr = Field(
+        SecretStr(""),
+        description="Shared secret: each POST carries X-JXDAQ-Signature: sha256=HMAC(body).",
+    )
+
+
+class Email(BaseModel):
+    """An SMTP server that relays alerts to ``to`` (STARTTLS unless ``starttls`` is off)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    sender: str = Field(min_length=3)
+    to: list[str] = Field(min_length=1)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    starttls: bool = True
+    ca_file: str = Field(
+        "", description="CA bundle that signed the server's certificate; default: the system's."
+    )
+
+
+class Alerts(BaseModel):
+    """Who is told when an operator must act, and the thresholds that decide it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhooks: list[Webhook] = []
+    email: list[Email] = []
+    poll_s: float = Field(10.0, gt=0, description="How often the alerter reads the catalog.")
+    heartbeat_s: float = Field(
+        120.0, gt=0, description="A rig whose worker has been silent this long is alerted."
+    )
+    disk_min_free_mb: int | None = Field(
+        None,
+        ge=0,
+        description="Store or catalog disk below this alerts; default: the "
+        "workers' floor, store_min_free_mb.",
+    )
+    min_rate_per_s: float = Field(
+        0.0,
+        ge=0,
+        description="A running job capturing fewer takes/s than this over "
+        "rate_window_s alerts; 0: off.",
+    )
+    rate_window_s: float = Field(600.0, gt=0)
+    retries: int = Field(4, ge=0, le=10, description="Retries of a failed webhook POST.")
+    retry_backoff_s: float = Field(1.0, gt=0, description="First wait between retries; doubles.")
+
+    def disk_floor_mb(self, store_min_free_mb: int) -> int:
+        """The disk threshold: ``disk_min_free_mb``, or else the workers' floor."""
+        return store_min_free_mb if self.disk_min_free_mb is None else self.disk_min_free_mb
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.webhooks or self.email)
 
 
 class Settings(BaseSettings):
@@ -53,6 +120,8 @@ class Settings(BaseSettings):
         description="Largest request body the API reads (413 above it): room for a job "
         "with an inline bank upload of a few MB.",
     )
+
+    alerts: Alerts = Field(default_factory=Alerts, description="Operator alerts ([alerts]).")
 
     @classmethod
     def settings_customise_sources(

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select, update
+from sqlalchemy import Select, case, func, literal, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from db.records import (
@@ -43,6 +43,7 @@ from db.schema import (
     utcnow,
 )
 from db.unit import UnitOfWork
+from firmware_protocol.parameters import MAX_VALUE, TONE_PARAMETERS
 
 #: Number of most recent takes the rate and ETA are measured over.
 RATE_WINDOW = 200
@@ -118,6 +119,7 @@ class Reads(UnitOfWork):
                     Job.next_index,
                     Job.captured_count,
                     Job.failed_count,
+                    Job.finished_at,
                 ).where(Job.id == job_id)
             ).first()
             if job is None:
@@ -143,7 +145,8 @@ class Reads(UnitOfWork):
         claimed = open_rows.get(SampleState.CLAIMED, 0)
         rate, by_rig = 0.0, {}
         if len(recent) >= 2:
-            span = max((now - recent[-1].recorded_at).total_seconds(), 1e-3)
+            end = job.finished_at or now  # a finished job's rate is its rate up to the finish
+            span = max((end - recent[-1].recorded_at).total_seconds(), 1e-3)
             rate = len(recent) / span
             by_rig = {rig: n / span for rig, n in Counter(r.name for r in recent).items()}
         remaining = pending + claimed
@@ -202,6 +205,28 @@ class Reads(UnitOfWork):
             return connection.execute(
                 select(func.count()).select_from(Take).where(*conditions)
             ).scalar_one()
+
+    def parameter_histograms(self, filters: TakeFilter = ALL_TAKES) -> dict[str, list[int]]:
+        """How many matching takes hold each raw value (0..127) of each tone parameter: what
+        part of the parameter space a selection covers: on PostgreSQL one scan with a
+        grouping set per parameter, elsewhere one grouped count per parameter."""
+        histograms = {p.key: [0] * (MAX_VALUE + 1) for p in TONE_PARAMETERS}
+        columns = [Take.__table__.c[parameter_column_name(key)] for key in histograms]
+        with self._read() as connection:
+            conditions = list(self._conditions(connection, filters))
+            if connection.dialect.name == "postgresql":  # one scan: a grouping set per column
+                sets = func.grouping_sets(*(tuple_(column) for column in columns))
+                query = select(*columns, func.count()).where(*conditions).group_by(sets)
+                for *values, count in connection.execute(query):
+                    # the row's one non-NULL column is its set's (the columns are NOT NULL)
+                    index, value = next((i, v) for i, v in enumerate(values) if v is not None)
+                    histograms[TONE_PARAMETERS[index].key][value] = count
+                return histograms
+            for key, column in zip(histograms, columns, strict=True):
+                query = select(column, func.count()).where(*conditions).group_by(column)
+                for value, count in connection.execute(query):
+                    histograms[key][value] = count
+        return histograms
 
     def get_take(self, take_id: int) -> TakeInfo:
         with self._read() as connection:

@@ -286,6 +286,18 @@ class EventInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertConditionInfo:
+    """A condition operators were alerted to that has not cleared."""
+
+    key: str
+    kind: str
+    rig: str | None
+    job_id: int | None
+    message: str
+    raised_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DatasetInfo:
     id: int
     name: str

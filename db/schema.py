@@ -372,3 +372,21 @@ class Event(Base):
     rig_id: Mapped[int | None] = mapped_column(ForeignKey("rigs.id", ondelete="CASCADE"))
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class AlertCondition(Base):
+    """A condition the alerter has told operators about and that has not cleared yet.
+
+    A row exists from the alert until the condition clears: kept in the catalog so that a
+    restarted (or a second) alerter does not send it again; the insert that makes the row is
+    what entitles one alerter to send.
+    """
+
+    __tablename__ = "alert_conditions"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    rig: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime]

@@ -227,3 +227,28 @@ class WorkerProcess(Process):
             return self.process.wait(timeout=timeout)
         finally:
             self.drain()
+
+
+#: Short emulated takes of tones from the preset prior (each its own audio, a few kB to
+#: about 40 kB of FLAC): many of them per second.
+PRIOR_SPEC = {
+    "source": {"kind": "prior"},
+    "seed": 5,
+    "capture": {"hold_s": 0.3, "tail": {"max_s": 0.2}},
+}
+
+
+def prior(count: int):
+    """A job of ``count`` short takes on the emulated rig (a :class:`daq.spec.JobSpec`)."""
+    from daq.spec import JobSpec
+
+    return JobSpec.model_validate({**PRIOR_SPEC, "count": count})
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
+    """Poll ``condition`` until true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.1)

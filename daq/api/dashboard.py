@@ -2,15 +2,17 @@
 
 Log in with an API token (kept in an HttpOnly, SameSite=Strict session cookie: see
 :mod:`daq.api.session`). Pages: jobs with live progress and ETA and a form to submit one; a
-job with its per-rig breakdown, pause / resume / cancel, and its takes with spectrograms and
-audio players; rigs with status, heartbeat, latency and drift over time.
+job with its per-rig breakdown, pause / resume / cancel, and its takes with their tones,
+spectrograms and audio players; datasets with their selection, split sizes, per-parameter
+histograms and takes filtered by parameter ranges; rigs with status, heartbeat, latency and
+drift over time.
 
 The dashboard is a client of the JSON API, not a second implementation of it: pages read
 what they show from the API (called in-process with the session's token), its scripts poll
 the API and pause or cancel through it with the cookie, and the job form is forwarded to
 ``POST /api/v1/jobs``. So roles, validation and response shapes live in the API alone; besides
-checking the session's token, the only catalog read here is rig calibration history, which
-the API does not list.
+checking the session's token, the catalog reads here are rig calibration history and a
+dataset's parameter histograms and filtered takes, which the API does not offer.
 
 It is a sub-application mounted on the API's app rather than routes of it: its pages answer
 a missing token with the login page (the API answers 401), and are no API operations.
@@ -20,11 +22,11 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import httpx
 import jinja2
@@ -47,11 +49,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.templating import Jinja2Templates
 
 from daq.api import session
+from daq.api.histogram import Histogram, histogram
+from daq.api.schemas import TakeOut
 from daq.api.sparkline import Sparkline, sparkline
 from daq.worker import DRIFT, LATENCY
 from db.catalog import Catalog
-from db.records import TokenInfo, encode_cursor
+from db.records import ParameterRange, TokenInfo, encode_cursor
 from db.schema import FINAL_JOB_STATES, JobState, Role
+from firmware_protocol.parameters import TONE_PARAMETERS
 
 PREFIX = "/dashboard"
 API_PREFIX = "/api/v1"
@@ -163,6 +168,11 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def _tone(parameters: dict[str, int]) -> list[tuple[str, str]]:
+    """A take's tone as (parameter name, value as the panel reads it: a switch's label)."""
+    return [(p.name, p.label(parameters[p.key])) for p in TONE_PARAMETERS if p.key in parameters]
+
+
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -173,6 +183,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters["when"] = _when
     env.filters["duration"] = _duration
+    env.filters["tone"] = _tone
     env.globals["final_states"] = [s.value for s in FINAL_JOB_STATES]
     return Jinja2Templates(env=env)
 
@@ -491,6 +502,71 @@ async def rigs_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 
     return _page(
         request, "rigs.html", viewer, rigs=rigs, history=await run_in_threadpool(histories)
+    )
+
+
+@router.get("/datasets")
+async def datasets_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    datasets = await _get(request, viewer, "/datasets")
+    return _page(request, "datasets.html", viewer, datasets=datasets)
+
+
+def _ranges(request: Request) -> tuple[tuple[ParameterRange, ...], list[str]]:
+    """The page's parameter ranges (``p_<key>=LOW..HIGH``, as the takes API takes them), and
+    what was wrong with the others (shown on the page; the takes are then unfiltered by them)."""
+    ranges, errors = [], []
+    for parameter in TONE_PARAMETERS:
+        text = request.query_params.get(f"p_{parameter.key}", "").strip()
+        if not text:
+            continue
+        low, _, high = text.partition("..")
+        try:
+            if not (low.isdigit() and (high or low).isdigit()):
+                raise ValueError(f"{parameter.name}: {text!r} is not LOW..HIGH (e.g. 10..90)")
+            ranges.append(ParameterRange(parameter.key, int(low), int(high or low)))
+        except ValueError as error:
+            errors.append(str(error))
+    return tuple(ranges), errors
+
+
+@router.get("/datasets/{name}")
+async def dataset_page(
+    request: Request,
+    viewer: ViewerDep,
+    name: Annotated[str, Path(max_length=200)],
+    cursor: Cursor = None,
+) -> HTMLResponse:
+    """A dataset: its selection and split sizes (from the API), its takes' spread over each
+    parameter, and its takes filtered by parameter ranges, with spectrograms and players."""
+    described = await _get(request, viewer, f"/datasets/{quote(name, safe='')}")
+    ranges, errors = _ranges(request)
+    catalog = _catalog(request)
+
+    def read() -> tuple[list[Histogram], list[dict[str, Any]], str | None]:
+        selection = catalog.get_dataset(name).filter
+        counts = catalog.parameter_histograms(selection)
+        shown = replace(selection, parameters=selection.parameters + ranges)
+        try:
+            page = catalog.query_takes(shown, after=cursor, limit=TAKES_PAGE)
+        except ValueError as error:  # a cursor this catalog did not make
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        takes = [TakeOut.from_info(take).model_dump(mode="json") for take in page.items]
+        return [histogram(p, counts[p.key]) for p in TONE_PARAMETERS], takes, page.next_cursor
+
+    histograms, takes, more = await run_in_threadpool(read)
+    query = [(f"p_{r.parameter}", f"{r.low}..{r.high}") for r in ranges]
+    return _page(
+        request,
+        "dataset.html",
+        viewer,
+        dataset=described,
+        selection_json=json.dumps(described["filter"], indent=2),
+        histograms=histograms,
+        parameters=TONE_PARAMETERS,
+        ranges={r.parameter: f"{r.low}..{r.high}" for r in ranges},
+        errors=errors,
+        takes=takes,
+        more=urlencode([*query, ("cursor", more)]) if more else None,
     )
 
 

@@ -2,17 +2,21 @@
 
 The catalog is upgraded to the current schema on start. A server reachable from other
 machines (any host but loopback) must not run open: with no live token in the catalog it
-refuses to start, naming the command that makes one.
+refuses to start, naming the command that makes one. With alert channels configured, the
+alerter runs alongside (one, however many server processes), on its own catalog connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
+    from daq.settings import Settings
     from db.catalog import Catalog
 
 app = typer.Typer(help="Run the REST API server.")
@@ -88,11 +92,32 @@ def serve(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     options = {"host": bind_address(host), "port": port, "log_level": log_level}
-    if workers > 1:  # each process opens the catalog itself, from the same settings
-        catalog.close()
-        uvicorn.run("daq.api.app:create_app", factory=True, workers=workers, **options)
+    with alerter_alongside(settings):
+        if workers > 1:  # each process opens the catalog itself, from the same settings
+            catalog.close()
+            uvicorn.run("daq.api.app:create_app", factory=True, workers=workers, **options)
+            return
+        try:
+            uvicorn.run(create_app(settings, catalog=catalog), **options)
+        finally:
+            catalog.close()
+
+
+@contextmanager
+def alerter_alongside(settings: Settings) -> Iterator[None]:
+    """The alerter on a thread while the server runs, if any alert channel is configured."""
+    if not settings.alerts.configured:
+        yield
         return
+    from daq.alerts.alerter import Alerter, start_alerter
+    from db.engine import open_catalog
+
+    catalog = open_catalog(settings.resolved_catalog_url)
+    alerter = Alerter.from_settings(settings, catalog)
+    thread = start_alerter(alerter)
     try:
-        uvicorn.run(create_app(settings, catalog=catalog), **options)
+        yield
     finally:
+        alerter.stop.set()
+        thread.join(timeout=30)
         catalog.close()

@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from daq.api.session import COOKIE, CSRF_HEADER, csrf_token
 from daq.api.sparkline import sparkline
 from daq.worker import DRIFT, LATENCY
+from db.records import TakeFilter
 from db.schema import JobState, RigStatus, Role
+from firmware_protocol.parameters import BY_KEY, TONE_PARAMETERS
 
 D = "/dashboard"
 SMALL_JOB = """\
@@ -63,7 +65,9 @@ def buttons(html: str) -> list[str]:
 
 
 # -- login, session, redirects -----------------------------------------------------------------
-@pytest.mark.parametrize("page", ["/jobs", "/jobs/1", "/rigs", "/jobs/1/takes"])
+@pytest.mark.parametrize(
+    "page", ["/jobs", "/jobs/1", "/rigs", "/jobs/1/takes", "/datasets", "/datasets/x"]
+)
 def test_pages_send_a_visitor_without_a_session_to_the_login_page(sqlite_api, page):
     answer = sqlite_api.client.get(D + page, follow_redirects=False)
     assert answer.status_code == 303
@@ -235,6 +239,53 @@ def test_the_job_page_shows_progress_rigs_and_takes_with_spectrograms_and_audio(
     active, finished = jobs.split('id="submit-heading"')
     assert "waiting" in active and 'max="7" value="0"' in active
     assert f"#{job_id} recorded" in finished
+
+
+def test_each_take_shows_its_tone_with_switch_labels(sqlite_api):
+    api = sqlite_api
+    waveform = BY_KEY["dco1_wf"]
+    job_id, _ = record_takes(api, [{"VCF FREQ": 77, waveform.name: waveform.canonical(2)}])
+    login(api, Role.TRAINER)
+    for path in (f"{D}/jobs/{job_id}", f"{D}/jobs/{job_id}/takes"):  # the page, live rows
+        html = api.client.get(path).text
+        assert '<th scope="row">VCF FREQ</th><td>77</td>' in html
+        assert f'<th scope="row">{waveform.name}</th><td>{waveform.labels[2]}</td>' in html
+        assert html.count('<tr><th scope="row">') == len(TONE_PARAMETERS)
+
+
+def test_a_dataset_page_shows_selection_splits_histograms_and_filtered_takes(api):
+    waveform = BY_KEY["dco1_wf"]
+    tones = [
+        {"VCF FREQ": v, waveform.name: waveform.canonical(i % 2)}
+        for i, v in enumerate((10, 50, 90, 90))
+    ]
+    job_id, take_ids = record_takes(api, tones)
+    api.catalog.freeze_dataset("sines", TakeFilter(job_id=job_id), {"train": 0.5, "test": 0.5})
+    login(api, Role.TRAINER)
+    listed = api.client.get(f"{D}/datasets").text
+    assert f'href="{D}/datasets/sines"' in listed and "train 50 %, test 50 %" in listed
+    html = api.client.get(f"{D}/datasets/sines").text
+    assert '<dd data-field="takes">4</dd>' in html
+    counts = dict(re.findall(r'data-split="(\w+)">.*?data-field="count">(\d+) takes', html))
+    assert sorted(counts) == ["test", "train"] and sum(map(int, counts.values())) == 4
+    assert f'"job_id": {job_id}' in unescape(html)
+    vcf = html.split('data-parameter="VCF FREQ"')[1].split("</figure>")[0]
+    assert re.findall(r"<title>(\d+): (\d+)</title>", vcf) == [
+        ("10", "1"),
+        ("50", "1"),
+        ("90", "2"),
+    ]
+    assert "2 % covered" in vcf  # 3 of 128 values
+    wf = html.split(f'data-parameter="{waveform.name}"')[1].split("</figure>")[0]
+    labels = waveform.labels
+    assert f"{labels[0]} 2, {labels[1]} 2" in wf and html.count('class="histogram"') == 44
+    assert all(f'data-take="{t}"' in html for t in take_ids)
+    narrowed = api.client.get(f"{D}/datasets/sines", params={"p_vcf_freq": "40..95"}).text
+    assert [f'data-take="{t}"' in narrowed for t in take_ids] == [False, True, True, True]
+    assert 'name="p_vcf_freq" value="40..95"' in narrowed
+    bad = api.client.get(f"{D}/datasets/sines", params={"p_vcf_freq": "90..10"})
+    assert bad.status_code == 200 and "VCF FREQ: 90..10 is not a range" in bad.text
+    assert api.client.get(f"{D}/datasets/nope").status_code == 404
 
 
 def test_take_rows_continue_after_a_cursor_for_the_live_page(sqlite_api):

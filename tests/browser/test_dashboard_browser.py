@@ -25,6 +25,8 @@ import pytest
 from device_support import interrupt
 
 from db.engine import open_catalog
+from db.records import TakeFilter
+from firmware_protocol.parameters import BY_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -127,6 +129,20 @@ def _wait(driver, condition, timeout_s: float, what: str):
     return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition, what)
 
 
+def _shows_image(driver, row, what: str) -> None:
+    """Wait until the image in table ``row`` has loaded (scrolled to: images load lazily)."""
+    image = row.find_element("tag name", "img")
+    driver.execute_script("arguments[0].scrollIntoView()", image)
+    _wait(
+        driver,
+        lambda d: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", image
+        ),
+        30,
+        what,
+    )
+
+
 def _arrive(driver, where: str, what: str) -> None:
     """Wait for the page whose path starts with ``where`` to have loaded: a click that submits a
     form returns before the new page is there, and the URL changes before its document does."""
@@ -186,17 +202,18 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     _wait(driver, lambda d: len(rows(d)) == TAKES, 20, "every take listed")
     assert "emulated" in field("rigs").text
 
-    # Spectrograms load; a take plays.
-    image = rows(driver)[0].find_element(By.TAG_NAME, "img")
-    driver.execute_script("arguments[0].scrollIntoView()", image)
-    _wait(
-        driver,
-        lambda d: d.execute_script(
-            "return arguments[0].complete && arguments[0].naturalWidth", image
-        ),
-        30,
-        "a spectrogram",
+    # Each take shows its tone: the parameters' values, switches by their labels.
+    tone = rows(driver)[-1].find_element(By.CSS_SELECTOR, "td.tone details")
+    tone.find_element(By.TAG_NAME, "summary").click()
+    values = dict(
+        (cell.find_element(By.TAG_NAME, "th").text, cell.find_element(By.TAG_NAME, "td").text)
+        for cell in tone.find_elements(By.CSS_SELECTOR, "table.tone-values tr")
     )
+    assert len(values) == 44 and values["VCF FREQ"].isdigit()
+    assert values["DCO1 WF"] in BY_KEY["dco1_wf"].labels
+
+    # Spectrograms load; a take plays.
+    _shows_image(driver, rows(driver)[0], "a spectrogram")
     audio = rows(driver)[0].find_element(By.TAG_NAME, "audio")
     played = driver.execute_async_script(
         """
@@ -219,6 +236,34 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
         "const a = arguments[0]; return [a.readyState, a.duration, a.error];", audio
     )
     assert state[0] >= 2 and state[1] > 1.0 and state[2] is None, state
+
+    # A dataset of the job: its page shows splits, histograms and takes filtered by ranges.
+    job_id = int(urlparse(driver.current_url).path.rstrip("/").split("/")[-1])
+    frozen = httpx.post(f"{base}/api/v1/datasets", headers={"Authorization": f"Bearer {secret}"},
+                        json={"name": "browser-set", "filter": {"job_id": job_id}})  # fmt: skip
+    assert frozen.status_code == 201, frozen.text
+    driver.find_element(By.LINK_TEXT, "Datasets").click()
+    _arrive(driver, "/dashboard/datasets", "the datasets page")
+    driver.find_element(By.LINK_TEXT, "browser-set").click()
+    _arrive(driver, "/dashboard/datasets/browser-set", "the dataset's page")
+    assert field("takes").text == str(TAKES)
+    figures = driver.find_elements(By.CSS_SELECTOR, "figure.histogram")
+    assert len(figures) == 44
+    assert all(f.find_elements(By.TAG_NAME, "rect") for f in figures)  # every one has bars
+    takes = lambda d: d.find_elements(By.CSS_SELECTOR, "tbody[data-field=takes] tr[data-take]")  # noqa: E731
+    assert len(takes(driver)) == TAKES
+    catalog = open_catalog(f"sqlite:///{var_dir / 'catalog.db'}")
+    taken = catalog.query_takes(TakeFilter(job_id=job_id), limit=TAKES).items
+    catalog.close()
+    values = sorted(t.tone[BY_KEY["vcf_freq"].apr_index] for t in taken)
+    low, high = values[0], values[TAKES // 2]  # about half of the takes
+    driver.find_element(By.CSS_SELECTOR, "form.ranges summary").click()
+    driver.find_element(By.NAME, "p_vcf_freq").send_keys(f"{low}..{high}")
+    driver.find_element(By.CSS_SELECTOR, "form.ranges button[type=submit]").click()
+    _wait(driver, lambda d: "p_vcf_freq" in d.current_url, 20, "the filtered page")
+    _arrive(driver, "/dashboard/datasets/browser-set", "the filtered page")
+    assert len(takes(driver)) == sum(low <= v <= high for v in values)
+    _shows_image(driver, takes(driver)[0], "a spectrogram of the dataset's takes")
 
     # Nothing went wrong on the way: no script errors, no refused policy, no failed request.
     problems = [

@@ -3,7 +3,9 @@ real-time rigs; a catalog on each backend with the emulated rig registered for w
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from catalog_support import catalog_url  # noqa: F401  (fixture)
@@ -37,3 +39,18 @@ def emulated_services(catalog_url, tmp_path):  # noqa: F811  (the fixture)
     catalog.upsert_rig(EMULATED.name, EMULATED.transport)
     yield catalog, AudioStore(tmp_path / "audio")
     catalog.close()
+
+
+@pytest.fixture
+def tmpfs(tmp_path) -> Iterator[Path]:
+    """A small tmpfs (2 MB) at ``tmp_path/audio``: a store whose disk can fill up."""
+    mountpoint = tmp_path / "audio"
+    mountpoint.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mountpoint)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.fail(f"the outage tests mount a tmpfs (run them as root): {mounted.stderr}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)

@@ -12,37 +12,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from device_support import WorkerProcess, worker_env
+from device_support import WorkerProcess, prior, wait_until, worker_env
 
 from benchmarks._pg_cluster import private_cluster
 from daq.jobs import submit_job
-from daq.spec import JobSpec
 from db.engine import open_catalog
 from db.records import TakeFilter
 from db.schema import JobState, RigStatus, SampleState
 
-#: Short emulated takes of tones from the preset prior (each its own audio, a few kB to
-#: about 40 kB of FLAC): many of them per second.
-SPEC = {"source": {"kind": "prior"}, "seed": 5, "capture": {"hold_s": 0.3, "tail": {"max_s": 0.2}}}
 FAST_RETRY = ("--backoff-max-s", "1")
 MB = 1024 * 1024
-
-
-def prior(count: int) -> JobSpec:
-    return JobSpec.model_validate({**SPEC, "count": count})
-
-
-def wait_until(condition, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def all_takes(catalog, job_id):
@@ -81,21 +62,6 @@ def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:
 def no_traceback(worker: WorkerProcess) -> None:
     output = "\n".join(worker.drain())
     assert "Traceback" not in output, output[-4000:]
-
-
-@pytest.fixture
-def tmpfs(tmp_path) -> Iterator[Path]:
-    """A small tmpfs (2 MB) at ``tmp_path/audio``: a store whose disk can fill up."""
-    mountpoint = tmp_path / "audio"
-    mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mountpoint)],
-                             capture_output=True, text=True)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.fail(f"the outage tests mount a tmpfs (run them as root): {mounted.stderr}")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def remount(mountpoint: Path, options: str) -> None:

@@ -161,6 +161,17 @@ def test_progress_counts_rate_and_eta(catalog, rigs, make_take):
     assert progress.rate_by_rig == pytest.approx({"rig-a": 0.75, "rig-b": 0.25})
 
 
+def test_a_finished_jobs_rate_is_its_rate_up_to_the_finish(catalog, rigs, make_take):
+    job = catalog.create_job("j", {}, 4, seed=0)
+    t0 = utcnow() - timedelta(hours=1)
+    claims = [catalog.claim_next("rig-a", 60, now=t0) for _ in range(4)]
+    for i, claim in enumerate(claims):
+        catalog.record_takes([make_take(claim)], now=t0 + timedelta(seconds=i + 1))
+    progress = catalog.job_progress(job.id)  # an hour later
+    assert progress.state == JobState.COMPLETED
+    assert progress.rate_per_s == pytest.approx(4 / 3)  # 4 takes in the 3 s the job took
+
+
 def test_broken_take_requeues_its_sample_and_reopens_the_job(catalog, rigs, make_take):
     job = catalog.create_job("j", {}, 1, seed=0)
     claim = catalog.claim_next("rig-a", 60)
