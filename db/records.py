@@ -25,6 +25,10 @@ class NotFound(CatalogError, LookupError):
     pass
 
 
+class JobDeleted(NotFound):
+    """The job was deleted with its takes kept: its row is their provenance, no more a job."""
+
+
 class CatalogUnreachable(CatalogError):
     """The catalog's database cannot be connected to (server down, wrong URL, no rights)."""
 
