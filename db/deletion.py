@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from db.access import dataset_info
 from db.reads import Reads
-from db.records import CatalogError, InvalidTransition, NotFound
+from db.records import CatalogError, InvalidTransition, JobDeleted, NotFound
 from db.schema import FINAL_JOB_STATES, Dataset, Job, JobSpecRow, Sample, Take, utcnow
 from db.store import AudioStore, key_for
 from db.unit import insert_event
@@ -64,15 +64,13 @@ class Deletion(Reads):
             raise ValueError(f"takes must be one of {', '.join(TAKE_CHOICES)}, not {takes!r}")
         with self._write() as connection:
             job = connection.execute(
-                select(Job.name, Job.state, Job.deleted_at).where(Job.id == job_id)
+                select(Job.name, Job.state, Job.deleted_at, Job.deleted_by).where(Job.id == job_id)
             ).first()
             if job is None:
                 raise NotFound(f"job {job_id} does not exist")
             if job.deleted_at is not None and takes == "keep":
-                raise DeletionRefused(
-                    f"job {job_id} was deleted already at {job.deleted_at:%Y-%m-%d %H:%M:%S} "
-                    "UTC with its takes kept; takes=remove removes them"
-                )
+                gone = JobDeleted.of(job_id, job.deleted_at, job.deleted_by)
+                raise DeletionRefused(f"{gone} (takes=remove removes them too)")
             if job.state not in FINAL_JOB_STATES:
                 raise InvalidTransition(
                     f"job {job_id} is {job.state}: cancel it first, so that no rig records "

@@ -61,11 +61,7 @@ def live_job(job_id: int, row: Row[Any] | None) -> Row[Any]:
     if row is None:
         raise NotFound(f"job {job_id} does not exist")
     if row.deleted_at is not None:
-        raise JobDeleted(
-            f"job {job_id} was deleted at {row.deleted_at:%Y-%m-%d %H:%M:%S} UTC"
-            + (f" by {row.deleted_by}" if row.deleted_by else "")
-            + "; only its takes are kept"
-        )
+        raise JobDeleted.of(job_id, row.deleted_at, row.deleted_by)
     return row
 
 

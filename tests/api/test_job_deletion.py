@@ -143,7 +143,8 @@ def test_keep_leaves_the_takes_and_the_job_only_as_their_provenance(api):
     assert [j["id"] for j in api.as_(ADMIN, "GET", JOBS).json()["items"]] == [other]
 
     again = api.as_(ADMIN, "DELETE", f"{JOBS}/{job}", params={"takes": "keep"})
-    assert again.status_code == 409 and "deleted already" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "was deleted at" in again.json()["detail"] and "takes=remove" in again.json()["detail"]
     held = api.as_(ADMIN, "DELETE", f"{JOBS}/{job}", params={"takes": "remove"})
     assert held.status_code == 409 and "partial" in held.json()["detail"]
 
