@@ -170,7 +170,8 @@ def plan_tar(
         table_size += len(_table_row(dataset, take))
         flac_bytes += _member_length(_stored_size(store, take.audio.key))
         if take.job_id not in jobs:
-            job = catalog.get_job(take.job_id)  # seed and spec never change once submitted
+            # seed and spec never change once submitted (a deleted job's row keeps them)
+            job = catalog.get_job(take.job_id, include_deleted=True)
             jobs[take.job_id] = {"seed": job.seed, "capture": job.spec.get("capture")}
     plan = TarPlan(dataset, split, start, takes, table_size, 0, digest.hexdigest(), jobs)
     size = _member_length(len(_dataset_json(plan))) + _member_length(table_size) + flac_bytes

@@ -101,9 +101,12 @@ class JobView:
         )
 
 
-def deletion_line(job_id: int, name: str, takes: int, audio: int) -> str:
-    """``job 3 'prior' deleted with its 200 takes (198 audio files removed)``."""
-    return f"job {job_id} {name!r} deleted with its {takes} takes ({audio} audio files removed)"
+def deletion_line(job_id: int, name: str, removed: int, kept: int, audio: int) -> str:
+    """``job 3 'prior' deleted with its 200 takes (198 audio files removed)``, or
+    ``job 3 'prior' deleted, its 200 takes kept``."""
+    if kept:
+        return f"job {job_id} {name!r} deleted, its {kept} takes kept"
+    return f"job {job_id} {name!r} deleted with its {removed} takes ({audio} audio files removed)"
 
 
 class JobsBackend(Protocol):
@@ -151,7 +154,8 @@ class HttpJobs:
 
     def delete(self, job_id: int, takes: TakeChoice) -> str:
         done = self.client.delete_job(job_id, takes)
-        return deletion_line(done["id"], done["name"], done["takes_removed"], done["audio_removed"])
+        counts = done["takes_removed"], done["takes_kept"], done["audio_removed"]
+        return deletion_line(done["id"], done["name"], *counts)
 
 
 class LocalJobs:
@@ -194,4 +198,6 @@ class LocalJobs:
         if self.store is None:
             raise ValueError("deleting a job needs the audio store its takes are in")
         done = delete_job(self.catalog, self.store, job_id, takes, by=self.user)
-        return deletion_line(done.job_id, done.name, done.takes_removed, len(done.audio_removed))
+        return deletion_line(
+            done.job_id, done.name, done.takes_removed, done.takes_kept, len(done.audio_removed)
+        )

@@ -385,7 +385,9 @@ class Worker:
             self._status = (status, reason)
 
     def _job_over(self, job_id: int) -> bool:
-        return self.catalog.get_job(job_id).state in FINAL_JOB_STATES
+        """Whether the job a ``--job`` worker serves is over (a tombstone is: it was over
+        before it could be deleted)."""
+        return self.catalog.get_job(job_id, include_deleted=True).state in FINAL_JOB_STATES
 
     def _claim_batch(self) -> list[ClaimedSample]:
         self._check_free_space()

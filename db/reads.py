@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select, tuple_, update
+from sqlalchemy import Select, and_, case, func, literal, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from db.records import (
@@ -112,18 +112,16 @@ class Reads(UnitOfWork):
     def job_progress(self, job_id: int, *, now: datetime | None = None) -> Progress:
         now = now or utcnow()
         with self._read() as connection:
-            job = connection.execute(
-                select(
-                    Job.state,
-                    Job.sample_count,
-                    Job.next_index,
-                    Job.captured_count,
-                    Job.failed_count,
-                    Job.finished_at,
-                ).where(Job.id == job_id)
-            ).first()
-            if job is None:
-                raise NotFound(f"job {job_id} does not exist")
+            job = self._live_job(
+                connection,
+                job_id,
+                Job.state,
+                Job.sample_count,
+                Job.next_index,
+                Job.captured_count,
+                Job.failed_count,
+                Job.finished_at,
+            )
             open_rows = dict(
                 connection.execute(
                     select(Sample.state, func.count())
@@ -251,7 +249,8 @@ class Reads(UnitOfWork):
         """Retire a take whose audio is missing or corrupt and put its sample back in the queue.
 
         The job's captured count goes down and a completed job reopens, so the sample is
-        captured again. Returns False if the take was already broken.
+        captured again (not a job deleted with its takes kept: it never runs again). Returns
+        False if the take was already broken.
         """
         now = utcnow()
         with self._write() as connection:
@@ -275,7 +274,7 @@ class Reads(UnitOfWork):
             ).rowcount
             if not requeued:
                 return True
-            reopen = Job.state == JobState.COMPLETED
+            reopen = and_(Job.state == JobState.COMPLETED, Job.deleted_at.is_(None))
             connection.execute(
                 update(Job)
                 .where(Job.id == take.job_id)

@@ -25,6 +25,18 @@ class NotFound(CatalogError, LookupError):
     pass
 
 
+class JobDeleted(NotFound):
+    """The job was deleted with its takes kept: its row is their provenance, no more a job."""
+
+    @classmethod
+    def of(cls, job_id: int, at: datetime, by: str | None) -> JobDeleted:
+        return cls(
+            f"job {job_id} was deleted at {at:%Y-%m-%d %H:%M:%S} UTC"
+            + (f" by {by}" if by else "")
+            + "; only its takes are kept"
+        )
+
+
 class CatalogUnreachable(CatalogError):
     """The catalog's database cannot be connected to (server down, wrong URL, no rights)."""
 

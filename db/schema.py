@@ -209,6 +209,10 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    #: Set when an admin deleted the job and kept its takes: the row stays only as their
+    #: provenance (name, seed, summary), gone from every operator's view (:mod:`db.deletion`).
+    deleted_at: Mapped[datetime | None]
+    deleted_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class JobSpecRow(Base):

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from db.engine import writer
-from db.records import NotFound
-from db.schema import Event, Rig
+from db.records import JobDeleted, NotFound
+from db.schema import Event, Job, Rig
 
 
 class UnitOfWork:
@@ -43,6 +43,26 @@ class UnitOfWork:
         if rig_id is None:
             raise NotFound(f"rig {rig!r} is not registered; register it with upsert_rig first")
         return rig_id
+
+    @staticmethod
+    def _live_job(connection: Connection, job_id: int, *columns: Any) -> Row[Any]:
+        """The job's ``columns``, when it is a job (see :func:`live_job`)."""
+        return live_job(
+            job_id,
+            connection.execute(
+                select(Job.deleted_at, Job.deleted_by, *columns).where(Job.id == job_id)
+            ).first(),
+        )
+
+
+def live_job(job_id: int, row: Row[Any] | None) -> Row[Any]:
+    """The job's row; NotFound when there is none, JobDeleted when an admin deleted the job
+    and kept its takes (the row is only their provenance then)."""
+    if row is None:
+        raise NotFound(f"job {job_id} does not exist")
+    if row.deleted_at is not None:
+        raise JobDeleted.of(job_id, row.deleted_at, row.deleted_by)
+    return row
 
 
 def insert_event(

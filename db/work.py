@@ -29,7 +29,6 @@ from db.records import (
     JobInfo,
     LeaseLost,
     NewTake,
-    NotFound,
     SampleInfo,
 )
 from db.schema import (
@@ -46,7 +45,7 @@ from db.schema import (
     parameter_column_name,
     utcnow,
 )
-from db.unit import UnitOfWork, insert_event
+from db.unit import UnitOfWork, insert_event, live_job
 from firmware_protocol.parameters import APR_TONE_LENGTH, TONE_PARAMETERS
 
 #: Job state changes an operator (or the engine) may ask for; completion is automatic.
@@ -229,22 +228,29 @@ class WorkQueue(UnitOfWork):
             spec = connection.execute(
                 select(JobSpecRow.spec).where(JobSpecRow.job_id == job_id)
             ).scalar()
-        if spec is None:
-            raise NotFound(f"job {job_id} does not exist")
+            if spec is None:
+                self._live_job(connection, job_id)  # says whether it never was, or was deleted
         return spec
 
-    def get_job(self, job_id: int) -> JobInfo:
+    def get_job(self, job_id: int, *, include_deleted: bool = False) -> JobInfo:
+        """The job. ``include_deleted``: also one deleted with its takes kept, whose row is
+        their provenance (seed, spec summary): for readers of takes, not of jobs."""
         with self._read() as connection:
             row = connection.execute(select(Job).where(Job.id == job_id)).first()
-        if row is None:
-            raise NotFound(f"job {job_id} does not exist")
-        return _job_info(row)
+        if include_deleted and row is not None:
+            return _job_info(row)
+        return _job_info(live_job(job_id, row))
 
     def list_jobs(
         self, states: Sequence[JobState] | None = None, *, after_id: int = 0, limit: int = 100
     ) -> list[JobInfo]:
         """Jobs in id order (keyset: pass the last id seen as ``after_id``)."""
-        query = select(Job).where(Job.id > after_id).order_by(Job.id).limit(limit)
+        query = (
+            select(Job)
+            .where(Job.id > after_id, Job.deleted_at.is_(None))
+            .order_by(Job.id)
+            .limit(limit)
+        )
         if states:
             query = query.where(Job.state.in_(states))
         with self._read() as connection:
@@ -257,9 +263,7 @@ class WorkQueue(UnitOfWork):
         says who (``by``: a token's name, a user, a rig) and why."""
         now = utcnow()
         with self._write() as connection:
-            current = connection.execute(select(Job.state).where(Job.id == job_id)).scalar()
-            if current is None:
-                raise NotFound(f"job {job_id} does not exist")
+            current = self._live_job(connection, job_id, Job.state).state
             if state not in ALLOWED_TRANSITIONS[current]:
                 allowed = ", ".join(ALLOWED_TRANSITIONS[current]) or "none (the job is over)"
                 raise InvalidTransition(
@@ -293,12 +297,12 @@ class WorkQueue(UnitOfWork):
         with self._write() as connection:
             row = connection.execute(
                 update(Job)
-                .where(Job.id == job_id)
+                .where(Job.id == job_id, Job.deleted_at.is_(None))
                 .values(priority=priority, updated_at=utcnow())
                 .returning(*Job.__table__.c)
             ).first()
-        if row is None:
-            raise NotFound(f"job {job_id} does not exist")
+            if row is None:
+                self._live_job(connection, job_id)  # raises: no such job, or a deleted one
         return _job_info(row)
 
     # -- claims and leases --------------------------------------------------------------

@@ -132,7 +132,7 @@ def take_records(
     records = []
     for take in _takes(catalog, filters):
         if take.job_id not in jobs:
-            job = catalog.get_job(take.job_id)
+            job = catalog.get_job(take.job_id, include_deleted=True)  # its takes' provenance
             jobs[take.job_id] = job.seed, CaptureSpec.model_validate(job.spec["capture"])
         seed, capture = jobs[take.job_id]
         records.append(

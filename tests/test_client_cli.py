@@ -155,6 +155,10 @@ def test_jobs_over_http_delete(server):
     assert "error: DELETE /jobs/9 : 404" not in jxdaq(
         "job", "delete", 9, "--takes", "remove", code=1
     )
+    out = jxdaq("job", "delete", job, "--takes", "keep")
+    assert f"job {job} 'takes' deleted, its 2 takes kept" in out
+    assert f"{job}" not in jxdaq("job", "list") and server.catalog.count_takes() == 2
+    assert f"404 job {job} was deleted at" in jxdaq("job", "status", job, code=1)
     out = jxdaq("job", "delete", job, "--takes", "remove")
     assert f"job {job} 'takes' deleted with its 2 takes (2 audio files removed)" in out
     assert server.catalog.count_takes() == 0

@@ -206,7 +206,7 @@ def delete(
         str,
         typer.Option(
             help="remove: its takes go too (their audio unless another take shares it); "
-            "keep: delete only a job that recorded no take"
+            "keep: its takes stay, the job only as their provenance (gone from job lists)"
         ),
     ],
 ) -> None:

@@ -25,6 +25,7 @@ from db.migrate import (
     revisions_oldest_first,
     upgrade,
 )
+from db.records import NotFound
 from db.schema import Base, JobState
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
@@ -124,6 +125,25 @@ def test_jobs_naming_bank_paths_come_to_hold_their_banks(catalog, tmp_path):
     downgrade(catalog.engine, "0002")
     upgrade(catalog.engine)  # banks held already are kept as they are
     assert catalog.get_job_spec(held.id) == stored
+
+
+def test_jobs_deleted_with_their_takes_kept_stay_jobs_below_0005(catalog, make_take):
+    """Revision 0005's downgrade keeps a job deleted with its takes kept as a plain job that
+    is over (its summary as its spec, the deletion in its state reason): no take loses its
+    job; upgrading again leaves it so."""
+    catalog.upsert_rig("rig-a", "emulated")
+    job = catalog.create_job("kept", {"capture": {"hold_s": 1.0}}, 1, seed=3)
+    (take,) = catalog.record_takes([make_take(catalog.claim_next("rig-a", 60))])
+    catalog.delete_job_rows(job.id, "keep", by="the-admin")
+    with pytest.raises(NotFound, match=r"deleted at .* by the-admin"):
+        catalog.get_job(job.id)
+    downgrade(catalog.engine, "0004")
+    upgrade(catalog.engine)
+    back = catalog.get_job(job.id)
+    assert back.state == JobState.COMPLETED and back.seed == 3
+    assert "by the-admin, its takes kept" in (back.state_reason or "")
+    assert catalog.get_job_spec(job.id) == {"capture": {"hold_s": 1.0}}
+    assert catalog.get_take(take).job_id == job.id
 
 
 def test_services_starting_together_upgrade_once(catalog_url: str, bare_engine: Engine):

@@ -269,6 +269,7 @@ class JobDeletedOut(BaseModel):
     id: int
     name: str
     takes_removed: int = Field(description="takes deleted with the job")
+    takes_kept: int = Field(description="takes kept, with the job as their provenance only")
     audio_removed: int = Field(description="audio files no other take shared, removed")
 
 
@@ -284,7 +285,8 @@ def remove_job(
         TakeChoice,
         Query(
             description="remove: its takes go with it (their audio too, unless another take "
-            "shares it); keep: delete only a job that recorded no take"
+            "shares it); keep: its takes stay (in take queries, datasets, exports) and the job "
+            "stays only as their provenance, gone from job lists and pages"
         ),
     ],
     catalog: CatalogDep,
@@ -292,14 +294,16 @@ def remove_job(
     reports: JobReportsDep,
     token: Annotated[TokenInfo, Depends(require(Role.ADMIN))],
 ) -> JobDeletedOut:
-    """A job that is over, for good, recorded as a ``job_deleted`` event. 409 when it is not
-    over (cancel it first), when ``takes=keep`` and it has takes (they need their job), or
-    when a frozen dataset holds its takes (named)."""
+    """A job that is over, for good, recorded as a ``job_deleted`` event; afterwards
+    ``GET /jobs/{id}`` is a 404 (with ``takes=keep``: saying when and by whom it was deleted).
+    409 when it is not over (cancel it first), when ``takes=keep`` and it was deleted so
+    already, or when ``takes=remove`` and a frozen dataset holds its takes (named)."""
     deleted = delete_job(catalog, store, job_id, takes, by=token.name)
     reports.forget(job_id)
     return JobDeletedOut(
         id=deleted.job_id,
         name=deleted.name,
         takes_removed=deleted.takes_removed,
+        takes_kept=deleted.takes_kept,
         audio_removed=len(deleted.audio_removed),
     )
