@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import text
 
 from daq.api.schemas import JobDetailOut
+from daq.banks import LocalFiles
 from daq.job_backends import JobView, LocalJobs
 from daq.jobs import job_report, submit_job
 from daq.rigs import EMULATED
-from daq.spec import JobSpec
+from daq.spec import JobSpec, validate_spec
 from daq.worker import Worker
 from db.schema import FINAL_JOB_STATES, JobState, SampleState
 from db.verify import verify
@@ -125,9 +126,10 @@ def test_a_poison_sample_does_not_starve_lower_priority_jobs(emulated_services):
 def test_a_job_over_a_real_bank_completes(emulated_services, shared_data, bank):
     """The bank that first stopped every worker (tone BACKWARD holds a byte of 0x80)."""
     catalog, store = emulated_services
-    spec = JobSpec.model_validate(
+    spec = validate_spec(
         {"source": {"kind": "bank", "banks": [str(shared_data / "jx8p-banks" / bank)]},
-         "capture": {"hold_s": 0.2, "tail": {"max_s": 0.1}}}
+         "capture": {"hold_s": 0.2, "tail": {"max_s": 0.1}}},
+        LocalFiles(),
     )  # fmt: skip
     job = submit_job(catalog, spec)
     Worker(catalog, store, EMULATED).run(job_id=job.id)
