@@ -205,12 +205,9 @@ def pull_shards(
     """
     index = source.shard_index(name, **query)
     features = index["features"]
-    directory = out / f"{name}-{index['split'] or 'all'}-{features['kind']}-{features['hash']}"
-    saved = directory / "index.json"
-    if saved.exists() and json.loads(saved.read_text()) != index:
-        shutil.rmtree(directory)  # another selection or shard size: nothing here is reusable
-    directory.mkdir(parents=True, exist_ok=True)
-    write_atomically(saved, json.dumps(index, indent=1).encode())
+    directory = _shard_folder(
+        out / f"{name}-{index['split'] or 'all'}-{features['kind']}-{features['hash']}", index
+    )
     size, takes = index["shard_size"], index["takes"]
     members = {f"{name}.npy" for name in index["arrays"]}
     for i in range(index["shards"]):
@@ -223,6 +220,17 @@ def pull_shards(
             os.replace(part, path)
         if progress:
             progress(min((i + 1) * size, takes), takes)
+    return directory
+
+
+def _shard_folder(directory: Path, index: dict[str, Any]) -> Path:
+    """The folder a pull of shards goes to, holding ``index``: emptied first when it holds
+    another index (another selection or shard size: none of its shards is reusable)."""
+    saved = directory / "index.json"
+    if saved.exists() and json.loads(saved.read_text()) != index:
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomically(saved, json.dumps(index, indent=1).encode())
     return directory
 
 
@@ -248,12 +256,7 @@ def pull_webdataset(
     """WebDataset shards into ``out/<name>-<split or all>-webdataset/``, skipping the ones
     pulled before. ``query``: split, shard_size."""
     index = source.webdataset_index(name, **query)
-    directory = out / f"{name}-{index['split'] or 'all'}-webdataset"
-    saved = directory / "index.json"
-    if saved.exists() and json.loads(saved.read_text()) != index:
-        shutil.rmtree(directory)  # another selection or shard size: nothing here is reusable
-    directory.mkdir(parents=True, exist_ok=True)
-    write_atomically(saved, json.dumps(index, indent=1).encode())
+    directory = _shard_folder(out / f"{name}-{index['split'] or 'all'}-webdataset", index)
     size, takes = index["shard_size"], index["takes"]
     for i in range(index["shards"]):
         path = directory / export_formats.shard_file_name(i)

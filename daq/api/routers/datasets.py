@@ -444,6 +444,9 @@ def export_tar(
 
 
 ShardSize = Annotated[int, Query(ge=1, le=export.MAX_SHARD_SIZE, description="takes per shard")]
+SelectionQuery = Annotated[
+    str | None, Query(pattern=r"^[0-9a-f]{64}$", description="the index's selection")
+]
 FeaturesQuery = Annotated[FeatureKind, Query(description="a models.features kind")]
 FeatureConfigQuery = Annotated[
     str | None,
@@ -500,9 +503,7 @@ def shard(
     shard_size: ShardSize = export.SHARD_SIZE,
     features: FeaturesQuery = "stft",
     feature_config: FeatureConfigQuery = None,
-    selection: Annotated[
-        str | None, Query(pattern=r"^[0-9a-f]{64}$", description="the index's selection")
-    ] = None,
+    selection: SelectionQuery = None,
 ) -> FileResponse:
     """Takes ``index * shard_size ..`` of the selection; built once, then served from disk."""
     config = _feature_config(features, feature_config, shard_size)
@@ -561,9 +562,7 @@ def webdataset_shard(
     store: StoreDep,
     split: SplitQuery = None,
     shard_size: ShardSize = export.SHARD_SIZE,
-    selection: Annotated[
-        str | None, Query(pattern=r"^[0-9a-f]{64}$", description="the index's selection")
-    ] = None,
+    selection: SelectionQuery = None,
 ) -> StreamingResponse:
     """Takes ``index * shard_size ..`` of the selection, streamed one take at a time."""
     dataset = _dataset(catalog, name, split)
