@@ -121,6 +121,22 @@ class Settings(BaseSettings):
         "with an inline bank upload of a few MB.",
     )
 
+    api_threads: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Threads the API serves blocking route work on (catalog reads, "
+        "encoding). A few per core: more only contend for Python's lock, and throughput "
+        "falls as clients are added (benchmarks/api_concurrency.py).",
+    )
+    api_build_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Feature shards the API builds at once, on threads of their own, so "
+        "long builds never hold the threads that answer everything else.",
+    )
+
     alerts: Alerts = Field(default_factory=Alerts, description="Operator alerts ([alerts]).")
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, FastAPI
 
 from daq.api import dashboard, errors
@@ -67,6 +68,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The default thread limiter belongs to the server's event loop: set here, in it.
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
         if owns_catalog:
             catalog.close()
@@ -87,6 +90,7 @@ def create_app(
     app.state.job_reports = JobReports(catalog)
     app.state.tokens = TokenCache(catalog)
     app.state.metrics = ApiMetrics(catalog)
+    app.state.builds = CapacityLimiter(settings.api_build_threads)
     app.add_middleware(BodyGate, limit=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics, api=app)
     errors.install(app)

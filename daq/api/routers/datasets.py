@@ -21,6 +21,7 @@ Reading needs an operator, trainer or admin token; freezing a trainer or admin t
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 import threading
 from collections import OrderedDict
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -493,7 +495,7 @@ def shard_index(
     dependencies=[Reader],
     summary="One NPZ shard of features",
 )
-def shard(
+async def shard(
     name: DatasetName,
     index: Annotated[int, Path(ge=0, le=2**31 - 1)],
     request: Request,
@@ -505,14 +507,21 @@ def shard(
     feature_config: FeatureConfigQuery = None,
     selection: SelectionQuery = None,
 ) -> FileResponse:
-    """Takes ``index * shard_size ..`` of the selection; built once, then served from disk."""
+    """Takes ``index * shard_size ..`` of the selection; built once, then served from disk.
+
+    A build can take minutes, so it runs on the API's build threads, never on the threads
+    that answer every other request."""
     config = _feature_config(features, feature_config, shard_size)
-    dataset = _dataset(catalog, name, split)
-    plan = _shard_plan(request, catalog, dataset, split, shard_size, selection, index)
-    try:
-        path = _shard_cache(request).get(catalog, store, plan, config, index)
-    except ValueError as error:  # takes at another sample rate than the features expect
-        raise _invalid(("query", "feature_config", "sample_rate"), str(error), None) from None
+
+    def build() -> tuple[pathlib.Path, export.ShardPlan]:
+        dataset = _dataset(catalog, name, split)
+        plan = _shard_plan(request, catalog, dataset, split, shard_size, selection, index)
+        try:
+            return _shard_cache(request).get(catalog, store, plan, config, index), plan
+        except ValueError as error:  # takes at another sample rate than the features expect
+            raise _invalid(("query", "feature_config", "sample_rate"), str(error), None) from None
+
+    path, plan = await to_thread.run_sync(build, limiter=request.app.state.builds)
     return _ShardFile(
         path,
         media_type="application/octet-stream",
