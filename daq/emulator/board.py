@@ -51,8 +51,12 @@ from firmware_protocol.soundboard import (
     ParameterChange,
     Select,
     SoundboardParser,
+    encode_note_off,
+    encode_note_on,
+    encode_select,
+    encode_tone,
 )
-from firmware_protocol.tone import Tone
+from firmware_protocol.tone import INIT_TONE, Tone
 
 BOARDS: tuple[Board, Board] = (Board.LOWER, Board.UPPER)
 _ALL_VOICES = tuple(VOICES)
@@ -208,6 +212,20 @@ class BoardEmulator:
 def mix(boards: np.ndarray) -> np.ndarray:
     """Mono output of both boards (see the module docstring): float32 [frames]."""
     return np.clip(boards.sum(axis=0), -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def warm_up(sample_rate: int, block_frames: int) -> None:
+    """Run every kernel a tone and a note go through once, on a throwaway emulator.
+
+    numba compiles a kernel (or loads it from its cache) on its first call. Left to the first
+    note, that happens inside a real-time audio callback, which then stalls for 0.1 s (a
+    cache load) to seconds (a compile), and that note sounds late or not at all.
+    """
+    emulator = BoardEmulator(sample_rate)
+    emulator.feed(encode_select(Board.BOTH) + encode_tone(INIT_TONE) + encode_note_on(0, 69, 127))
+    emulator.process(block_frames)
+    emulator.feed(encode_note_off(0, 69))
+    emulator.process(block_frames)
 
 
 def blocks(

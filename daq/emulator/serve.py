@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from daq.emulator.assigner import Assigner, AssignerSettings
-from daq.emulator.board import BoardEmulator, blocks, mix
+from daq.emulator.board import BoardEmulator, blocks, mix, warm_up
 from daq.emulator.timing import CommandScheduler
 
 #: The voice-board line's speed (PROTOCOL.md section 1).
@@ -242,7 +242,7 @@ def serve(
     to look at the boards from the same process (its sample rate wins over the config's).
     """
     emulator = emulator or BoardEmulator(config.sample_rate, config.seed)
-    emulator.process(config.block_frames)  # compile the voice kernels before audio starts
+    warm_up(emulator.sample_rate, config.block_frames)  # no kernel compiles mid-callback
     counters = Counters()
     scheduler = None
     if config.command_delay_s is not None and config.audio_device != NO_AUDIO:
