@@ -22,7 +22,6 @@ import pytest
 from live_server import Server
 from typer.testing import CliRunner
 
-from daq.cli import app as cli
 from daq.client import ApiClient
 from daq.export import iter_selection, plan_tar, tar_stream
 from daq.pull import pull_tar
@@ -35,6 +34,7 @@ from db.schema import JobState, QcVerdict, Role, utcnow
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE, Tone
+from jxdaq.cli import app as cli
 
 SPEC = """
 name = "cli test"

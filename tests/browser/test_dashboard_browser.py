@@ -55,7 +55,7 @@ def _jxdaq(var_dir: Path, log: Path, *args: str) -> subprocess.Popen:
     for name in ("JXDAQ_CATALOG_URL", "JXDAQ_STORE_URL", "JXDAQ_CONFIG"):
         env.pop(name, None)
     return subprocess.Popen(
-        [sys.executable, "-m", "daq.cli", *args],
+        [sys.executable, "-m", "jxdaq", *args],
         env=env,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from device_support import WorkerProcess, prior, wait_until, worker_env
 
-from benchmarks._pg_cluster import private_cluster
 from daq.jobs import submit_job
 from db.engine import open_catalog
+from db.private_cluster import private_cluster
 from db.records import TakeFilter
 from db.schema import JobState, RigStatus, SampleState
 
@@ -50,7 +50,7 @@ def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:
     failed = [s for s in samples if s.state == SampleState.FAILED]
     assert all(s.last_error.startswith("silent") for s in failed), failed
     checked = subprocess.run(
-        [sys.executable, "-m", "daq.cli", "catalog", "verify"],
+        [sys.executable, "-m", "jxdaq", "catalog", "verify"],
         env={**os.environ, **worker_env(url, var_dir)},
         capture_output=True,
         text=True,

@@ -6,6 +6,7 @@ revision that moves data gets a test of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -14,7 +15,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 from typer.testing import CliRunner
 
-from daq.commands.db import app
 from daq.spec import JobSpec
 from db.engine import open_catalog
 from db.migrate import (
@@ -27,8 +27,11 @@ from db.migrate import (
 )
 from db.records import NotFound
 from db.schema import Base, JobState
+from firmware_protocol import parameters
+from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
+from jxdaq.commands.db import app
 
 
 def _schema_diff(engine: Engine) -> list:
@@ -76,6 +79,50 @@ def test_every_step_downgrades_and_upgrades_again(bare_engine: Engine):
         previous = revision
     downgrade(bare_engine, "base")
     assert _tables(bare_engine) == set()
+
+
+def _describe(engine: Engine) -> dict[str, dict]:
+    """What a migration created, as reflection sees it: columns, checks, indexes, keys."""
+    schema = inspect(engine)
+    return {
+        table: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"]) for c in schema.get_columns(table)
+            ],
+            "checks": sorted(
+                (c["name"], str(c["sqltext"])) for c in schema.get_check_constraints(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), i["unique"])
+                for i in schema.get_indexes(table)
+            ),
+            "foreign_keys": sorted(
+                (tuple(k["constrained_columns"]), k["referred_table"])
+                for k in schema.get_foreign_keys(table)
+            ),
+        }
+        for table in sorted(_tables(engine))
+    }
+
+
+def test_the_first_revision_is_frozen_against_the_parameter_table(
+    bare_engine: Engine, monkeypatch: pytest.MonkeyPatch
+):
+    """Editing firmware_protocol's parameter table (a key renamed, one dropped, a new range, a
+    longer tone) cannot change what revision 0001 creates: it carries its own column list.
+    Alembic loads each revision file afresh, so a live import would see the edit."""
+    upgrade(bare_engine, "0001")
+    created = _describe(bare_engine)
+    parameter_columns = [c for c, _, _ in created["takes"]["columns"] if c.startswith("p_")]
+    assert len(parameter_columns) == 44
+    downgrade(bare_engine, "base")
+
+    edited = (dataclasses.replace(TONE_PARAMETERS[0], name="Renamed"), *TONE_PARAMETERS[1:-1])
+    monkeypatch.setattr(parameters, "TONE_PARAMETERS", edited)
+    monkeypatch.setattr(parameters, "MAX_VALUE", 99)
+    monkeypatch.setattr(parameters, "APR_TONE_LENGTH", 60)
+    upgrade(bare_engine, "0001")
+    assert _describe(bare_engine) == created
 
 
 def test_rig_take_counters_are_filled_from_existing_takes(catalog, make_take):

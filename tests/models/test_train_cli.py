@@ -9,10 +9,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from daq.cli import app
 from daq.settings import get_settings
 from daq.spec import load_spec
 from db.engine import open_catalog
+from jxdaq.cli import app
 
 TARGETS = "VCF FREQ,VCA LEVEL,DCO1 WF"  # what the tiny dataset varies
 
