@@ -41,7 +41,7 @@ def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:
     and store agree."""
     finished = catalog.get_job(job_id)
     assert finished.state == JobState.COMPLETED, finished
-    assert finished.captured + finished.failed == finished.sample_count
+    assert finished.captured + finished.failed == finished.count
     takes = all_takes(catalog, job_id)
     assert len(takes) == finished.captured  # nothing lost
     assert len({t.sample_index for t in takes}) == len(takes)  # nothing twice

@@ -89,7 +89,7 @@ def test_predictions_go_to_a_rig_and_are_compared_once_captured(jxdaq, trained, 
     )  # fmt: skip
     takes = json.loads((tmp_path / "evaluation-test.json").read_text())["takes"]
     spec = load_spec(job)
-    assert spec.source.kind == "list" and spec.takes == takes
+    assert spec.source.kind == "list" and spec.count == takes
     captured = jxdaq("job", "run", job)  # on the emulated rig, into the same catalog
     job_id = re.search(r"^job (\d+):", captured.output, re.MULTILINE).group(1)
     compared = jxdaq(
