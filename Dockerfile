@@ -12,6 +12,7 @@ COPY firmware_protocol ./firmware_protocol
 COPY db ./db
 COPY daq ./daq
 COPY models ./models
+COPY jxdaq ./jxdaq
 RUN pip install --no-cache-dir ".[hardware,s3]"
 
 # An unprivileged user that may open serial ports (dialout) and sound cards (audio).

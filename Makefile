@@ -27,8 +27,10 @@ services:
 test: services $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	$(BIN)/lint-imports

@@ -119,7 +119,7 @@ def free_port() -> int:
 
 def start_server(var_dir: Path, url: str, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "JXDAQ_VAR_DIR": str(var_dir), "JXDAQ_CATALOG_URL": url}
-    command = [sys.executable, "-m", "daq.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "jxdaq", "serve", "--port", str(port)]
     command += ["--workers", str(workers)]
     server = subprocess.Popen([*command, "--log-level", "warning"], env=env)
     deadline = time.monotonic() + 60

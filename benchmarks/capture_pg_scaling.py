@@ -56,7 +56,7 @@ def run_round(workers: int, takes: int, tmp: Path) -> tuple[float, int, int]:
                 [
                     sys.executable,
                     "-m",
-                    "daq.cli",
+                    "jxdaq",
                     "worker",
                     "--rig",
                     f"emu-{n}",

@@ -51,7 +51,7 @@ def private_sink() -> Iterator[str]:
 def start_emulator(command_delay_ms: float, sink: str) -> tuple[subprocess.Popen[str], str]:
     """``jxdaq emulator serve`` on a new pty; returns the process and the pty's path."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "daq.cli", "emulator", "serve", "--serial", "pty",
+        [sys.executable, "-m", "jxdaq", "emulator", "serve", "--serial", "pty",
          "--audio-device", "pulse", "--sample-rate", str(RATE),
          "--command-delay-ms", str(command_delay_ms)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PULSE_SINK": sink},

@@ -22,12 +22,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _pg_cluster import private_cluster
 from sqlalchemy import func, select
 
 from daq.jobs import submit_job
 from daq.spec import JobSpec
 from db.engine import open_catalog
+from db.private_cluster import private_cluster
 from db.schema import FINAL_JOB_STATES, Take
 
 
@@ -45,7 +45,7 @@ def main() -> None:
         job = submit_job(catalog, spec)
         env = {**os.environ, "JXDAQ_CATALOG_URL": cluster.url, "JXDAQ_VAR_DIR": var_dir,
                "JXDAQ_STORE_URL": str(Path(var_dir) / "audio")}  # fmt: skip
-        command = [sys.executable, "-m", "daq.cli", "worker", "--rig", "emulated",
+        command = [sys.executable, "-m", "jxdaq", "worker", "--rig", "emulated",
                    "--job", str(job.id), "--batch", "2"]  # fmt: skip
         worker = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
         log: list[str] = []

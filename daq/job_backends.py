@@ -32,7 +32,7 @@ class JobView:
     state: JobState
     state_reason: str | None
     priority: int
-    takes: int
+    count: int
     captured: int
     failed: int
     rate_per_s: float | None = None
@@ -54,7 +54,7 @@ class JobView:
         eta = "" if self.eta_s is None or self.over else f", ETA {self.eta_s:.0f} s"
         reason = f": {self.state_reason}" if self.state_reason else ""
         return (
-            f"job {self.id} {self.name!r}: {self.captured}/{self.takes} captured, "
+            f"job {self.id} {self.name!r}: {self.captured}/{self.count} captured, "
             f"{self.failed} failed{rate}{eta} [{self.state}{reason}]"
         )
 
@@ -70,7 +70,7 @@ class JobView:
             state=job.state,
             state_reason=job.state_reason,
             priority=job.priority,
-            takes=job.sample_count,
+            count=job.count,
             captured=progress.captured if progress else job.captured,
             failed=progress.failed if progress else job.failed,
             rate_per_s=progress.rate_per_s if progress else None,
@@ -92,7 +92,7 @@ class JobView:
             state=JobState(job["state"]),
             state_reason=job.get("state_reason"),
             priority=job["priority"],
-            takes=job["takes"],
+            count=job["count"],
             captured=progress["captured"] if progress else job["captured"],
             failed=progress["failed"] if progress else job["failed"],
             rate_per_s=progress["rate_per_s"] if progress else None,

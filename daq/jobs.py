@@ -28,10 +28,11 @@ def submit_job(catalog: Catalog, spec: JobSpec, created_by: str | None = None) -
     """Store a validated job (its banks' bytes included, so it never reads a file again);
     its samples are generated as rigs claim them."""
     rigs = None if spec.rigs == "any" else list(spec.rigs)
+    assert spec.count is not None  # a validated spec always says it
     return catalog.create_job(
-        spec.name or "job",
-        spec.model_dump(mode="json"),
-        spec.takes,
+        spec.name,
+        spec.body(),
+        spec.count,
         spec.seed,
         priority=spec.priority,
         rigs=rigs,
@@ -167,7 +168,7 @@ class JobReport:
 
     @property
     def fraction_done(self) -> float:
-        total = self.progress.total
+        total = self.progress.count
         return 1.0 if total == 0 else self.progress.done / total
 
 
@@ -197,6 +198,6 @@ def describe(progress: Progress) -> str:
     """One line a person reads: ``120/200 captured, 2 failed, 48.1 takes/s, ETA 2s``."""
     eta = "" if progress.eta_s is None else f", ETA {progress.eta_s:.0f} s"
     return (
-        f"{progress.captured}/{progress.total} captured, {progress.failed} failed, "
+        f"{progress.captured}/{progress.count} captured, {progress.failed} failed, "
         f"{progress.rate_per_s:.1f} takes/s{eta} [{progress.state}]"
     )

@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +42,7 @@ from pydantic import (
 )
 
 from daq.banks import MAX_BANK_NAME, MAX_SYX_BYTES, BankFiles, LocalFiles, bank_tones
+from db.records import JOB_FACTS
 from firmware_protocol.parameters import BY_NAME, MAX_VALUE, TONE_PARAMETERS, ToneParameter, lookup
 from firmware_protocol.tone import INIT_TONE, Tone
 
@@ -458,14 +459,15 @@ RIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 class JobSpec(SamplingSpec):
     """A capture job: which tones, how to play and record them, how many, where."""
 
-    name: Printable = Field("", max_length=MAX_NAME)
+    name: Printable = Field("job", max_length=MAX_NAME)
     capture: CaptureSpec = Field(default_factory=CaptureSpec)
     count: int | None = Field(
         None,
         ge=1,
         le=MAX_TAKES,
         validate_default=True,  # an unbounded source needs one
-        description="takes to capture; default: the whole of a bank/sweep/list",
+        description="samples in the job (each captured as a take, or failed); default: the "
+        "whole of a bank/sweep/list. Always set once validated",
     )
     seed: int = Field(0, ge=0, le=MAX_SEED)
     priority: int = Field(0, ge=-100, le=100, description="higher runs first")
@@ -512,16 +514,21 @@ class JobSpec(SamplingSpec):
             )
         return count
 
-    @property
-    def takes(self) -> int:
-        """How many takes the job captures."""
-        if self.count is not None:
-            return self.count
-        from daq.sampling import source_length
+    @model_validator(mode="after")
+    def _whole_source_by_default(self) -> Self:
+        """No count: the whole of the (bounded) source, so a validated spec always says it."""
+        if self.count is None:
+            from daq.sampling import source_length
 
-        length = source_length(self)
-        assert length is not None  # guaranteed by _count_fits_source
-        return length
+            length = source_length(self)
+            assert length is not None  # guaranteed by _count_fits_source
+            object.__setattr__(self, "count", length)
+        return self
+
+    def body(self) -> dict[str, Any]:
+        """The spec without the job's own facts (:data:`db.records.JOB_FACTS`: name, count,
+        seed, priority, rigs), which a job stores once, as its row's columns."""
+        return self.model_dump(mode="json", exclude=set(JOB_FACTS))
 
 
 def format_errors(error: ValidationError) -> str:
@@ -574,8 +581,9 @@ SUMMARY_ITEMS = 16
 def summary(spec: JobSpec) -> dict[str, Any]:
     """The spec as job lists and pages show it: a bank as its name, sha256 and tone count,
     a list of more than :data:`SUMMARY_ITEMS` tones or sweep values as its length. Small
-    whatever the spec holds; the spec itself is kept beside it (``Catalog.get_job_spec``)."""
-    data = spec.model_dump(mode="json")
+    whatever the spec holds; the spec itself is kept beside it (``Catalog.get_job_spec``).
+    Like :meth:`JobSpec.body`, without the job's own facts."""
+    data = spec.body()
     if spec.base.bank is not None:
         data["base"]["bank"] = spec.base.bank.summary()
     source, shown = spec.source, data["source"]

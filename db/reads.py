@@ -152,7 +152,7 @@ class Reads(UnitOfWork):
         return Progress(
             job_id=job_id,
             state=job.state,
-            total=job.sample_count,
+            count=job.sample_count,
             pending=pending,
             claimed=claimed,
             captured=job.captured_count,

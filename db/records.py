@@ -69,7 +69,7 @@ class JobInfo:
     state_reason: str | None
     priority: int
     seed: int
-    sample_count: int
+    count: int
     captured: int
     failed: int
     max_attempts: int
@@ -78,6 +78,23 @@ class JobInfo:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+#: A job's own facts, stored once: as the columns of its row (its stored spec holds the rest,
+#: and its whole spec is the two together), so that a change of priority is seen everywhere.
+JOB_FACTS = frozenset({"name", "count", "seed", "priority", "rigs"})
+
+
+def job_facts(job: JobInfo) -> dict[str, Any]:
+    """The :data:`JOB_FACTS` of ``job`` as its spec says them (``rigs = "any"``: no limit)."""
+    rigs = "any" if job.rigs is None else job.rigs
+    return {
+        "name": job.name,
+        "count": job.count,
+        "seed": job.seed,
+        "priority": job.priority,
+        "rigs": rigs,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +173,7 @@ class Progress:
 
     job_id: int
     state: JobState
-    total: int
+    count: int
     pending: int
     claimed: int
     captured: int

@@ -24,12 +24,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from db.records import (
+    JOB_FACTS,
     ClaimedSample,
     InvalidTransition,
     JobInfo,
     LeaseLost,
     NewTake,
     SampleInfo,
+    job_facts,
 )
 from db.schema import (
     FINAL_JOB_STATES,
@@ -69,7 +71,7 @@ def _job_info(row: Row[Any]) -> JobInfo:
         state_reason=row.state_reason,
         priority=row.priority,
         seed=row.seed,
-        sample_count=row.sample_count,
+        count=row.sample_count,
         captured=row.captured_count,
         failed=row.failed_count,
         max_attempts=row.max_attempts,
@@ -181,7 +183,7 @@ class WorkQueue(UnitOfWork):
         self,
         name: str,
         spec: dict[str, Any],
-        sample_count: int,
+        count: int,
         seed: int,
         *,
         priority: int = 0,
@@ -191,11 +193,17 @@ class WorkQueue(UnitOfWork):
         summary: dict[str, Any] | None = None,
     ) -> JobInfo:
         """Store a validated job spec; its samples come into being as rigs claim them.
+        ``spec`` is the spec without the job's own facts (:data:`JOB_FACTS`), which are the
+        row's columns only, so a change (of priority) is made once and read alike everywhere.
         ``summary`` (default: the spec) is what the job row, lists and pages show."""
-        if sample_count < 0:
-            raise ValueError(f"job {name!r}: sample_count must be >= 0, got {sample_count}")
+        where = f"job {name!r}"
+        stored_twice = sorted(JOB_FACTS & (spec.keys() | (summary or {}).keys()))
+        if stored_twice:
+            raise ValueError(f"{where}: {', '.join(stored_twice)} belong in the job's columns")
+        if count < 0:
+            raise ValueError(f"{where}: count must be >= 0, got {count}")
         if max_attempts < 1:
-            raise ValueError(f"job {name!r}: max_attempts must be >= 1, got {max_attempts}")
+            raise ValueError(f"{where}: max_attempts must be >= 1, got {max_attempts}")
         now = utcnow()
         with self._write() as connection:
             row = connection.execute(
@@ -203,10 +211,10 @@ class WorkQueue(UnitOfWork):
                 .values(
                     name=name,
                     spec=spec if summary is None else summary,
-                    state=JobState.COMPLETED if sample_count == 0 else JobState.QUEUED,
+                    state=JobState.COMPLETED if count == 0 else JobState.QUEUED,
                     priority=priority,
                     seed=seed,
-                    sample_count=sample_count,
+                    sample_count=count,
                     next_index=0,
                     captured_count=0,
                     failed_count=0,
@@ -214,7 +222,7 @@ class WorkQueue(UnitOfWork):
                     rigs=list(rigs) if rigs is not None else None,
                     created_by=created_by,
                     created_at=now,
-                    finished_at=now if sample_count == 0 else None,
+                    finished_at=now if count == 0 else None,
                     updated_at=now,
                 )
                 .returning(*Job.__table__.c)
@@ -223,14 +231,14 @@ class WorkQueue(UnitOfWork):
             return _job_info(row)
 
     def get_job_spec(self, job_id: int) -> dict[str, Any]:
-        """The job's whole spec, as stored at submit (its row holds only a summary)."""
+        """The job's whole spec: as stored at submit (its row holds only a summary), with the
+        job's own facts (:data:`JOB_FACTS`) as its columns hold them now."""
         with self._read() as connection:
             spec = connection.execute(
                 select(JobSpecRow.spec).where(JobSpecRow.job_id == job_id)
             ).scalar()
-            if spec is None:
-                self._live_job(connection, job_id)  # says whether it never was, or was deleted
-        return spec
+            job = live_job(job_id, connection.execute(select(Job).where(Job.id == job_id)).first())
+        return {**spec, **job_facts(_job_info(job))}
 
     def get_job(self, job_id: int, *, include_deleted: bool = False) -> JobInfo:
         """The job. ``include_deleted``: also one deleted with its takes kept, whose row is

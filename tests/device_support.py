@@ -155,7 +155,7 @@ class EmulatorServer(Process):
                  audio_device: str = PULSE, command_delay_ms: float = 100.0,
                  sink: str | None = None) -> None:  # fmt: skip
         command = [
-            sys.executable, "-m", "daq.cli", "emulator", "serve",
+            sys.executable, "-m", "jxdaq", "emulator", "serve",
             "--serial", "pty" if serial else "none", "--audio-device", audio_device,
             "--sample-rate", str(FS), "--command-delay-ms", str(command_delay_ms),
         ]  # fmt: skip
@@ -211,7 +211,7 @@ class WorkerProcess(Process):
     def __init__(
         self, rig: str, catalog_url: str, var_dir: Path, *args: str, sink: str | None = None
     ) -> None:
-        command = [sys.executable, "-m", "daq.cli", "worker", "--rig", rig,
+        command = [sys.executable, "-m", "jxdaq", "worker", "--rig", rig,
                    "--log-level", "debug", *args]  # fmt: skip
         env = worker_env(catalog_url, var_dir)
         if sink is not None:

@@ -38,7 +38,7 @@ def test_an_unreachable_catalog_is_one_line(command, closed_port, tmp_path):
         "JXDAQ_API_URL": "",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "daq.cli", *command],
+        [sys.executable, "-m", "jxdaq", *command],
         env=env,
         capture_output=True,
         text=True,

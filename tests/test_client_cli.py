@@ -22,7 +22,6 @@ import pytest
 from live_server import Server
 from typer.testing import CliRunner
 
-from daq.cli import app as cli
 from daq.client import ApiClient
 from daq.export import iter_selection, plan_tar, tar_stream
 from daq.pull import pull_tar
@@ -35,6 +34,7 @@ from db.schema import JobState, QcVerdict, Role, utcnow
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE, Tone
+from jxdaq.cli import app as cli
 
 SPEC = """
 name = "cli test"
@@ -117,7 +117,7 @@ def fill(catalog, store, count: int) -> int:
 # -- jobs ------------------------------------------------------------------------------------
 def test_jobs_over_http_submit_list_pause_resume_priority_cancel_watch(server, spec):
     catalog = server.catalog
-    assert f"job 1 queued: 3 takes (cli test) at {server.url}" in jxdaq("job", "submit", spec)
+    assert f"job 1 queued: 3 samples (cli test) at {server.url}" in jxdaq("job", "submit", spec)
     assert catalog.get_job(1).state == JobState.QUEUED
     assert "    1  queued        0        0/3        cli test" in jxdaq("job", "list")
 
@@ -186,7 +186,7 @@ def test_a_bank_job_submitted_over_http_uploads_the_bank_it_names_here(server, t
     (tmp_path / "mine.syx").write_bytes(jx8p_bank([INIT_TONE, INIT_TONE.replace(vcf_res=9)]))
     path = tmp_path / "bank.toml"
     path.write_text('[source]\nkind = "bank"\nbanks = ["mine.syx"]\n')
-    assert "job 1 queued: 2 takes" in jxdaq("job", "submit", path)
+    assert "job 1 queued: 2 samples" in jxdaq("job", "submit", path)
     [bank] = server.catalog.get_job_spec(1)["source"]["banks"]
     assert bank["name"] == "mine.syx"
     assert base64.b64decode(bank["base64"]) == (tmp_path / "mine.syx").read_bytes()
@@ -392,7 +392,7 @@ def test_dataset_errors_are_one_line(server, tmp_path):
 
 # -- local mode ------------------------------------------------------------------------------
 def test_local_mode_runs_the_same_commands_on_the_catalog(local, spec, tmp_path):
-    assert "job 1 queued: 3 takes (cli test) at sqlite:///" in jxdaq("job", "submit", spec)
+    assert "job 1 queued: 3 samples (cli test) at sqlite:///" in jxdaq("job", "submit", spec)
     jxdaq("job", "pause", 1)
     assert "paused" in jxdaq("job", "list")
     jxdaq("job", "resume", 1)

@@ -19,8 +19,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from daq.cli import app as cli
 from daq.settings import Settings
+from jxdaq.cli import app as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -173,4 +173,4 @@ def test_the_dockerfile_installs_every_package_with_the_hardware_extra():
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert not set(packages) & set(ignored) and ".venv" in ignored
     scripts = project["project"]["scripts"]
-    assert scripts["jxdaq"] == "daq.cli:main"  # the entry point that wraps the Typer app
+    assert scripts["jxdaq"] == "jxdaq.cli:main"  # the entry point that wraps the Typer app

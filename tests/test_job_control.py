@@ -57,7 +57,7 @@ def take(claim: ClaimedSample) -> NewTake:
 
 
 def new_job(catalog: Catalog, count: int = 10, priority: int = 0, name: str = "job") -> int:
-    return catalog.create_job(name, {"name": name}, count, seed=1, priority=priority).id
+    return catalog.create_job(name, {}, count, seed=1, priority=priority).id
 
 
 # -- pause / resume ---------------------------------------------------------------------

@@ -36,7 +36,7 @@ def jxdaq(catalog: Catalog, tmp_path: Path, *args: str) -> subprocess.CompletedP
     url = catalog.engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "JXDAQ_CATALOG_URL": url, "JXDAQ_VAR_DIR": str(tmp_path)}
     return subprocess.run(
-        [sys.executable, "-m", "daq.cli", "rig", *args],
+        [sys.executable, "-m", "jxdaq", "rig", *args],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
 

@@ -27,7 +27,7 @@ def errors_of(data: dict) -> list[tuple[str, str]]:
 
 def test_example_spec_is_the_readme_job() -> None:
     spec = load_spec(EXAMPLES / "job-prior.toml")
-    assert spec.source.kind == "prior" and spec.takes == 200
+    assert spec.source.kind == "prior" and spec.count == 200
     assert spec.capture.sample_rate == 44100 and spec.capture.channels == 1
     assert spec.capture.hold_s == 4.0 and spec.capture.tail.max_s > 0
     [note] = spec.capture.notes
@@ -38,7 +38,7 @@ def test_defaults_make_a_complete_take() -> None:
     spec = JobSpec.model_validate(PRIOR)
     c = spec.capture
     assert c.max_take_s == pytest.approx(c.pre_roll_s + c.hold_s + c.tail.max_s)
-    assert spec.rigs == "any" and spec.seed == 0 and spec.takes == 10
+    assert spec.rigs == "any" and spec.seed == 0 and spec.count == 10
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_bounded_sources_default_to_their_length(jx8p_banks: list[Path]) -> None
     bank = validate_spec({"source": {"kind": "bank", "banks": [str(jx8p_banks[0])]}}, LocalFiles())
     sweep = JobSpec.model_validate({"source": {"kind": "sweep", "parameter": "CHORUS"}})
     listed = JobSpec.model_validate({"source": {"kind": "list", "tones": [{}, {}, {}]}})
-    assert (bank.takes, sweep.takes, listed.takes) == (32, 3, 3)
+    assert (bank.count, sweep.count, listed.count) == (32, 3, 3)
 
 
 def test_base_tone_index_must_be_in_the_bank(jx8p_banks: list[Path]) -> None:
@@ -245,4 +245,4 @@ def test_bank_paths_are_relative_to_the_spec_file(tmp_path: Path) -> None:
     spec = load_spec(path)
     [bank] = spec.source.banks
     assert bank.name == "mine.syx" and bank.data == (tmp_path / "banks" / "mine.syx").read_bytes()
-    assert spec.takes == 2
+    assert spec.count == 2

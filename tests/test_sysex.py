@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from daq.commands.syx import app
 from firmware_protocol import os4
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
@@ -54,6 +53,7 @@ from firmware_protocol.sysex import (
     write_syx,
 )
 from firmware_protocol.tone import Tone
+from jxdaq.commands.syx import app
 
 # -- fixtures -------------------------------------------------------------------------------
 

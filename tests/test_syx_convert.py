@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from daq.commands.syx import app
 from firmware_protocol.soundboard import Board, decode_tones, parse
 from firmware_protocol.sysex import read_syx
+from jxdaq.commands.syx import app
 
 runner = CliRunner()
 

@@ -81,8 +81,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 EXAMPLE_JOB = """\
-# A small job: 10 takes from the preset prior, A4 held 1 s.
-name = "dashboard example: 10 takes, 1 s"
+# A small job: 10 samples from the preset prior, A4 held 1 s.
+name = "dashboard example: 10 samples, 1 s"
 count = 10
 seed = 1
 rigs = "any"

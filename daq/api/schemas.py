@@ -72,7 +72,7 @@ class JobSummaryOut(_Out):
     state_reason: str | None
     priority: int
     seed: int
-    takes: int = Field(description="samples the job captures")
+    count: int = Field(description="samples in the job (each captured as a take, or failed)")
     captured: int
     failed: int
     max_attempts: int
@@ -91,7 +91,7 @@ class JobSummaryOut(_Out):
             "state_reason": job.state_reason,
             "priority": job.priority,
             "seed": job.seed,
-            "takes": job.sample_count,
+            "count": job.count,
             "captured": job.captured,
             "failed": job.failed,
             "max_attempts": job.max_attempts,
@@ -126,13 +126,13 @@ class RigProgressOut(_Out):
 
 
 class ProgressOut(_Out):
-    total: int
+    count: int = Field(description="samples in the job: pending + claimed + captured + failed")
     pending: int
     claimed: int
     captured: int
     failed: int
     done: int
-    fraction: float = Field(ge=0, le=1, description="done / total (1 for an empty job)")
+    fraction: float = Field(ge=0, le=1, description="done / count (1 for an empty job)")
     rate_per_s: float
     eta_s: float | None = Field(description="seconds left at the current rate; null: stalled")
     eta_at: datetime | None
@@ -143,7 +143,7 @@ class ProgressOut(_Out):
         progress = report.progress
         eta = progress.eta_s
         return cls(
-            total=progress.total,
+            count=progress.count,
             pending=progress.pending,
             claimed=progress.claimed,
             captured=progress.captured,

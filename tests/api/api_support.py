@@ -103,7 +103,7 @@ def serve(var_dir: Path, host: str, port: int, **env: str) -> subprocess.Popen:
     for name in ("JXDAQ_CATALOG_URL", "JXDAQ_CONFIG"):
         if name not in env:
             environment.pop(name, None)
-    command = [sys.executable, "-m", "daq.cli", "serve", "--host", host, "--port", str(port)]
+    command = [sys.executable, "-m", "jxdaq", "serve", "--host", host, "--port", str(port)]
     return subprocess.Popen(
         command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -225,7 +225,7 @@ def test_the_job_page_shows_progress_rigs_and_takes_with_spectrograms_and_audio(
     assert "script-src 'self'" in page.headers["content-security-policy"]
     html = page.text
     assert re.search(r'<progress data-field="bar" max="3" value="3">', html)
-    assert '<span data-field="done">3</span> / <span data-field="total">3</span>' in html
+    assert '<span data-field="done">3</span> / <span data-field="count">3</span>' in html
     assert re.search(rf'data-field="rigs">\s*<tr><td>{RIG}</td><td>[\d.]+ takes/s</td>', html)
     for take_id in take_ids:
         spectrogram = f"/api/v1/takes/{take_id}/spectrogram.png?width=240&amp;height=64"
@@ -320,7 +320,9 @@ def test_unknown_jobs_and_bad_addresses_get_an_error_page(sqlite_api):
 
 def test_hostile_text_is_escaped_everywhere(sqlite_api):
     api = sqlite_api
-    job = api.catalog.create_job(HOSTILE, {"name": HOSTILE}, 2, seed=0, created_by=HOSTILE)
+    job = api.catalog.create_job(
+        HOSTILE, {"source": {"kind": HOSTILE}}, 2, seed=0, created_by=HOSTILE
+    )
     api.catalog.upsert_rig("board-x", HOSTILE, audio_device=HOSTILE)
     api.catalog.heartbeat("board-x", RigStatus.FAULTED, HOSTILE)
     login(api, Role.ADMIN)
@@ -366,7 +368,7 @@ def test_the_form_submits_toml_or_json_and_opens_the_new_job(api):
     assert made.status_code == 303
     job_id = int(made.headers["location"].rsplit("/", 1)[1])
     job = api.catalog.get_job(job_id)
-    assert job.sample_count == 10 and job.created_by == "test-operator"
+    assert job.count == 10 and job.created_by == "test-operator"
     as_json = '{"name": "json", "count": 2, "source": {"kind": "uniform"}}'
     made = api.client.post(f"{D}/jobs", data={"csrf": csrf, "spec": as_json})
     assert made.status_code == 200 and "Job #" in made.text and "json" in made.text

@@ -21,7 +21,6 @@ import webdataset
 from live_server import Server
 from typer.testing import CliRunner
 
-from daq.cli import app as cli
 from daq.client import ApiClient
 from daq.pull import LocalDatasets, pull_webdataset
 from daq.settings import get_settings
@@ -31,6 +30,7 @@ from db.schema import QcVerdict, Role, utcnow
 from db.store import AudioStore
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.tone import Tone
+from jxdaq.cli import app as cli
 from models.data import CatalogSource
 
 RATE = 8000

@@ -10,13 +10,13 @@ from api_support import JOBS, RIG, Api, record_takes, sine
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from daq.cli import app as cli
 from daq.settings import get_settings
 from db.engine import open_catalog
 from db.records import JobDeleted, NewTake, TakeFilter
 from db.schema import JobSpecRow, JobState, QcVerdict, Role, Sample, utcnow
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
+from jxdaq.cli import app as cli
 from models.data import take_records
 
 ADMIN = Role.ADMIN

@@ -24,7 +24,7 @@ def test_the_example_spec_is_accepted_and_stored_as_validated(api):
     answer = api.as_(Role.OPERATOR, "POST", JOBS, json=spec)
     assert answer.status_code == 201, answer.text
     job = answer.json()
-    assert (job["state"], job["takes"], job["seed"], job["created_by"]) == (
+    assert (job["state"], job["count"], job["seed"], job["created_by"]) == (
         "queued",
         200,
         1,
@@ -259,6 +259,19 @@ def test_pause_resume_cancel_and_priority_follow_the_job_state_rules(api):
     assert [e["id"] for e in rest.json()["events"]] == [events[3]["id"]]
 
 
+def test_a_jobs_name_count_seed_priority_and_rigs_read_the_same_everywhere(api):
+    """Stored once: after a priority change the whole spec, the job and its summary agree."""
+    spec = {**UNIFORM, "name": "once", "seed": 5, "priority": 1, "rigs": ["rig-a"]}
+    job_id = api.as_(Role.OPERATOR, "POST", JOBS, json=spec).json()["id"]
+    api.as_(Role.OPERATOR, "PATCH", f"{JOBS}/{job_id}", json={"priority": 9})
+    job = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}").json()
+    whole = api.as_(Role.OPERATOR, "GET", f"{JOBS}/{job_id}/spec").json()
+    facts = {"name": "once", "count": 3, "seed": 5, "priority": 9, "rigs": ["rig-a"]}
+    assert {key: job[key] for key in facts} == facts
+    assert {key: whole[key] for key in facts} == facts
+    assert not facts.keys() & job["spec"].keys()  # the summary shows the rest of the spec
+
+
 def test_a_captured_job_shows_progress_per_rig_its_samples_and_failures(api, tmp_path):
     silent_then_loud = {
         "name": "two tones",
@@ -272,7 +285,7 @@ def test_a_captured_job_shows_progress_per_rig_its_samples_and_failures(api, tmp
     job = api.as_(Role.TRAINER, "GET", f"{JOBS}/{job_id}").json()
     assert job["state"] == "completed"
     progress = job["progress"]
-    assert (progress["total"], progress["captured"], progress["failed"]) == (2, 1, 1)
+    assert (progress["count"], progress["captured"], progress["failed"]) == (2, 1, 1)
     assert progress["done"] == 2 and progress["fraction"] == 1.0 and progress["eta_s"] == 0.0
     assert progress["pending"] == progress["claimed"] == 0
     assert [(r["rig"], r["takes"], r["claimed"]) for r in progress["rigs"]] == [("emulated", 1, 0)]

@@ -10,9 +10,9 @@ from api_support import free_port, serve, wait_healthy
 from device_support import interrupt
 from typer.testing import CliRunner
 
-from daq.cli import app as cli
-from daq.commands.serve import is_loopback
 from db.engine import open_catalog
+from jxdaq.cli import app as cli
+from jxdaq.commands.serve import is_loopback
 
 pytestmark = pytest.mark.timeout(120)
 

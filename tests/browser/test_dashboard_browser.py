@@ -55,7 +55,7 @@ def _jxdaq(var_dir: Path, log: Path, *args: str) -> subprocess.Popen:
     for name in ("JXDAQ_CATALOG_URL", "JXDAQ_STORE_URL", "JXDAQ_CONFIG"):
         env.pop(name, None)
     return subprocess.Popen(
-        [sys.executable, "-m", "daq.cli", *args],
+        [sys.executable, "-m", "jxdaq", *args],
         env=env,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -181,7 +181,7 @@ def test_log_in_submit_a_job_watch_it_finish_and_play_a_take(server, browser, tm
     driver.find_element(By.CSS_SELECTOR, "form.spec button[type=submit]").click()
     _arrive(driver, "/dashboard/jobs/", "the new job's page")
     field = lambda name: driver.find_element(By.CSS_SELECTOR, f'main [data-field="{name}"]')  # noqa: E731
-    assert field("state").text == "queued" and field("total").text == str(TAKES)
+    assert field("state").text == "queued" and field("count").text == str(TAKES)
     driver.execute_script("window.sameVisit = true")
 
     # A rig starts: the page follows the job to the end, without being reloaded.

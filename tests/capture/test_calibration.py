@@ -68,7 +68,7 @@ def sink() -> Iterator[str]:
 def emulator(sink: str) -> Iterator[str]:
     """``jxdaq emulator serve`` on a pty, playing into ``sink``; yields the pty's path."""
     server = Process(
-        [sys.executable, "-m", "daq.cli", "emulator", "serve", "--serial", "pty",
+        [sys.executable, "-m", "jxdaq", "emulator", "serve", "--serial", "pty",
          "--audio-device", PULSE, "--sample-rate", str(FS),
          "--command-delay-ms", str(COMMAND_DELAY_MS)],
         env={"PULSE_SINK": sink},
@@ -173,7 +173,7 @@ def test_jxdaq_rig_calibrate_measures_through_the_rigs_devices_and_stores_the_la
 
     def rig(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "daq.cli", "rig", *args, "--rigs-file", str(rigs)],
+            [sys.executable, "-m", "jxdaq", "rig", *args, "--rigs-file", str(rigs)],
             capture_output=True, text=True, env=env, timeout=120,
         )  # fmt: skip
 

@@ -45,7 +45,7 @@ def all_takes(catalog, job_id):
 def test_a_200_take_prior_job_is_captured_and_every_take_re_renders_exactly(services):
     catalog, store = services
     spec = load_spec(EXAMPLE)
-    assert spec.takes == 200 and spec.source.kind == "prior"
+    assert spec.count == 200 and spec.source.kind == "prior"
     job = submit_job(catalog, spec)
     stats = Worker(catalog, store, EMULATED).run(job_id=job.id)
 

@@ -91,7 +91,7 @@ def check_job(
     failed = [(s.index, s.last_error) for s in catalog.list_samples(job_id, SampleState.FAILED)]
     assert not failed, f"{failed} {busy}"
     errors = onset_errors_ms(catalog, store, job_id, qc)
-    assert len(errors) == catalog.get_job(job_id).sample_count
+    assert len(errors) == catalog.get_job(job_id).count
     assert all(abs(e) <= tolerance_ms for e in errors.values()), f"{errors} {busy}"
 
 

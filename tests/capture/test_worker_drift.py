@@ -130,7 +130,7 @@ def baseline_of(tone) -> list[float]:
 def rebaseline(url: str, tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JXDAQ_CATALOG_URL": url, "JXDAQ_VAR_DIR": str(tmp_path)}
     return subprocess.run(
-        [sys.executable, "-m", "daq.cli", "rig", "rebaseline", *args],
+        [sys.executable, "-m", "jxdaq", "rig", "rebaseline", *args],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
 

@@ -135,7 +135,7 @@ def test_a_job_over_a_real_bank_completes(emulated_services, shared_data, bank):
     Worker(catalog, store, EMULATED).run(job_id=job.id)
     finished = catalog.get_job(job.id)
     assert finished.state == JobState.COMPLETED
-    assert finished.captured + finished.failed == finished.sample_count
+    assert finished.captured + finished.failed == finished.count
     assert verify(catalog, store).clean
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from device_support import WorkerProcess, prior, wait_until, worker_env
 
-from benchmarks._pg_cluster import private_cluster
 from daq.jobs import submit_job
 from db.engine import open_catalog
+from db.private_cluster import private_cluster
 from db.records import TakeFilter
 from db.schema import JobState, RigStatus, SampleState
 
@@ -41,7 +41,7 @@ def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:
     and store agree."""
     finished = catalog.get_job(job_id)
     assert finished.state == JobState.COMPLETED, finished
-    assert finished.captured + finished.failed == finished.sample_count
+    assert finished.captured + finished.failed == finished.count
     takes = all_takes(catalog, job_id)
     assert len(takes) == finished.captured  # nothing lost
     assert len({t.sample_index for t in takes}) == len(takes)  # nothing twice
@@ -50,7 +50,7 @@ def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:
     failed = [s for s in samples if s.state == SampleState.FAILED]
     assert all(s.last_error.startswith("silent") for s in failed), failed
     checked = subprocess.run(
-        [sys.executable, "-m", "daq.cli", "catalog", "verify"],
+        [sys.executable, "-m", "jxdaq", "catalog", "verify"],
         env={**os.environ, **worker_env(url, var_dir)},
         capture_output=True,
         text=True,

@@ -41,7 +41,7 @@ def all_takes(catalog, job_id):
 
 def verify(url: str, tmp_path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daq.cli", "catalog", "verify"],
+        [sys.executable, "-m", "jxdaq", "catalog", "verify"],
         env={**os.environ, **worker_env(url, tmp_path)},
         capture_output=True,
         text=True,

@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 
 from daq.alerts.alerter import Alerter, trial_alert
 from daq.alerts.channels import SIGNATURE_HEADER
-from daq.cli import app
-from daq.commands.serve import alerter_alongside
 from daq.jobs import pause_job, resume_job, submit_job
 from daq.settings import Alerts, Settings, get_settings
 from db.engine import open_catalog
 from db.schema import JobState, RigStatus, utcnow
 from db.store import AudioStore
+from jxdaq.cli import app
+from jxdaq.commands.serve import alerter_alongside
 
 SECRET = "s3cret"
 

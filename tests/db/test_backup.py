@@ -69,7 +69,7 @@ def _takes(catalog: Catalog) -> list:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daq.cli", "catalog", *args],
+        [sys.executable, "-m", "jxdaq", "catalog", *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -6,15 +6,15 @@ revision that moves data gets a test of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 from typer.testing import CliRunner
 
-from daq.commands.db import app
 from daq.spec import JobSpec
 from db.engine import open_catalog
 from db.migrate import (
@@ -25,10 +25,13 @@ from db.migrate import (
     revisions_oldest_first,
     upgrade,
 )
-from db.records import NotFound
-from db.schema import Base, JobState
+from db.records import NotFound, job_facts
+from db.schema import Base, Job, JobSpecRow, JobState
+from firmware_protocol import parameters
+from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
+from jxdaq.commands.db import app
 
 
 def _schema_diff(engine: Engine) -> list:
@@ -78,6 +81,50 @@ def test_every_step_downgrades_and_upgrades_again(bare_engine: Engine):
     assert _tables(bare_engine) == set()
 
 
+def _describe(engine: Engine) -> dict[str, dict]:
+    """What a migration created, as reflection sees it: columns, checks, indexes, keys."""
+    schema = inspect(engine)
+    return {
+        table: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"]) for c in schema.get_columns(table)
+            ],
+            "checks": sorted(
+                (c["name"], str(c["sqltext"])) for c in schema.get_check_constraints(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), i["unique"])
+                for i in schema.get_indexes(table)
+            ),
+            "foreign_keys": sorted(
+                (tuple(k["constrained_columns"]), k["referred_table"])
+                for k in schema.get_foreign_keys(table)
+            ),
+        }
+        for table in sorted(_tables(engine))
+    }
+
+
+def test_the_first_revision_is_frozen_against_the_parameter_table(
+    bare_engine: Engine, monkeypatch: pytest.MonkeyPatch
+):
+    """Editing firmware_protocol's parameter table (a key renamed, one dropped, a new range, a
+    longer tone) cannot change what revision 0001 creates: it carries its own column list.
+    Alembic loads each revision file afresh, so a live import would see the edit."""
+    upgrade(bare_engine, "0001")
+    created = _describe(bare_engine)
+    parameter_columns = [c for c, _, _ in created["takes"]["columns"] if c.startswith("p_")]
+    assert len(parameter_columns) == 44
+    downgrade(bare_engine, "base")
+
+    edited = (dataclasses.replace(TONE_PARAMETERS[0], name="Renamed"), *TONE_PARAMETERS[1:-1])
+    monkeypatch.setattr(parameters, "TONE_PARAMETERS", edited)
+    monkeypatch.setattr(parameters, "MAX_VALUE", 99)
+    monkeypatch.setattr(parameters, "APR_TONE_LENGTH", 60)
+    upgrade(bare_engine, "0001")
+    assert _describe(bare_engine) == created
+
+
 def test_rig_take_counters_are_filled_from_existing_takes(catalog, make_take):
     """Revision 0002 counts the takes a catalog already holds (broken ones left out)."""
     for rig in ("rig-a", "rig-b"):
@@ -98,7 +145,7 @@ def test_jobs_naming_bank_paths_come_to_hold_their_banks(catalog, tmp_path):
     bank.write_bytes(jx8p_bank([INIT_TONE, INIT_TONE.replace(vcf_freq=3)]))
     capture = {"hold_s": 1.0}
     old = {"source": {"kind": "bank", "banks": [str(bank)]}, "capture": capture}
-    gone = {"source": {"kind": "prior", "banks": [str(tmp_path / "gone.syx")]}, "count": 5}
+    gone = {"source": {"kind": "prior", "banks": [str(tmp_path / "gone.syx")]}}
     listed = {"source": {"kind": "list", "tones": [{"vcf_freq": i} for i in range(20)]}}
     held = catalog.create_job("held", old, 2, seed=0)
     lost = catalog.create_job("lost", gone, 5, seed=0)
@@ -142,8 +189,27 @@ def test_jobs_deleted_with_their_takes_kept_stay_jobs_below_0005(catalog, make_t
     back = catalog.get_job(job.id)
     assert back.state == JobState.COMPLETED and back.seed == 3
     assert "by the-admin, its takes kept" in (back.state_reason or "")
-    assert catalog.get_job_spec(job.id) == {"capture": {"hold_s": 1.0}}
+    assert catalog.get_job_spec(job.id) == {"capture": {"hold_s": 1.0}, **job_facts(back)}
     assert catalog.get_take(take).job_id == job.id
+
+
+def test_a_jobs_facts_leave_its_spec_from_0006_and_come_back_below(catalog):
+    """Revision 0006 stores a job's name, count, seed, priority and rigs once (its columns);
+    below it the spec and the summary hold them again, as the columns say them now."""
+    catalog.upsert_rig("rig-a", "emulated")
+    capture = {"capture": {"hold_s": 1.0}}
+    job = catalog.create_job("facts", capture, 4, seed=3, priority=2, rigs=["rig-a"])
+    catalog.set_job_priority(job.id, 7)
+    facts = {"name": "facts", "count": 4, "seed": 3, "priority": 7, "rigs": ["rig-a"]}
+    assert catalog.get_job_spec(job.id) == {**capture, **facts}
+    downgrade(catalog.engine, "0005")
+    with catalog.engine.connect() as connection:
+        whole = connection.execute(select(JobSpecRow.spec)).scalar_one()
+        summary = connection.execute(select(Job.spec)).scalar_one()
+    assert whole == summary == {**capture, **facts}
+    upgrade(catalog.engine)
+    assert catalog.get_job(job.id).spec == capture
+    assert catalog.get_job_spec(job.id) == {**capture, **facts}
 
 
 def test_services_starting_together_upgrade_once(catalog_url: str, bare_engine: Engine):

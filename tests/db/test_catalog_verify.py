@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from daq.commands.catalog import app
 from db.records import AudioRef, NewTake
 from db.schema import JobState, QcVerdict, SampleState, utcnow
 from db.verify import verify
 from firmware_protocol.tone import INIT_TONE
+from jxdaq.commands.catalog import app
 
 
 def _capture(catalog, store, count: int) -> tuple[int, list[int]]:

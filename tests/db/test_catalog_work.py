@@ -133,8 +133,10 @@ def test_invalid_transitions_are_refused_with_the_allowed_ones(catalog):
 
 
 def test_bad_job_and_tone_input_is_rejected(catalog, rigs, make_take):
-    with pytest.raises(ValueError, match="sample_count"):
+    with pytest.raises(ValueError, match="count must be >= 0"):
         catalog.create_job("j", {}, -1, seed=0)
+    with pytest.raises(ValueError, match="'j': priority, seed belong in the job's columns"):
+        catalog.create_job("j", {"seed": 1, "priority": 2}, 1, seed=1)  # stored once
     catalog.create_job("j", {}, 1, seed=0)
     claim = catalog.claim_next("rig-a", 60)
     take = make_take(claim)

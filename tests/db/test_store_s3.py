@@ -167,14 +167,14 @@ def _sha_prefix(data: bytes) -> str:
 
 def _worker(catalog_url: str, s3_url: str, tmp_path, job_id: int, **env: str) -> Process:
     env = {**worker_env(catalog_url, tmp_path), "JXDAQ_STORE_URL": s3_url, **env}
-    command = [sys.executable, "-m", "daq.cli", "worker", "--rig", EMULATED.name,
+    command = [sys.executable, "-m", "jxdaq", "worker", "--rig", EMULATED.name,
                "--job", str(job_id), "--batch", "2", "--lease-s", "2"]  # fmt: skip
     return Process(command, env=env)
 
 
 def _verify_cli(catalog_url: str, s3_url: str, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "daq.cli", "catalog", "verify", "--url", catalog_url,
+        [sys.executable, "-m", "jxdaq", "catalog", "verify", "--url", catalog_url,
          "--store", s3_url, *options],
         capture_output=True, text=True, timeout=300, env=dict(os.environ),
     )  # fmt: skip

@@ -16,10 +16,10 @@ import serial
 import soundfile
 from typer.testing import CliRunner
 
-from daq.commands.emulator import app
 from daq.emulator.board import BoardEmulator
 from daq.emulator.serve import NO_AUDIO, SERIAL_BAUD, PtyLine, ServeConfig, open_line, serve
 from firmware_protocol.soundboard import Board, replay
+from jxdaq.commands.emulator import app
 
 MIDDLE_C = bytes([0xF9, 0xC0, 0x3C, 0x64])
 TIMEOUT_S = 20.0

@@ -59,7 +59,7 @@ class Server:
         self.output: list[str] = []
         self.announced: dict[str, str] = {}
         command = [
-            sys.executable, "-m", "daq.cli", "emulator", "serve",
+            sys.executable, "-m", "jxdaq", "emulator", "serve",
             "--serial", "pty", "--audio-device", PULSE, "--sample-rate", str(FS),
             "--midi-in", midi_port, "--midi-backend", JACK_BACKEND,
         ]  # fmt: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from daq.cli import app
 from daq.spec import JobSpec
 from firmware_protocol.tone import INIT_TONE
+from jxdaq.cli import app
 from models.audibility import audibility, stepped
 from models.features import LogMelFeatures
 

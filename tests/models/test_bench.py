@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from daq.cli import app
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
+from jxdaq.cli import app
 from models.bench import THESIS_NOTE, thesis_job
 from models.methods import METHODS, RECOMMENDED
 

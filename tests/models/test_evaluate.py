@@ -144,7 +144,7 @@ def test_a_resynthesis_job_captures_the_predicted_tones(source, test_split, tmp_
     text = path.read_text()
     assert " ".join(str(r.take_id) for r in records) in text  # sample i <-> take id
     spec = load_spec(path)
-    assert spec.source.kind == "list" and spec.takes == 5
+    assert spec.source.kind == "list" and spec.count == 5
     assert spec.capture == records[0].capture
 
     catalog, store = open_catalog(f"sqlite:///{tmp_path / 'rig.db'}"), AudioStore(tmp_path / "a")

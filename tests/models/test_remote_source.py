@@ -29,13 +29,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from daq.cli import app
 from daq.client import ApiClient
 from daq.pull import pull_tar
 from daq.settings import get_settings
 from db.engine import open_catalog
 from db.schema import Role
 from db.store import AudioStore
+from jxdaq.cli import app
 from models.data import CatalogSource, cache_key
 from models.remote import DamagedExport, TarSource, pull_source
 
@@ -75,7 +75,7 @@ def served(captured_dataset, tmp_path_factory) -> Iterator[Served]:
     command = [
         sys.executable,
         "-m",
-        "daq.cli",
+        "jxdaq",
         "serve",
         "--port",
         str(port),

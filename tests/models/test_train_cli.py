@@ -9,10 +9,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from daq.cli import app
 from daq.settings import get_settings
 from daq.spec import load_spec
 from db.engine import open_catalog
+from jxdaq.cli import app
 
 TARGETS = "VCF FREQ,VCA LEVEL,DCO1 WF"  # what the tiny dataset varies
 
@@ -89,7 +89,7 @@ def test_predictions_go_to_a_rig_and_are_compared_once_captured(jxdaq, trained, 
     )  # fmt: skip
     takes = json.loads((tmp_path / "evaluation-test.json").read_text())["takes"]
     spec = load_spec(job)
-    assert spec.source.kind == "list" and spec.takes == takes
+    assert spec.source.kind == "list" and spec.count == takes
     captured = jxdaq("job", "run", job)  # on the emulated rig, into the same catalog
     job_id = re.search(r"^job (\d+):", captured.output, re.MULTILINE).group(1)
     compared = jxdaq(

@@ -43,13 +43,13 @@
     const p = job.progress;
     root.dataset.state = job.state;
     for (const bar of root.querySelectorAll('[data-field="bar"]')) {
-      bar.max = Math.max(p.total, 1);
+      bar.max = Math.max(p.count, 1);
       bar.value = p.done;
       bar.textContent = `${Math.round(p.fraction * 100)} %`;
     }
     set(root, "state", job.state);
     set(root, "done", p.done);
-    set(root, "total", p.total);
+    set(root, "count", p.count);
     set(root, "percent", `${Math.round(p.fraction * 100)} %`);
     set(root, "captured", p.captured);
     set(root, "failed", p.failed);

@@ -1,9 +1,10 @@
 """Initial catalog schema: rigs, jobs, samples, takes, calibrations, datasets, tokens, events.
 
-The takes table gets one SMALLINT column per tone parameter (indexed on PostgreSQL) of
-``firmware_protocol.parameters`` as it stands at this revision. Changing that table later
-needs a new revision; ``tests/db/test_catalog_migrations.py`` compares the migrated database
-with ``db.schema`` and fails until one is written.
+The takes table gets one SMALLINT column per tone parameter (indexed on PostgreSQL): the 44
+of ``firmware_protocol.parameters`` as they stood at this revision, frozen here as literals so
+that editing that table can never rewrite what this revision creates (a migration is history).
+A later change to the table needs a new revision; ``tests/db/test_catalog_migrations.py``
+compares the migrated database with ``db.schema`` and fails until one is written.
 
 Revision ID: 0001
 Revises:
@@ -16,8 +17,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from firmware_protocol.parameters import APR_TONE_LENGTH, MAX_VALUE, TONE_PARAMETERS
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -25,6 +24,57 @@ depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Frozen at this revision (firmware_protocol.parameters then): the tone parameters' keys in
+# APR order, their largest raw value and the length of an APR tone (the samples.tone bytes).
+TONE_KEYS = (
+    "dco1_range",
+    "dco1_wf",
+    "dco1_tune",
+    "dco1_lfo",
+    "dco1_env",
+    "dco2_range",
+    "dco2_wf",
+    "dco_xmod",
+    "dco2_tune",
+    "dco2_ftune",
+    "dco2_lfo",
+    "dco2_env",
+    "dco_dyna",
+    "dco_env_mode",
+    "mix_dco1",
+    "mix_dco2",
+    "mix_env",
+    "mix_dyna",
+    "mix_mode",
+    "hpf_freq",
+    "vcf_freq",
+    "vcf_res",
+    "vcf_lfo",
+    "vcf_env",
+    "vcf_key",
+    "vcf_dyna",
+    "vcf_mode",
+    "vca_level",
+    "vca_dyna",
+    "chorus",
+    "lfo_wf",
+    "lfo_delay",
+    "lfo_rate",
+    "env1_attack",
+    "env1_decay",
+    "env1_sustain",
+    "env1_release",
+    "env1_key",
+    "env2_attack",
+    "env2_decay",
+    "env2_sustain",
+    "env2_release",
+    "env2_key",
+    "vca_mode",
+)
+MAX_VALUE = 127
+APR_TONE_LENGTH = 59
 
 
 def _time(name: str, nullable: bool = False) -> sa.Column:
@@ -109,12 +159,12 @@ def upgrade() -> None:
     _index("samples", "state", "lease_expires_at")
     parameter_columns = [
         sa.Column(
-            f"p_{p.key}",
+            f"p_{key}",
             sa.SmallInteger(),
-            sa.CheckConstraint(f"p_{p.key} BETWEEN 0 AND {MAX_VALUE}", name=f"range_{p.key}"),
+            sa.CheckConstraint(f"p_{key} BETWEEN 0 AND {MAX_VALUE}", name=f"range_{key}"),
             nullable=False,
         )
-        for p in TONE_PARAMETERS
+        for key in TONE_KEYS
     ]
     op.create_table(
         "takes",
@@ -148,8 +198,8 @@ def upgrade() -> None:
     for column in ("recorded_at", "sha256", "sample_id"):
         _index("takes", column)
     if op.get_bind().dialect.name == "postgresql":  # see db.schema: parameter indexes
-        for parameter in TONE_PARAMETERS:
-            _index("takes", f"p_{parameter.key}")
+        for key in TONE_KEYS:
+            _index("takes", f"p_{key}")
     op.create_table(
         "calibrations",
         sa.Column("id", sa.Integer(), primary_key=True),

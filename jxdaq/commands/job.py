@@ -83,7 +83,7 @@ def submit(
     job_spec = _load(spec)
     with _backend() as jobs:
         job = jobs.submit(job_spec)
-        typer.echo(f"job {job.id} queued: {job.takes} takes ({job.name}) at {jobs.where}")
+        typer.echo(f"job {job.id} queued: {job.count} samples ({job.name}) at {jobs.where}")
         if watch_it:
             _watch(jobs, job.id, 1.0)
 
@@ -108,7 +108,7 @@ def list_jobs(
     for job in found:
         typer.echo(
             f"{job.id:>5}  {job.state:<9}  {job.priority:>4}  "
-            f"{job.done:>7}/{job.takes:<7}  {job.name}"
+            f"{job.done:>7}/{job.count:<7}  {job.name}"
         )
 
 
@@ -147,7 +147,7 @@ def _watch(jobs: JobsBackend, job_id: int, interval: float) -> None:
         TextColumn("{task.fields[rate]} takes/s  ETA {task.fields[eta]}  [{task.fields[state]}]"),
     )
     with Progress(*columns) as bar:
-        task = bar.add_task(f"job {job.id}", total=job.takes, rate="-", eta="-", state="")
+        task = bar.add_task(f"job {job.id}", total=job.count, rate="-", eta="-", state="")
         while True:
             bar.update(
                 task,
@@ -242,7 +242,7 @@ def run(
     job = submit_job(catalog, job_spec)
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns) as bar:
-        task = bar.add_task(f"job {job.id} on {rig}", total=job.sample_count)
+        task = bar.add_task(f"job {job.id} on {rig}", total=job.count)
         worker = Worker(
             catalog,
             store,

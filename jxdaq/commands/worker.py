@@ -80,7 +80,7 @@ def worker(
         )
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    catalog = open_catalog(settings.resolved_catalog_url)  # unreachable: one line (daq.cli)
+    catalog = open_catalog(settings.resolved_catalog_url)  # unreachable: one line (jxdaq.cli)
     if job is not None:
         try:
             catalog.get_job(job)

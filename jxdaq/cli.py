@@ -1,6 +1,6 @@
 """``jxdaq``: the single command line entry point for every jx-daq process.
 
-Each group lives in its own module under :mod:`daq.commands`; heavy libraries are imported
+Each group lives in its own module under :mod:`jxdaq.commands`; heavy libraries are imported
 inside the commands so that ``jxdaq --help`` stays instant.
 """
 
@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from daq.commands import (
+from jxdaq.commands import (
     alerts,
     bench,
     catalog,

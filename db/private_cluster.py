@@ -1,4 +1,6 @@
-"""A PostgreSQL server of one's own, to stop and start at will (outage tests and benchmarks).
+"""A PostgreSQL server of one's own, to stop and start at will (the outage tests and
+benchmarks/worker_outage.py share it; it lives here, not in either, since nothing imports tests
+or benchmarks).
 
 ``initdb`` in a temporary directory, a free port on 127.0.0.1, ``pg_ctl`` to start and stop:
 the shared server at 5432 is never touched. PostgreSQL refuses to run as root, so as root

@@ -309,7 +309,7 @@ def evaluate_rig(
         source = _catalog_source(dataset)  # the captured job is in this catalog
         catalog = source.catalog
         originals = [r for r in source.records() if r.split == split]
-        samples = catalog.get_job(job, include_deleted=True).sample_count  # its takes stay
+        samples = catalog.get_job(job, include_deleted=True).count  # its takes stay
         if samples != len(originals):
             raise ValueError(
                 f"job {job} has {samples} samples but split {split!r} of dataset {dataset!r} "
