@@ -1,9 +1,10 @@
 """Feature cache throughput: examples/s read back as a DataLoader reads them.
 
-Builds a cache of thesis-STFT features (690 x 16, float32) from synthetic 4 s clips, then
-reads it in shuffled batches of 64 three ways: one example at a time through a torch
-DataLoader (default collate), whole batches through a DataLoader over a dataset with
-``__getitems__`` (what torch calls when a dataset offers it), and raw batch indexing.
+Builds a shard set (:mod:`daq.feature_cache`) of thesis-STFT features (690 x 16, float32)
+from synthetic 4 s clips, then reads it in shuffled batches of 64 three ways: one example at
+a time through a torch DataLoader (default collate), whole batches through a DataLoader over
+a dataset with ``__getitems__`` (what torch calls when a dataset offers it), and raw batch
+indexing.
 The figures are with the cache in the page cache (just built); on a busy machine they read low.
 
     .venv/bin/python benchmarks/features_cache.py [--count 4000] [--root DIR]
@@ -14,16 +15,18 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from models.features import THESIS_STFT, CachedFeatures, FeatureCache
+from daq.feature_cache import FeatureShards, build_from_clips
+from daq.features import THESIS_STFT
 
 
 class ExampleDataset:
     """One example per ``__getitem__``: the plain map-style Dataset."""
 
-    def __init__(self, features: CachedFeatures) -> None:
+    def __init__(self, features: FeatureShards) -> None:
         self.features = features
 
     def __len__(self) -> int:
@@ -66,9 +69,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        cache = FeatureCache(args.root or tmp)
+        clips = list(synthetic_clips(args.count))
         start = time.perf_counter()
-        features = cache.build("bench", THESIS_STFT, synthetic_clips(args.count), args.count)
+        features = build_from_clips(Path(args.root or tmp) / "bench", THESIS_STFT, clips)
         rate("build (compute + write)", args.count, time.perf_counter() - start)
         size = features.shape[1] * features.shape[2] * features.dtype.itemsize
         print(f"cache: {args.count} x {features.shape[1:]} {features.dtype}, {size} B/example")

@@ -20,13 +20,14 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from daq.feature_cache import build_from_clips
 from firmware_protocol.parameters import THESIS_SUBSET
 from models.bench import hardware, play_like_thesis, thesis_job
-from models.features import FeatureCache
 from models.methods import method
 from models.nets import build_model
 from models.targets import TargetSpec
@@ -73,7 +74,7 @@ def measure(name: str, audio: np.ndarray, targets: torch.Tensor, spec, steps: in
     batch = m.training.batch_size
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
-        cache = FeatureCache(tmp).build("bench", config, iter(audio), len(audio))
+        cache = build_from_clips(Path(tmp), config, audio)
         feature_rate = len(audio) / (time.perf_counter() - began)
         rows = np.sort(np.random.default_rng(0).integers(0, len(cache), batch))
         read, _ = timed(lambda: cache[rows], steps)

@@ -6,7 +6,7 @@ size (one catalog page of take rows, one FLAC file, or one shard at a time):
 * **a tar** of FLAC files with a ``dataset.json`` and a ``parameters.csv`` table first:
   together they hold every take's record as a trainer's ``TakeRecord`` needs it (the tone's
   whole APR body, and each job's seed and capture spec in ``dataset.json``), so a trainer far
-  from the catalog reads the same records as one beside it (:mod:`models.remote`). Its
+  from the catalog reads the same records as one beside it (``models.remote``). Its
   bytes are a pure function of the catalog: USTAR headers with fixed owner and mode, each
   member's mtime taken from its take (or the dataset), members in take id order. A byte offset
   therefore always lands on the same byte, which is what makes HTTP ``Range`` resumption
@@ -15,15 +15,14 @@ size (one catalog page of take rows, one FLAC file, or one shard at a time):
   pass (:func:`plan_tar`, take rows and file sizes only) gives the length, the take count and
   an ETag; the stream checks the selection against that ETag as it goes and stops short
   (raising :class:`ExportChanged`) rather than send a tar that disagrees with its headers.
-* **NPZ shards of features**: shard ``i`` holds takes ``i * shard_size ..`` of the selection
-  (take ids, sha256, split, the 44 raw tone values and a features array). A planning pass
-  (:func:`plan_shards`) records the first take id of every shard, so a shard is found with one
-  indexed query whatever its number; built shards are cached on disk under their selection's
-  digest and feature config hash (:class:`ShardCache`), so a second pull only reads files.
+* **NPZ shards of features** (:mod:`daq.feature_cache`, the format the trainer caches in
+  too): shard ``i`` holds takes ``i * shard_size ..`` of the selection (take ids, sha256,
+  split, the 44 raw tone values and a features array). A planning pass (:func:`plan_shards`)
+  records the first take id of every shard, so a shard is found with one indexed query
+  whatever its number; built shards are cached on disk under their selection's digest and
+  feature config hash (:class:`ShardCache`), so a second pull only reads files.
 
-Nothing here knows HTTP or ``models``: feature configs come in as any object with
-``kind``, ``hash``, ``sample_rate`` and ``compute(audio)`` (the API passes a
-:mod:`models.features` config, imported there lazily since ``models`` depends on ``daq``).
+Nothing here knows HTTP; feature configs are :mod:`daq.features`'.
 """
 
 from __future__ import annotations
@@ -42,9 +41,12 @@ from typing import Protocol
 
 import numpy as np
 
+from daq import feature_cache
+from daq.features import FeatureConfig, feature_input, note_on_frame, parse_feature_config
+from daq.spec import CaptureSpec
 from db.catalog import Catalog
 from db.records import DatasetInfo, TakeInfo, encode_cursor
-from db.store import AudioStore, StoreIntegrityError, atomic_file
+from db.store import AudioStore, StoreIntegrityError, write_atomically
 from firmware_protocol.parameters import TONE_PARAMETERS
 
 #: Take rows fetched per catalog query.
@@ -391,24 +393,6 @@ SHARD_SIZE = 256
 MAX_SHARD_SIZE = 4096
 
 
-class FeatureConfig(Protocol):
-    """What a shard needs of a feature config (the :mod:`models.features` configs fit)."""
-
-    kind: str
-    sample_rate: int
-    dtype: str
-
-    @property
-    def hash(self) -> str: ...
-
-    @property
-    def shape(self) -> tuple[int, int]: ...
-
-    def compute(self, audio: np.ndarray) -> np.ndarray: ...
-
-    def model_dump(self, *, mode: str) -> dict: ...
-
-
 @dataclass(frozen=True, slots=True)
 class ShardPlan:
     """How a selection is cut into shards: the first take id of each, and the digest."""
@@ -454,16 +438,17 @@ def shard_takes(catalog: Catalog, plan: ShardPlan, index: int) -> list[TakeInfo]
     return [take for take, _ in zip(takes, range(plan.shard_size), strict=False)]
 
 
-def mono(audio: np.ndarray) -> np.ndarray:
-    """One channel: the mean of a (frames, channels) take."""
-    return audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)
-
-
 def shard_arrays(
-    store: AudioStore, dataset: DatasetInfo, takes: list[TakeInfo], config: FeatureConfig
+    catalog: Catalog,
+    store: AudioStore,
+    dataset: DatasetInfo,
+    takes: list[TakeInfo],
+    config: FeatureConfig,
 ) -> dict[str, np.ndarray]:
-    """The arrays of one shard: ids, hashes, splits, raw tone values and features."""
+    """The arrays of one shard (:data:`daq.feature_cache.SHARD_ARRAYS`); features see each
+    take from its first note-on, as the trainer's do."""
     features = np.empty((len(takes), *config.shape), dtype=config.dtype)
+    pre_rolls: dict[int, float] = {}
     for row, take in enumerate(takes):
         audio, rate = store.read(take.audio.key)
         if rate != config.sample_rate:
@@ -471,34 +456,42 @@ def shard_arrays(
                 f"take {take.id} is sampled at {rate} Hz but the {config.kind} features expect "
                 f"{config.sample_rate} Hz; ask for features with sample_rate={rate}"
             )
-        features[row] = config.compute(mono(audio))
-    return {
-        "take_id": np.array([t.id for t in takes], dtype=np.int64),
-        "sha256": np.array([t.audio.sha256 for t in takes], dtype="S64"),
-        "split": np.array([dataset.split_of(t.id) for t in takes], dtype="U32"),
-        "parameters": np.array([p.key for p in TONE_PARAMETERS], dtype="U32"),
-        "tone": np.array(
-            [[t.tone[p.apr_index] for p in TONE_PARAMETERS] for t in takes], dtype=np.uint8
-        ).reshape(len(takes), len(TONE_PARAMETERS)),
-        "features": features,
-    }
+        if take.job_id not in pre_rolls:
+            pre_rolls[take.job_id] = _pre_roll_s(catalog, take.job_id)
+        start = note_on_frame(pre_rolls[take.job_id], rate)
+        features[row] = config.compute(feature_input(audio, start))
+    return feature_cache.pack(
+        [t.id for t in takes],
+        [t.audio.sha256 for t in takes],
+        [dataset.split_of(t.id) for t in takes],
+        feature_cache.tone_table(t.tone for t in takes),
+        features,
+    )
+
+
+def _pre_roll_s(catalog: Catalog, job_id: int) -> float:
+    """The job's recorded pre-roll (none for a job without a capture spec)."""
+    capture = catalog.get_job(job_id, include_deleted=True).spec.get("capture")
+    return 0.0 if capture is None else CaptureSpec.model_validate(capture).pre_roll_s
 
 
 class ShardCache:
-    """Built shards on disk, named by the selection's digest and the feature config's hash.
+    """Built shards on disk: one shard set (:mod:`daq.feature_cache`) per selection digest,
+    shard size and feature config, each shard built when first asked for.
 
-    A shard is written to a unique temporary name, fsynced and renamed: a file under its final
-    name is always complete, and concurrent builders of the same shard write the same bytes.
     Entries are never removed here (delete the directory to reclaim the space).
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
-    def path(self, plan: ShardPlan, config: FeatureConfig, index: int) -> Path:
+    def directory(self, plan: ShardPlan, config: FeatureConfig) -> Path:
         selection = f"{plan.split or 'all'}-{plan.shard_size}-{plan.digest[:16]}"
-        entry = f"{selection}-{config.kind}-{config.hash}"
-        return self.root / f"dataset-{plan.dataset.id}" / entry / f"{index:06d}.npz"
+        name = f"{selection}-{config.kind}-{config.hash}-v{feature_cache.FORMAT}"
+        return self.root / f"dataset-{plan.dataset.id}" / name
+
+    def path(self, plan: ShardPlan, config: FeatureConfig, index: int) -> Path:
+        return self.directory(plan, config) / feature_cache.shard_name(index)
 
     def get(
         self,
@@ -512,23 +505,17 @@ class ShardCache:
         path = self.path(plan, config, index)
         if path.is_file():
             return path
-        arrays = shard_arrays(store, plan.dataset, shard_takes(catalog, plan, index), config)
-        with atomic_file(path) as handle:
-            np.savez(handle, **arrays)
+        arrays = shard_arrays(
+            catalog, store, plan.dataset, shard_takes(catalog, plan, index), config
+        )
+        saved = path.parent / feature_cache.INDEX_NAME
+        if not saved.is_file():
+            write_atomically(saved, json.dumps(describe_shards(plan, config), indent=1).encode())
+        feature_cache.write_shard(path, arrays)
         return path
 
 
 # -- what the API and the local CLI both answer --------------------------------------------------
-SHARD_ARRAYS = {
-    "take_id": "int64 [n]",
-    "sha256": "bytes [n]: sha256 of each take's FLAC",
-    "split": "str [n]",
-    "parameters": "str [44]: tone parameter keys, the columns of tone",
-    "tone": "uint8 [n, 44]: raw tone values",
-    "features": "[n, frames, bins] in the feature config's dtype",
-}
-
-
 def describe_dataset(dataset: DatasetInfo, counts: dict[str, int] | None = None) -> dict:
     """A dataset as JSON; ``counts`` (takes per split) when it was counted."""
     return {
@@ -546,31 +533,19 @@ def describe_dataset(dataset: DatasetInfo, counts: dict[str, int] | None = None)
 
 def describe_shards(plan: ShardPlan, config: FeatureConfig) -> dict:
     """The shard index: how many, how big, what they hold, and the selection digest."""
-    return {
-        "dataset": plan.dataset.name,
-        "split": plan.split,
-        "takes": plan.takes,
-        "shard_size": plan.shard_size,
-        "shards": plan.shards,
-        "selection": plan.digest,
-        "features": {
-            "kind": config.kind,
-            "hash": config.hash,
-            "config": config.model_dump(mode="json"),
-            "shape": list(config.shape),
-            "dtype": config.dtype,
-        },
-        "arrays": SHARD_ARRAYS,
-    }
+    return feature_cache.describe(
+        dataset=plan.dataset.name,
+        split=plan.split,
+        takes=plan.takes,
+        shard_size=plan.shard_size,
+        selection=plan.digest,
+        config=config,
+    )
 
 
 def load_feature_config(kind: str, fields: dict | None = None) -> FeatureConfig:
-    """A :mod:`models.features` config of ``kind`` with ``fields`` changed.
+    """A :mod:`daq.features` config of ``kind`` with ``fields`` changed.
 
-    Imported here, lazily: ``models`` depends on ``daq``, so ``daq`` never imports it at
-    module level; features need only numpy and scipy, not the training extra's torch.
     Raises pydantic's ValidationError for a bad field.
     """
-    from models.features import parse_feature_config
-
     return parse_feature_config({**(fields or {}), "kind": kind})

@@ -8,7 +8,7 @@ The source is either the API (:class:`daq.client.ApiClient`) or the catalog on t
 Resuming: a tar is written to ``<file>.part`` with its ETag beside it; a new pull asks for the
 rest (``Range`` from the part's length, valid only while the ETag matches, else from zero).
 Shards are written one file each, under a temporary name then renamed; a new pull skips the
-complete ones (their zip directory, written last, lists every array), unless the index says
+complete ones (:func:`daq.feature_cache.shard_complete`), unless the index says
 the selection or the shard size changed. WebDataset shards likewise (each fsynced under a
 temporary name, then renamed); a Hugging Face folder is built from the WebDataset stream under
 ``.part`` and renamed into place whole.
@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from daq import export, export_formats
+from daq import export, export_formats, feature_cache
 from daq.client import TarResponse
 from db.catalog import Catalog
 from db.records import TakeFilter
@@ -199,7 +198,8 @@ def pull_shards(
     progress: Progress | None = None,
     **query: Any,
 ) -> Path:
-    """NPZ shards into ``out/<name>-<split>-<kind>-<hash>/``, skipping complete ones.
+    """NPZ shards into ``out/<name>-<split>-<kind>-<hash>/``, skipping complete ones: a shard
+    set of :mod:`daq.feature_cache` (``FeatureShards`` reads it).
 
     ``query``: split, shard_size, features, feature_config (JSON text), as the API takes.
     """
@@ -209,10 +209,9 @@ def pull_shards(
         out / f"{name}-{index['split'] or 'all'}-{features['kind']}-{features['hash']}", index
     )
     size, takes = index["shard_size"], index["takes"]
-    members = {f"{name}.npy" for name in index["arrays"]}
     for i in range(index["shards"]):
-        path = directory / f"{i:06d}.npz"
-        if not _complete(path, members):
+        path = directory / feature_cache.shard_name(i)
+        if not feature_cache.shard_complete(path):
             part = path.with_name(path.name + ".part")
             with open(part, "wb") as handle:
                 for chunk in source.shard(name, i, **query, selection=index["selection"]):
@@ -232,18 +231,6 @@ def _shard_folder(directory: Path, index: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     write_atomically(saved, json.dumps(index, indent=1).encode())
     return directory
-
-
-def _complete(path: Path, members: set[str]) -> bool:
-    """Whether a shard file is whole: its zip directory, written last, lists every array.
-
-    Cheaper than an fsync per shard, and it also catches a file cut short by a crash.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return set(archive.namelist()) == members
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def pull_webdataset(

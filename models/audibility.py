@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from daq.emulator.render import Note, render
+from daq.features import FeatureConfig, LogMelFeatures, parse_feature_config
 from daq.sampling import Sampler
 from daq.spec import JobSpec
 from firmware_protocol.parameters import BY_NAME, ToneParameter
 from firmware_protocol.tone import Tone
-from models.features import FeatureConfig, LogMelFeatures, parse_feature_config
 
 #: Raw values a continuous parameter moves by in one step (of 0..127).
 CONTINUOUS_STEP = 8

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from daq.emulator.render import Note, render
+from daq.features import FeatureConfig
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
 from daq.spec import JobSpec
@@ -41,7 +42,6 @@ from firmware_protocol.sysex import read_syx
 from firmware_protocol.tone import INIT_TONE, Tone
 from models.data import CatalogSource, FrozenDataset
 from models.evaluate import Resynthesis, mean_tone_vector, report_of, write_report
-from models.features import FeatureConfig
 from models.methods import RECOMMENDED, Trained, method, train_method
 from models.metrics import log_spectral_distance, parameter_mse, spectral_convergence
 from models.targets import TargetSpec

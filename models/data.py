@@ -7,8 +7,8 @@ each one is in (``DatasetInfo.split_of``). Here that becomes:
   and each take's audio. :class:`CatalogSource` reads a catalog and an audio store directly;
   a remote trainer's source (the API's dataset export stream) implements the same protocol;
 * :class:`FrozenDataset`: the records plus the features of *every* take, computed once into
-  a :class:`models.features.FeatureCache` entry in take-id order and reused by every split,
-  every run and every model that uses the same feature config;
+  a shard set (:mod:`daq.feature_cache`, the format of the API's shard export too) in take-id
+  order and reused by every split, every run and every model that uses the same feature config;
 * :class:`SplitDataset`: one split as a PyTorch map-style dataset yielding
   ``(features [frames, bins], target vector [params])``; ``__getitems__`` reads a whole batch
   from the memory-mapped shards at once (the DataLoader calls it when it exists).
@@ -37,13 +37,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from daq import feature_cache
 from daq.capture import render_seed
+from daq.feature_cache import FeatureShards
+from daq.features import THESIS_STFT, FeatureConfig, feature_input, note_on_frame
 from daq.spec import CaptureSpec
 from db.catalog import Catalog
 from db.records import DatasetInfo, TakeFilter, TakeInfo
-from db.store import AudioStore
+from db.store import AudioStore, sha_of_key
 from firmware_protocol.tone import Tone
-from models.features import THESIS_STFT, CachedFeatures, FeatureCache, FeatureConfig
 from models.targets import TargetSpec
 from models.train import progress_bars
 
@@ -70,7 +72,7 @@ class TakeRecord:
     @property
     def note_on_frame(self) -> int:
         """Where the first note starts in the stored audio (after the pre-roll)."""
-        return round(self.capture.pre_roll_s * self.sample_rate)
+        return note_on_frame(self.capture.pre_roll_s, self.sample_rate)
 
     @property
     def render_seed(self) -> int:
@@ -121,7 +123,7 @@ class CatalogSource:
 
     def audio(self, record: TakeRecord) -> np.ndarray:
         audio, _ = self.store.read(record.audio_key)
-        return audio[record.note_on_frame :].mean(axis=1, dtype=np.float32)
+        return feature_input(audio, record.note_on_frame)
 
 
 def take_records(
@@ -162,19 +164,23 @@ def _takes(catalog: Catalog, filters: TakeFilter) -> Iterator[TakeInfo]:
         cursor = page.next_cursor
 
 
+def selection_digest(records: Sequence[TakeRecord]) -> str:
+    """What the features are computed from: each take's id, audio and note-on."""
+    content = [DATA_CODE_VERSION] + [[r.take_id, r.audio_key, r.note_on_frame] for r in records]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
 def cache_key(source: TakeSource, records: Sequence[TakeRecord]) -> str:
     """The dataset's name (made safe for a file name) and a digest of what it holds."""
-    content = [DATA_CODE_VERSION] + [[r.take_id, r.audio_key, r.note_on_frame] for r in records]
-    digest = hashlib.sha256(json.dumps(content).encode()).hexdigest()[:12]
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.dataset).strip("._-")[:60] or "dataset"
-    return f"{name}-{digest}"
+    return f"{name}-{selection_digest(records)[:12]}"
 
 
 class FrozenDataset:
     """A frozen dataset's take records and the cached features of all of them."""
 
     def __init__(
-        self, source: TakeSource, records: list[TakeRecord], features: CachedFeatures
+        self, source: TakeSource, records: list[TakeRecord], features: FeatureShards
     ) -> None:
         if len(records) != len(features):
             raise ValueError(
@@ -215,18 +221,22 @@ class FrozenDataset:
                     f"{record.sample_rate} Hz but the {config.kind} features want "
                     f"{config.sample_rate} Hz"
                 )
-        cache = FeatureCache(cache_root)
         key = cache_key(source, records)
-        if cache.is_complete(key, config):
-            return cls(source, records, cache.open(key, config))
-        clips = (source.audio(record) for record in records)
+        directory = Path(cache_root) / f"{key}--{config.kind}-{config.hash}"
+        if feature_cache.is_complete(directory):
+            return cls(source, records, FeatureShards(directory))
         with progress_bars(progress) as bars:
             task = bars.add_task(f"{config.kind} features of {source.dataset}", total=len(records))
-            features = cache.build(
-                key,
-                config,
-                clips,
-                len(records),
+            features = feature_cache.build_features(
+                directory,
+                dataset=source.dataset,
+                selection=selection_digest(records),
+                config=config,
+                take_ids=[r.take_id for r in records],
+                sha256s=[sha_of_key(r.audio_key) for r in records],
+                splits=[r.split for r in records],
+                tones=feature_cache.tone_table(r.tone.data for r in records),
+                audio=lambda i: source.audio(records[i]),
                 on_example=lambda done: bars.update(task, completed=done),
             )
         return cls(source, records, features)

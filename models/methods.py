@@ -30,8 +30,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from daq.features import THESIS_STFT, FeatureConfig, LogMelFeatures
 from models.data import FrozenDataset, SplitDataset
-from models.features import THESIS_STFT, FeatureConfig, LogMelFeatures
 from models.nets import THESIS_LAYOUTS, ParameterNet, build_model
 from models.train import Outputs, TrainConfig, fit, run_split, seed_everything
 from models.trees import TreeModel, pooled_statistics

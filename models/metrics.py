@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.features import LogMelFeatures, mfcc, stft_magnitude
+from daq.features import LogMelFeatures, mfcc, stft_magnitude
 from models.targets import TargetSpec
 
 MAGNITUDE_FLOOR = 1e-5

@@ -51,6 +51,7 @@ from torch import nn
 
 from daq.capture import render_seed
 from daq.emulator.render import Note, render
+from daq.features import AuditoryFeatures
 from daq.jobs import submit_job
 from daq.spec import JobSpec
 from db.catalog import Catalog
@@ -58,7 +59,6 @@ from db.records import TakeFilter, TakeInfo
 from db.schema import FINAL_JOB_STATES, JobState, SampleState
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
-from models.features import AuditoryFeatures
 from models.targets import TargetSpec
 
 #: Auditory-spectrogram level treated as "0 dB" by the compression (about the quietest

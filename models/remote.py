@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from daq.features import feature_input
 from daq.pull import DatasetSource, Progress, pull_tar
 from daq.spec import CaptureSpec
 from db.store import key_for
@@ -155,7 +156,7 @@ class TarSource:
                 f"member {member.name} (take {record.take_id}) does not match its sha256"
             )
         audio, _ = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        return audio[record.note_on_frame :].mean(axis=1, dtype=np.float32)
+        return feature_input(audio, record.note_on_frame)
 
 
 def pull_source(

@@ -328,7 +328,8 @@ def test_a_pulled_tar_is_kept_while_current_and_replaced_once_the_dataset_change
 
 
 def test_npz_pull_skips_complete_shards(server, tmp_path):
-    from models.features import StftFeatures
+    from daq.feature_cache import FeatureShards
+    from daq.features import StftFeatures
 
     job = fill(server.catalog, server.store, 20)
     jxdaq("dataset", "freeze", "d3", "--job", job, "--split", "1")
@@ -353,6 +354,8 @@ def test_npz_pull_skips_complete_shards(server, tmp_path):
                 np.testing.assert_array_equal(features, config.compute(audio[:, 0]))
             ids += arrays["take_id"].tolist()
     assert ids == sorted(ids) and len(ids) == 20
+    pulled = FeatureShards(directory)  # a pull is a shard set, as the trainer caches them
+    assert pulled.array("take_id").tolist() == ids and pulled.config == config
 
     before = {
         s.name: (s.stat().st_mtime_ns, hashlib.sha256(s.read_bytes()).hexdigest()) for s in shards

@@ -28,7 +28,7 @@ def _features(text: str):
     """A feature config from a kind name or JSON with ``kind``: one line if it is refused."""
     from pydantic import ValidationError
 
-    from models.features import parse_feature_config
+    from daq.features import parse_feature_config
 
     try:
         fields = json.loads(text) if text.lstrip().startswith("{") else {"kind": text}

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 if TYPE_CHECKING:
+    from daq.features import FeatureConfig
     from daq.settings import Settings
     from models.data import CatalogSource, FrozenDataset, TakeSource
-    from models.features import FeatureConfig
 
 app = typer.Typer(help="Train and evaluate models on frozen datasets.")
 
@@ -127,7 +127,7 @@ def _device(name: str | None) -> str | None:
 
 
 def _feature_config(kind: str) -> FeatureConfig:
-    from models.features import THESIS_STFT, AuditoryFeatures, LogMelFeatures
+    from daq.features import THESIS_STFT, AuditoryFeatures, LogMelFeatures
     from models.methods import COMPACT_LOGMEL
 
     configs = {
@@ -257,9 +257,9 @@ def evaluate(
     server: ServerOption = None,
 ) -> None:
     """Score a trained model on a split: parameter error and emulator resynthesis."""
+    from daq.features import parse_feature_config
     from db.records import NotFound
     from models.evaluate import evaluate_split, write_report, write_resynthesis_job
-    from models.features import parse_feature_config
     from models.train import load_model, resolve_device
 
     if base not in ("take", "init"):

@@ -25,13 +25,14 @@ from daq.export import (
     ExportChanged,
     ShardCache,
     iter_selection,
-    mono,
     plan_shards,
     plan_tar,
     shard_takes,
     split_counts,
     tar_stream,
 )
+from daq.feature_cache import FeatureShards
+from daq.features import StftFeatures, feature_input
 from db.catalog import Catalog
 from db.engine import open_catalog
 from db.records import NewTake, TakeFilter
@@ -44,12 +45,25 @@ RATE = 8000
 SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
-def fill(catalog: Catalog, store: AudioStore, count: int, *, seconds: float = 0.05, seed=0):
+#: The dataset's job records 10 ms before its notes: features start after it.
+PRE_ROLL = {"capture": {"pre_roll_s": 0.01}}
+NOTE_ON = round(0.01 * RATE)
+
+
+def fill(
+    catalog: Catalog,
+    store: AudioStore,
+    count: int,
+    *,
+    seconds: float = 0.05,
+    seed=0,
+    spec: dict | None = None,
+):
     """``count`` takes of noise with random tones and verdicts, recorded on rig ``r1``."""
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)
     catalog.upsert_rig("r1", "emulated")
-    job = catalog.create_job("export test", {}, count, seed=seed)
+    job = catalog.create_job("export test", spec or {}, count, seed=seed)
     takes = []
     for _ in range(count):
         claim = catalog.claim_next("r1", 60)
@@ -82,7 +96,7 @@ def store(api):
 
 @pytest.fixture
 def dataset(catalog, store):
-    job = fill(catalog, store, 40)
+    job = fill(catalog, store, 40, spec=PRE_ROLL)
     fill(catalog, store, 5, seed=9)  # another job, outside the dataset's filter
     return catalog.freeze_dataset("noise", TakeFilter(job_id=job.id), SPLITS, seed=3)
 
@@ -182,8 +196,6 @@ def test_a_take_repaired_away_mid_export_stops_the_stream(catalog, store, datase
 
 
 def test_feature_shards_match_features_computed_directly(catalog, store, dataset, tmp_path):
-    from models.features import StftFeatures
-
     config = StftFeatures(sample_rate=RATE, duration_s=0.05, n_fft=128, hop=32, bins=20)
     plan = plan_shards(catalog, dataset, "train", shard_size=7)
     train = [t for t in iter_selection(catalog, dataset) if dataset.split_of(t.id) == "train"]
@@ -197,17 +209,18 @@ def test_feature_shards_match_features_computed_directly(catalog, store, dataset
             for row, take_id in enumerate(shard["take_id"]):
                 take = next(t for t in train if t.id == take_id)
                 audio, _ = store.read(take.audio.key)
-                np.testing.assert_array_equal(shard["features"][row], config.compute(mono(audio)))
+                expected = config.compute(feature_input(audio, NOTE_ON))
+                np.testing.assert_array_equal(shard["features"][row], expected)
                 assert shard["sha256"][row].decode() == take.audio.sha256
                 assert shard["split"][row] == "train"
                 assert list(shard["tone"][row]) == [take.tone[p.apr_index] for p in TONE_PARAMETERS]
             seen += shard["take_id"].tolist()
     assert seen == [t.id for t in train]
+    cached = FeatureShards(cache.directory(plan, config))  # the trainer's format
+    assert cached.array("take_id").tolist() == seen and len(cached) == len(train)
 
 
 def test_a_cached_shard_is_read_not_rebuilt(catalog, store, dataset, tmp_path, monkeypatch):
-    from models.features import StftFeatures
-
     config = StftFeatures(sample_rate=RATE, duration_s=0.05, n_fft=128, hop=32)
     plan = plan_shards(catalog, dataset, shard_size=16)
     cache = ShardCache(tmp_path / "cache")
@@ -221,8 +234,6 @@ def test_a_cached_shard_is_read_not_rebuilt(catalog, store, dataset, tmp_path, m
 
 
 def test_features_at_another_sample_rate_are_refused(catalog, store, dataset, tmp_path):
-    from models.features import StftFeatures
-
     plan = plan_shards(catalog, dataset, shard_size=4)
     with pytest.raises(ValueError, match=r"take \d+ is sampled at 8000 Hz .* expect 44100 Hz"):
         ShardCache(tmp_path).get(catalog, store, plan, StftFeatures(), 0)
@@ -371,7 +382,6 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
     import json
 
     from db.schema import Role
-    from models.features import StftFeatures
 
     client, auth = api.client, api.auth
     overrides = {"sample_rate": RATE, "duration_s": 0.05, "n_fft": 128, "hop": 32}
@@ -398,7 +408,8 @@ def test_feature_shards_over_http(catalog, store, dataset, api):
         with np.load(io.BytesIO(answer.content)) as shard:
             for take_id, features in zip(shard["take_id"], shard["features"], strict=True):
                 audio, _ = store.read(catalog.get_take(int(take_id)).audio.key)
-                np.testing.assert_array_equal(features, config.compute(mono(audio)))
+                expected = config.compute(feature_input(audio, NOTE_ON))
+                np.testing.assert_array_equal(features, expected)
             ids += shard["take_id"].tolist()
     assert ids == [t.id for t in iter_selection(catalog, dataset, "train")]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from daq.features import LogMelFeatures
 from daq.spec import JobSpec
 from firmware_protocol.tone import INIT_TONE
 from jxdaq.cli import app
 from models.audibility import audibility, stepped
-from models.features import LogMelFeatures
 
 #: LFO DELAY matters only through an LFO depth, and every depth is held at 0 here.
 JOB = """

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from daq.features import THESIS_STFT, StftFeatures
 from db.engine import open_catalog
 from db.records import NotFound, TakeFilter
 from db.store import AudioStore
 from firmware_protocol.parameters import THESIS_SUBSET, lookup
 from models.data import CatalogSource, FrozenDataset
-from models.features import THESIS_STFT, StftFeatures
 from models.targets import TargetSpec
 
 

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from daq.features import StftFeatures
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
 from daq.spec import load_spec
@@ -30,7 +31,6 @@ from models.evaluate import (
     write_report,
     write_resynthesis_job,
 )
-from models.features import StftFeatures
 from models.targets import TargetSpec
 from models.train import Outputs
 

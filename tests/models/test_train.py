@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from models.features import StftFeatures
+from daq.features import StftFeatures
 from models.metrics import parameter_mse, switch_accuracy
 from models.nets import build_model
 from models.targets import TargetSpec

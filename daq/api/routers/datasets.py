@@ -8,9 +8,9 @@
   changed dataset answers the whole archive instead); ``?start=K`` instead skips the first K
   takes and makes a smaller, complete tar.
 * ``GET /datasets/{name}/shards`` describes NPZ shards of features; ``/shards/{i}.npz``
-  serves one, built on first request and cached on disk. Feature configs are those of
-  :mod:`models.features`, imported inside the routes: ``models`` depends on ``daq``, never
-  the reverse, and it needs only numpy and scipy (no torch) for features.
+  serves one, built on first request and cached on disk (:mod:`daq.feature_cache`, the
+  trainer's format too). Feature configs are those of :mod:`daq.features` (numpy and scipy,
+  no torch).
 * ``GET /datasets/{name}/webdataset`` describes WebDataset shards (``<take id>.flac`` +
   ``<take id>.json``, see :mod:`daq.export_formats`); ``/webdataset/shard-000000.tar`` ..
   streams one, straight from the store (``webdataset.WebDataset`` reads these URLs).
@@ -132,6 +132,7 @@ class FeaturesOut(BaseModel):
 
 
 class ShardIndexOut(BaseModel):
+    format: int = Field(description="of the shard set (daq.feature_cache.FORMAT)")
     dataset: str
     split: str | None
     takes: int
@@ -202,7 +203,7 @@ def _dataset(catalog: Catalog, name: str, split: str | None = None) -> DatasetIn
 
 def _feature_config(kind: str, overrides: str | None, shard_size: int) -> export.FeatureConfig:
     """The asked-for feature config, refused (422) where it breaks a bound of
-    :mod:`models.features` or one shard would not fit a server."""
+    :mod:`daq.features` or one shard would not fit a server."""
     where: tuple[str, ...] = ("query", "feature_config")
     try:
         fields = json.loads(overrides) if overrides else {}
@@ -449,7 +450,7 @@ ShardSize = Annotated[int, Query(ge=1, le=export.MAX_SHARD_SIZE, description="ta
 SelectionQuery = Annotated[
     str | None, Query(pattern=r"^[0-9a-f]{64}$", description="the index's selection")
 ]
-FeaturesQuery = Annotated[FeatureKind, Query(description="a models.features kind")]
+FeaturesQuery = Annotated[FeatureKind, Query(description="a daq.features kind")]
 FeatureConfigQuery = Annotated[
     str | None,
     Query(

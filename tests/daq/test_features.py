@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from scipy import signal
 
-from models.features import (
+from daq.features import (
     MAX_WORK_BYTES,
     THESIS_STFT,
     AuditoryFeatures,
@@ -129,7 +129,7 @@ def test_config_hash_is_stable_and_follows_every_field():
         again = parse_feature_config(config.model_dump(mode="json"))
         assert again == config and again.hash == config.hash
     other_process = subprocess.run(
-        [sys.executable, "-c", "from models.features import THESIS_STFT; print(THESIS_STFT.hash)"],
+        [sys.executable, "-c", "from daq.features import THESIS_STFT; print(THESIS_STFT.hash)"],
         capture_output=True,
         text=True,
         check=True,

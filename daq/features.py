@@ -1,7 +1,9 @@
-"""Audio features for the models (thesis STFT, log-mel and MFCC, auditory spectrogram) and
-their on-disk cache.
+"""Audio features (thesis STFT, log-mel and MFCC, auditory spectrogram): what a take becomes
+before a model reads it.
 
-Everything here is numpy/scipy so that features can be computed and cached without torch.
+They live in ``daq``, below ``models``, because both sides need the same computation: the
+dataset export (API shards, local pulls) and the trainer. Everything here is numpy/scipy, so
+a server computes features without torch; their on-disk form is :mod:`daq.feature_cache`.
 Each feature kind is a frozen pydantic config whose ``hash`` names the cache entry: change a
 field and the cache key changes with it.
 
@@ -25,13 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-import secrets
-import shutil
-from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 import numpy as np
@@ -46,8 +42,6 @@ from pydantic import (
 )
 from scipy import fft as sp_fft
 from scipy import signal, special
-
-from db.store import fsync_directory, write_atomically
 
 #: Bump when a computation changes without a config field changing, so old caches are missed.
 FEATURE_CODE_VERSION = 1
@@ -124,6 +118,20 @@ class _FeatureConfig(BaseModel):
             raise ValueError("audio holds NaN or infinite samples")
         n = self.samples
         return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
+
+
+def note_on_frame(pre_roll_s: float, sample_rate: int) -> int:
+    """Where a take's first note starts in its stored audio (the capture's pre-roll)."""
+    return round(pre_roll_s * sample_rate)
+
+
+def feature_input(audio: np.ndarray, note_on: int) -> np.ndarray:
+    """What features are computed from: a stored take [frames, channels] from its first
+    note-on (frame ``note_on``), averaged to mono float32. Every caller (export, trainer)
+    goes through here, so their features agree."""
+    if audio.ndim != 2:
+        raise ValueError(f"a stored take is [frames, channels], got shape {audio.shape}")
+    return audio[note_on:].mean(axis=1, dtype=np.float32)
 
 
 def hann(n: int) -> np.ndarray:
@@ -365,212 +373,3 @@ def parse_feature_config(data: dict) -> StftFeatures | LogMelFeatures | Auditory
 
 #: The thesis's input, 690 x 16 for 4 s at 44.1 kHz.
 THESIS_STFT = StftFeatures()
-
-
-# -- on-disk cache ------------------------------------------------------------------------------
-
-#: Target shard size: large enough for few files, small enough to write and fsync in pieces.
-SHARD_BYTES = 256 * 1024 * 1024
-INDEX_NAME = "index.json"
-_PARTIAL = ".partial-"
-
-
-class FeatureCache:
-    """Features computed once per (dataset key, feature config), kept as memory-mapped shards.
-
-    An entry is a directory ``<root>/<key>--<kind>-<hash>/`` holding ``shard-NNNNN.npy`` files
-    and ``index.json``. It is built under a ``.partial-<pid>-<nonce>`` name, with the index
-    written last, then renamed into place: a directory with the final name is always complete,
-    and a crash leaves only a partial directory that ``open`` ignores and the next ``build``
-    removes.
-    """
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    def path(self, key: str, config: FeatureConfig) -> Path:
-        if not key or not _KEY_CHARS.fullmatch(key):
-            raise ValueError(f"cache key {key!r} must be letters, digits, '.', '_' or '-'")
-        return self.root / f"{key}--{config.kind}-{config.hash}"
-
-    def is_complete(self, key: str, config: FeatureConfig) -> bool:
-        return (self.path(key, config) / INDEX_NAME).is_file()
-
-    def open(self, key: str, config: FeatureConfig) -> CachedFeatures:
-        """The cached features [n, frames, bins]; an error if no complete build exists."""
-        path = self.path(key, config)
-        if not (path / INDEX_NAME).is_file():
-            raise FileNotFoundError(
-                f"no complete feature cache for key {key!r} and {config.kind} config "
-                f"{config.hash} under {self.root} (build it first)"
-            )
-        return CachedFeatures(path)
-
-    def build(
-        self,
-        key: str,
-        config: FeatureConfig,
-        audio_iter: Iterable[np.ndarray],
-        count: int,
-        *,
-        shard_size: int | None = None,
-        on_example: Callable[[int], None] | None = None,
-    ) -> CachedFeatures:
-        """Compute ``config`` over exactly ``count`` clips from ``audio_iter`` and cache them.
-
-        Returns the existing entry untouched if it is already complete. ``on_example(i)`` is
-        called after each example (for progress bars).
-        """
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
-        final = self.path(key, config)
-        if (final / INDEX_NAME).is_file():
-            return CachedFeatures(final)
-        self.root.mkdir(parents=True, exist_ok=True)
-        _remove_dead_partials(final)
-        partial = final.with_name(f"{final.name}{_PARTIAL}{os.getpid()}-{secrets.token_hex(4)}")
-        partial.mkdir()
-        try:
-            index = _write_shards(partial, config, audio_iter, count, shard_size, on_example)
-            write_atomically(partial / INDEX_NAME, json.dumps(index, indent=1).encode())
-            fsync_directory(partial)
-            try:
-                partial.rename(final)
-            except OSError:
-                if not (final / INDEX_NAME).is_file():
-                    raise
-                shutil.rmtree(partial)  # another builder finished first; keep theirs
-            fsync_directory(self.root)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        return CachedFeatures(final)
-
-
-_KEY_CHARS = re.compile(r"[A-Za-z0-9._-]+")
-
-
-def _write_shards(
-    directory: Path,
-    config: FeatureConfig,
-    audio_iter: Iterable[np.ndarray],
-    count: int,
-    shard_size: int | None,
-    on_example: Callable[[int], None] | None,
-) -> dict:
-    frames, bins = config.shape
-    dtype = np.dtype(config.dtype)
-    per_shard = shard_size or max(1, SHARD_BYTES // (frames * bins * dtype.itemsize))
-    shards: list[dict] = []
-    shard = None
-    written = 0
-    for audio in audio_iter:
-        if written == count:
-            raise ValueError(f"audio_iter yields more than count={count} clips")
-        offset = written % per_shard
-        if offset == 0:
-            shard = _close_shard(shard)
-            rows = min(per_shard, count - written)
-            name = f"shard-{len(shards):05d}.npy"
-            shard = np.lib.format.open_memmap(
-                directory / name, mode="w+", dtype=dtype, shape=(rows, frames, bins)
-            )
-            shards.append({"file": name, "rows": rows})
-        try:
-            shard[offset] = config.compute(audio)
-        except ValueError as error:
-            raise ValueError(f"clip {written} of cache {directory.name}: {error}") from error
-        written += 1
-        if on_example is not None:
-            on_example(written)
-    _close_shard(shard)
-    if written < count:
-        raise ValueError(f"audio_iter ended after {written} of count={count} clips")
-    return {
-        "format": 1,
-        "count": count,
-        "shape": [count, frames, bins],
-        "dtype": dtype.name,
-        "rows_per_shard": per_shard,
-        "shards": shards,
-        "config": config.model_dump(mode="json"),
-        "config_hash": config.hash,
-    }
-
-
-def _close_shard(shard: np.memmap | None) -> None:
-    if shard is not None:
-        shard.flush()
-        with open(shard.filename, "rb+") as f:
-            os.fsync(f.fileno())
-        del shard
-
-
-def _remove_dead_partials(final: Path) -> None:
-    """Delete partial builds of this entry left by processes that no longer run."""
-    for partial in final.parent.glob(f"{final.name}{_PARTIAL}*"):
-        pid = int(partial.name.rsplit(_PARTIAL, 1)[1].split("-")[0])
-        if pid == os.getpid() or not _process_alive(pid):
-            shutil.rmtree(partial, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class CachedFeatures:
-    """Read-only array-like [n, frames, bins] over a complete cache entry.
-
-    Indexing with an int gives one example; with a slice, a list or an integer array, a
-    stacked batch (reads grouped by shard). Copies are returned, so callers may hand them to
-    torch without holding the memory maps. Picklable (for DataLoader workers): the maps are
-    reopened lazily in each process.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        index = json.loads((self.path / INDEX_NAME).read_text())
-        self.config = parse_feature_config(index["config"])
-        self.shape: tuple[int, ...] = tuple(index["shape"])
-        self.dtype = np.dtype(index["dtype"])
-        self._rows_per_shard: int = index["rows_per_shard"]
-        self._files: list[str] = [s["file"] for s in index["shards"]]
-        self._maps: list[np.ndarray] | None = None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_maps": None}
-
-    @property
-    def _shards(self) -> list[np.ndarray]:
-        if self._maps is None:
-            self._maps = [np.load(self.path / f, mmap_mode="r") for f in self._files]
-        return self._maps
-
-    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
-        if isinstance(index, int | np.integer):
-            i = int(index)
-            if not -len(self) <= i < len(self):
-                raise IndexError(f"example {i} is out of range for {len(self)} cached examples")
-            shard, row = divmod(i % len(self), self._rows_per_shard)
-            return np.array(self._shards[shard][row])
-        rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
-        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
-            raise TypeError(f"index must be an int, a slice or 1-D integers, not {index!r}")
-        if rows.size and not (-len(self) <= rows.min() and rows.max() < len(self)):
-            raise IndexError(f"indexes out of range for {len(self)} cached examples")
-        rows = rows % len(self)
-        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
-        shard_of, row_of = np.divmod(rows, self._rows_per_shard)
-        for shard in np.unique(shard_of):
-            picked = shard_of == shard
-            out[picked] = self._shards[shard][row_of[picked]]
-        return out
