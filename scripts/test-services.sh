@@ -15,7 +15,7 @@ PG_PORT=${JXDAQ_TEST_PG_PORT:-5432}
 NULL_SINK=${JXDAQ_TEST_NULL_SINK:-jxdaq_null}
 QUAD_SINK=${JXDAQ_TEST_QUAD_SINK:-jxdaq_quad}
 # The layout ALSA's pulse plugin gives a 4-channel stream: the same on the sink, so PulseAudio
-# maps channel to channel and mixes nothing across (tests/emulator/test_outputs_devices.py).
+# maps channel to channel and mixes nothing across (tests/device_support.py: QUAD_CHANNEL_MAP).
 QUAD_CHANNEL_MAP=front-left,front-right,rear-left,rear-right
 SERVICES_DIR=${JXDAQ_SERVICES_DIR:-/tmp/jxdaq-services}
 mkdir -p "$SERVICES_DIR"

@@ -8,25 +8,23 @@ lanes on one stream clock. A note on one board is heard on that board's channel 
 every channel's audio is, sample for sample, the batch renderer's render of that board's tone:
 the sink holds float32 at the stream's rate, so nothing is resampled or quantized on the way.
 
-The sink is this module's own (loaded for it, unloaded after), so other device tests cannot
-be heard here. Without PulseAudio these tests FAIL (never skip).
+The sink is this module's own (device_support.quad_sink: loaded for it, unloaded after), so
+other device tests cannot be heard here. Without PulseAudio these tests FAIL (never skip).
 """
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import serial
-from device_support import FS, PULSE, READY_TIMEOUT_S, SETUP_HINT, Process, require_services
+from device_support import FS, PULSE, READY_TIMEOUT_S, Process, quad_sink, require_services
 
-from daq.audio.device_input import DeviceInput
+from daq.audio.device_input import DeviceInput, SelectedInput
 from daq.emulator.board import SEED_OFFSETS
 from daq.emulator.render import Note, render
 from daq.emulator.serve import SERIAL_BAUD
@@ -45,33 +43,11 @@ from firmware_protocol.tone import INIT_TONE
 # plays fresh voices, so a retry is compared with a fresh render too).
 pytestmark = [pytest.mark.devices, pytest.mark.flaky(reruns=2, reruns_delay=2)]
 
-#: The channel layout ALSA's pulse plugin gives a 4-channel stream: the sink has the same,
-#: so PulseAudio maps channel to channel and mixes nothing across.
-QUAD_CHANNEL_MAP = "front-left,front-right,rear-left,rear-right"
 COMMAND_DELAY_MS = 100.0
 VELOCITY = 100
 HOLD_S = 1.0
 COMPARED_S = 0.5  # of each note's audio, from its first sample
 SILENT = 1e-6  # peak of a channel whose board plays nothing: an idle board is exactly 0
-
-
-@contextlib.contextmanager
-def null_sink(channels: int) -> Iterator[str]:
-    """A float32 null sink at FS of this module's own; unloaded afterwards."""
-    name = f"jxdaq_outputs_{uuid.uuid4().hex[:10]}"
-    try:
-        loaded = subprocess.run(
-            ["pactl", "load-module", "module-null-sink", f"sink_name={name}",
-             f"channels={channels}", f"channel_map={QUAD_CHANNEL_MAP}", f"rate={FS}",
-             "format=float32le"],
-            capture_output=True, text=True, timeout=10, check=True,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as error:
-        pytest.fail(f"cannot load a PulseAudio null sink ({error}): {SETUP_HINT}")
-    try:
-        yield name
-    finally:
-        subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], timeout=10, check=False)
 
 
 @dataclass
@@ -117,11 +93,14 @@ class Lane:
 
     emulator: Emulator
     board: Board
-    channel: int
     key: int
+    audio: SelectedInput  # its channel of the one input stream
 
     def __str__(self) -> str:
-        return f"{self.board.name.lower()} board on channel {self.channel + 1}"
+        return f"{self.board.name.lower()} board on channel {self.audio.buffer.selected[0] + 1}"
+
+    def heard(self, frames: range) -> np.ndarray:
+        return self.audio.buffer.read(frames.start, frames.stop)[:, 0]
 
 
 @dataclass
@@ -134,7 +113,7 @@ class Bench:
 def bench() -> Iterator[Bench]:
     require_services()
     with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(null_sink(4))
+        sink = stack.enter_context(quad_sink())
         a = Emulator.start(sink, 11, "--outputs", "boards", "--channels", "4")
         stack.callback(a.stop)
         b = Emulator.start(sink, 23, "--outputs", "lower=3,upper=4")
@@ -143,10 +122,10 @@ def bench() -> Iterator[Bench]:
         patch.setenv("PULSE_SOURCE", f"{sink}.monitor")  # read when the stream connects
         audio = stack.enter_context(DeviceInput(PULSE, FS, channels=4, buffer_s=60.0))
         lanes = [
-            Lane(a, Board.LOWER, 0, 45),
-            Lane(a, Board.UPPER, 1, 52),
-            Lane(b, Board.LOWER, 2, 57),
-            Lane(b, Board.UPPER, 3, 64),
+            Lane(a, Board.LOWER, 45, audio.select(0)),
+            Lane(a, Board.UPPER, 52, audio.select(1)),
+            Lane(b, Board.LOWER, 57, audio.select(2)),
+            Lane(b, Board.UPPER, 64, audio.select(3)),
         ]
         yield Bench(lanes, audio)
 
@@ -163,9 +142,9 @@ def wait_for_quiet(audio: DeviceInput, timeout_s: float = 30.0) -> None:
     pytest.fail(f"the sink's monitor did not fall silent within {timeout_s:.0f} s")
 
 
-def play(bench: Bench, lanes: list[Lane]) -> np.ndarray:
+def play(bench: Bench, lanes: list[Lane]) -> range:
     """Each of ``lanes`` plays its key on a voice it has not used yet, all at once; returns
-    what came back on all channels [frames, 4]."""
+    the input's frames that hold what came back."""
     audio = bench.audio
     wait_for_quiet(audio)
     start = audio.buffer.written
@@ -184,7 +163,7 @@ def play(bench: Bench, lanes: list[Lane]) -> np.ndarray:
             bytes([SELECT_BYTES[lane.board]]) + encode_note_off(voices[lane], lane.key)
         )
         lane.emulator.port.flush()
-    return audio.buffer.read(start, end)
+    return range(start, end)
 
 
 def assert_is_the_render(heard: np.ndarray, lane: Lane) -> None:
@@ -211,15 +190,15 @@ def test_each_emulator_announces_where_its_boards_play(bench: Bench):
 @pytest.mark.parametrize("index", range(4), ids=["A-lower", "A-upper", "B-lower", "B-upper"])
 def test_a_note_on_one_board_is_heard_on_its_channel_only(bench: Bench, index: int):
     lane = bench.lanes[index]
-    heard = play(bench, [lane])
-    assert_is_the_render(heard[:, lane.channel], lane)
+    frames = play(bench, [lane])
+    assert_is_the_render(lane.heard(frames), lane)
     for other in bench.lanes:
         if other is not lane:
-            leak = float(np.abs(heard[:, other.channel]).max())
-            assert leak < SILENT, f"{lane}: heard on channel {other.channel + 1} too ({leak:.1e})"
+            leak = float(np.abs(other.heard(frames)).max())
+            assert leak < SILENT, f"{lane}: heard on the {other} too ({leak:.1e})"
 
 
 def test_four_boards_of_two_emulators_play_at_once_on_one_four_channel_stream(bench: Bench):
-    heard = play(bench, bench.lanes)
+    frames = play(bench, bench.lanes)
     for lane in bench.lanes:
-        assert_is_the_render(heard[:, lane.channel], lane)
+        assert_is_the_render(lane.heard(frames), lane)
