@@ -22,7 +22,7 @@ from db.store import AudioStore
 MB = 1024 * 1024
 #: A job that finished longer ago than this is not news: a first start does not tell old ones.
 FINISHED_NEWS = timedelta(hours=24)
-#: A worker pausing a job for drift says so in the reason (daq.worker_calibration).
+#: A worker pausing a job for drift says so in the reason (daq.rigs.calibration).
 DRIFT_WORD = "drifted"
 
 

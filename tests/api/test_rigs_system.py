@@ -7,7 +7,7 @@ from datetime import timedelta
 from api_support import JOBS, RIG, RIGS, UNIFORM, record_takes
 
 from daq.api.rigstate import DRIFT, STALE_AFTER_S
-from daq.worker_calibration import DRIFT_BASELINE
+from daq.rigs.calibration import DRIFT_BASELINE
 from db.registry import LATENCY
 from db.schema import RigStatus, Role, utcnow
 
