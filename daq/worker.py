@@ -634,7 +634,9 @@ class Worker:
         if not keeper.done(claim):
             return
         writer.submit(
-            FinishedTake(claim, item.tone.data, take, report, self._plans[claim.job_id].notes)
+            FinishedTake(
+                claim, item.tone.data, take, report, self._plans[claim.job_id].notes, taken.lane + 1
+            )
         )
         self.stats.submitted += 1
         self._last_good = (

@@ -70,6 +70,7 @@ _TAKE_COLUMNS = (
     Take.captured_at,
     Take.recorded_at,
     Take.broken_reason,
+    Take.lane,
     Sample.index.label("sample_index"),
     Sample.tone,
     Rig.name.label("rig"),
@@ -95,6 +96,7 @@ def _take_info(row: Row[Any]) -> TakeInfo:
         captured_at=row.captured_at,
         recorded_at=row.recorded_at,
         broken_reason=row.broken_reason,
+        lane=row.lane,
     )
 
 

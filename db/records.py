@@ -114,6 +114,7 @@ class NewTake:
     peak: float | None = None
     rms: float | None = None
     firmware_version: str | None = None
+    lane: int = 1  # which board of the rig made it (1-based)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ class TakeInfo:
     captured_at: datetime
     recorded_at: datetime
     broken_reason: str | None
+    lane: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,6 +271,8 @@ class Take(Base):
     sample_rate: Mapped[int] = mapped_column(Integer)
     channels: Mapped[int] = mapped_column(SmallInteger)
     frames: Mapped[int] = mapped_column(Integer)
+    #: Which of its rig's boards made the take (1: the first, or the rig's only one).
+    lane: Mapped[int] = mapped_column(SmallInteger, server_default="1")
     onset_latency_s: Mapped[float | None] = mapped_column(Float)
     peak: Mapped[float | None] = mapped_column(Float)
     rms: Mapped[float | None] = mapped_column(Float)

@@ -643,6 +643,7 @@ def _take_row(take: NewTake, now: datetime) -> dict[str, Any]:
         "sample_rate": take.audio.sample_rate,
         "channels": take.audio.channels,
         "frames": take.audio.frames,
+        "lane": take.lane,
         "onset_latency_s": take.onset_latency_s,
         "peak": take.peak,
         "rms": take.rms,

@@ -294,6 +294,7 @@ class TakeOut(_Out):
     job_id: int
     sample_index: int
     rig: str
+    lane: int = Field(1, description="which board of the rig made the take (1-based)")
     qc_verdict: QcVerdict
     qc_reasons: list[str]
     onset_latency_s: float | None
@@ -315,6 +316,7 @@ class TakeOut(_Out):
             job_id=take.job_id,
             sample_index=take.sample_index,
             rig=take.rig,
+            lane=take.lane,
             qc_verdict=take.qc_verdict,
             qc_reasons=take.qc_reasons,
             onset_latency_s=take.onset_latency_s,

@@ -137,7 +137,7 @@ class Rig(ABC):
         """Open the devices, know the latency, prove the rig makes sound (faults raise)."""
         self.open()
         self.down = {}
-        self._latency = self.calibration.resolve_latency(self.fixed_latency())
+        self.resolve_latency()
         self.probe("the probe tone was not heard")
 
     @property
@@ -149,6 +149,11 @@ class Rig(ABC):
     def latency(self) -> float | None:
         """Seconds between a note-on and its sound: the one value every reader uses (the
         capture, and through the catalog the API, metrics and dashboard); None until known."""
+        return self._latency
+
+    def resolve_latency(self) -> float:
+        """Know the latency (fixed, calibrated, or measured now: the rig is open)."""
+        self._latency = self.calibration.resolve_latency(self.fixed_latency())
         return self._latency
 
     def fixed_latency(self) -> float | None:

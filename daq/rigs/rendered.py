@@ -36,7 +36,7 @@ class RenderedRig(Rig):
     def connect(self) -> None:
         """Nothing to open or probe: the latency is known (none)."""
         self.open()
-        self._latency = self.calibration.resolve_latency(self.fixed_latency())
+        self.resolve_latency()
 
     def fixed_latency(self) -> float:
         return 0.0

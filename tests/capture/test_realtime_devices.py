@@ -234,6 +234,8 @@ def test_takes_longer_than_the_lease_keep_their_claims(sink, services):
         server.stop()
     assert catalog.get_job(job.id).captured == 3
     assert [s.attempts for s in catalog.list_samples(job.id)] == [1, 1, 1]
+    # The override is the one latency: the takes were cut with it, the catalog shows it.
+    assert worker.rig.latency == catalog.get_rig(rig.name).latency_s == 0.1
 
 
 def test_sigterm_stores_the_take_in_hand_and_exits_0(sink, services, tmp_path):
