@@ -48,7 +48,7 @@ from db.catalog import Catalog
 from db.engine import error_line, is_outage, storage_refusal
 from db.records import ClaimedSample, LeaseLost
 from db.registry import LATENCY
-from db.schema import FINAL_JOB_STATES, QcVerdict, RigStatus, utcnow
+from db.schema import FINAL_JOB_STATES, QcCode, QcVerdict, RigStatus, utcnow
 from db.store import AudioStore
 
 # DRIFT and LATENCY: the calibration kinds a rig records, under the names the API reads;
@@ -279,7 +279,9 @@ class Worker:
         for claim in keeper.take_all():
             self.stats.failed_attempts += 1
             try:
-                state = self.catalog.fail_sample(claim, reason, retry=True)
+                state = self.catalog.fail_sample(
+                    claim, reason, retry=True, code=QcCode.CAPTURE_FAILED
+                )
             except LeaseLost:
                 continue
             _log_claim("take.uncaptured", logging.WARNING, self.rig.name, claim,
@@ -617,15 +619,8 @@ class Worker:
         """
         item, take = taken.work, taken.take
         claim = item.claim
-        report: QcReport = assess(take.audio, take.sample_rate, take.note_on_frame, self.qc)
-        if take.problems:
-            report = QcReport(
-                QcVerdict.FAIL,
-                [*take.problems, *report.reasons],
-                report.peak,
-                report.rms,
-                report.onset_s,
-            )
+        report = assess(take.audio, take.sample_rate, take.note_on_frame, self.qc)
+        report = report.with_problems(take.problems)
         if report.verdict is QcVerdict.FAIL:
             self._failed(taken, report, keeper)
             return
@@ -661,7 +656,9 @@ class Worker:
             return
         reason = "; ".join(report.reasons)
         try:
-            state = self.catalog.fail_sample(claim, reason, tone=item.tone.data, retry=retry)
+            state = self.catalog.fail_sample(
+                claim, reason, tone=item.tone.data, retry=retry, code=report.code
+            )
         except LeaseLost:
             _log_claim("lease.lost", logging.WARNING, self.rig.name, claim)
             return

@@ -272,7 +272,12 @@ class Reads(UnitOfWork):
             requeued = connection.execute(
                 update(Sample)
                 .where(Sample.id == take.sample_id, Sample.state == SampleState.CAPTURED)
-                .values(state=SampleState.PENDING, last_error=reason, updated_at=now)
+                .values(
+                    state=SampleState.PENDING,
+                    last_error=reason,
+                    last_error_code=None,
+                    updated_at=now,
+                )
             ).rowcount
             if not requeued:
                 return True

@@ -150,6 +150,7 @@ class SampleInfo:
     lease_expires_at: datetime | None
     last_error: str | None
     tone: bytes | None
+    last_error_code: str | None = None  # a db.schema.QcCode value
 
 
 @dataclass(frozen=True, slots=True)

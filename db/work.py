@@ -38,6 +38,7 @@ from db.schema import (
     JobRigTakes,
     JobSpecRow,
     JobState,
+    QcCode,
     Rig,
     Sample,
     SampleState,
@@ -477,14 +478,22 @@ class WorkQueue(UnitOfWork):
                     lease_owner_id=None,
                     lease_expires_at=None,
                     last_error=reason,
+                    last_error_code=None,
                     updated_at=now,
                 )
             ).rowcount
 
     def fail_sample(
-        self, claim: ClaimedSample, reason: str, *, tone: bytes | None = None, retry: bool = True
+        self,
+        claim: ClaimedSample,
+        reason: str,
+        *,
+        tone: bytes | None = None,
+        retry: bool = True,
+        code: QcCode | None = None,
     ) -> SampleState:
-        """Record a failed attempt: back to pending while attempts remain, else failed."""
+        """Record a failed attempt (why, and its kind: ``code``): back to pending while
+        attempts remain, else failed."""
         if tone is not None:
             _check_tone(tone, f"sample {claim.job_id}/{claim.index}")
         now = utcnow()
@@ -502,6 +511,7 @@ class WorkQueue(UnitOfWork):
                     lease_owner_id=None,
                     lease_expires_at=None,
                     last_error=reason,
+                    last_error_code=code,
                     tone=tone if tone is not None else Sample.tone,
                     updated_at=now,
                 )
@@ -524,6 +534,7 @@ class WorkQueue(UnitOfWork):
                     lease_owner_id=None,
                     lease_expires_at=None,
                     last_error="lease expired",
+                    last_error_code=None,
                     updated_at=now,
                 )
             )
@@ -559,6 +570,7 @@ class WorkQueue(UnitOfWork):
                     r.lease_expires_at,
                     r.last_error,
                     r.tone,
+                    r.last_error_code,
                 )
                 for r in connection.execute(query)
             ]

@@ -345,6 +345,9 @@ class SampleOut(_Out):
     lease_owner: str | None
     lease_expires_at: datetime | None
     last_error: str | None = Field(description="why the last attempt failed")
+    last_error_code: str | None = Field(
+        None, description="the kind of the last failure (silent, clipping, ...)"
+    )
     tone: ToneOut | None = Field(description="set once the sample was captured or failed")
 
     @classmethod
@@ -356,6 +359,7 @@ class SampleOut(_Out):
             lease_owner=sample.lease_owner,
             lease_expires_at=sample.lease_expires_at,
             last_error=sample.last_error,
+            last_error_code=sample.last_error_code,
             tone=None if sample.tone is None else ToneOut.from_bytes(sample.tone),
         )
 
