@@ -19,6 +19,7 @@ notice: their workers are separate processes sharing only the catalog.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ from daq.capture import render_seed
 from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
 from daq.rigs import RigDefinition, open_rig
-from daq.rigs.base import FaultPolicy, LaneDown, Rig, SilentRig, Taken, Work
+from daq.rigs.base import FaultPolicy, LaneDown, Rig, Taken, Work
 from daq.rigs.calibration import DRIFT, DriftPolicy
 from daq.settings import get_settings
 from daq.spec import JobSpec, validate_spec
@@ -52,8 +53,8 @@ from db.schema import FINAL_JOB_STATES, QcCode, QcVerdict, RigStatus, utcnow
 from db.store import AudioStore
 
 # DRIFT and LATENCY: the calibration kinds a rig records, under the names the API reads;
-# FaultPolicy and SilentRig: the rig's, named here for the worker's callers.
-__all__ = ["DRIFT", "LATENCY", "FaultPolicy", "SilentRig", "Worker", "WorkerStats"]
+# FaultPolicy: the rig's, named here for the worker's callers.
+__all__ = ["DRIFT", "LATENCY", "FaultPolicy", "Worker", "WorkerStats"]
 
 #: How often idle workers look for work.
 POLL_S = 0.5
@@ -563,11 +564,13 @@ class Worker:
         self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
     ) -> None:
         batches = self._batches(claims, writer, keeper)
-        for event in self.rig.capture(batches, self.stop):
-            if isinstance(event, LaneDown):
-                self._lane_down(event, keeper)
-            else:
-                self._finish(event, writer, keeper)
+        # closed before an error leaves: the rig's lanes stop before it is faulted or reused
+        with contextlib.closing(self.rig.capture(batches, self.stop)) as events:
+            for event in events:
+                if isinstance(event, LaneDown):
+                    self._lane_down(event, keeper)
+                else:
+                    self._finish(event, writer, keeper)
 
     def _batches(
         self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -175,7 +175,7 @@ class Rig(ABC):
     @abstractmethod
     def capture(
         self, batches: Iterable[Iterable[Work]], stop: threading.Event
-    ) -> Iterator[Taken | LaneDown]:
+    ) -> Generator[Taken | LaneDown, None, None]:
         """Takes for the work of ``batches`` in order (per lane); stops early (after the
         takes in hand) once ``stop`` is set. The worker claims a batch when the rig asks for
         it and may skip items of a batch as it goes (their lease was lost), so both are read

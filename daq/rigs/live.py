@@ -18,7 +18,7 @@ import contextlib
 import queue
 import threading
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,7 +189,7 @@ class LiveRig(Rig):
     # -- takes ----------------------------------------------------------------------------
     def capture(
         self, batches: Iterable[Iterable[Work]], stop: threading.Event
-    ) -> Iterator[Taken | LaneDown]:
+    ) -> Generator[Taken | LaneDown, None, None]:
         """Batch boundaries are no pipeline boundaries: a lane asks for the next item while
         its last take is still coming back."""
         source = _Source(batches)

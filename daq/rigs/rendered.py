@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from daq.calibration import LatencyResult
@@ -52,7 +52,7 @@ class RenderedRig(Rig):
 
     def capture(
         self, batches: Iterable[Iterable[Work]], stop: threading.Event
-    ) -> Iterator[Taken | LaneDown]:
+    ) -> Generator[Taken | LaneDown, None, None]:
         lanes = self.lanes
         for batch in batches:
             items = iter(batch)

@@ -1,18 +1,9 @@
 """A rig of several lanes (boards) on the accelerated emulated rig: each lane's takes are its
-own, stored once each, and SIGKILL of a two-lane worker loses nothing.
-
-The real-time lanes (one pty, one channel per board) are tested through the devices in
-test_realtime_lanes.py.
-"""
+own, each stored once (SIGKILL of a two-lane worker: test_worker_signals.py)."""
 
 from __future__ import annotations
 
-import random
-import time
-
 import numpy as np
-from catalog_support import catalog_url  # noqa: F401  (fixture)
-from device_support import WorkerProcess
 
 from daq.capture import render_seed
 from daq.emulator.render import Note, render
@@ -21,7 +12,7 @@ from daq.rigs import LaneDefinition, RigDefinition
 from daq.spec import JobSpec
 from daq.worker import Worker
 from db.records import TakeFilter
-from db.schema import JobState, SampleState
+from db.schema import JobState
 from firmware_protocol.tone import Tone
 
 #: FLAC stores 24-bit integers: one step is 2**-23 of full scale.
@@ -77,42 +68,3 @@ def test_two_lanes_each_store_takes_of_their_own_samples(emulated_services):
                                    atol=QUANTUM)  # fmt: skip
         other = own.replace(vcf_freq=147 - own["VCF FREQ"])
         assert np.abs(audio - rendered(other, take.sample_index)[: audio.size]).max() > 0.01
-
-
-def test_sigkill_of_a_two_lane_worker_loses_and_duplicates_nothing(
-    emulated_services,
-    catalog_url,  # noqa: F811  (the fixture)
-    tmp_path,
-):
-    catalog, _store = emulated_services
-    url = catalog_url
-    rigs_file = tmp_path / "rigs.toml"
-    rigs_file.write_text(
-        '[rigs.emulated-2]\ninstrument = "emulated"\nchannels = 2\n'
-        "lanes = [{input = 1}, {input = 2}]\n"
-    )
-    spec = {"source": {"kind": "prior"}, "seed": 12, "count": 120,
-            "capture": {"hold_s": 1.0, "tail": {"max_s": 0.5}}}  # fmt: skip
-    job = submit_job(catalog, JobSpec.model_validate(spec))
-    args = ("--job", str(job.id), "--lease-s", "2", "--batch", "4", "--rigs-file", str(rigs_file))
-    moments = random.Random(job.id * 7919 + len(url))
-    for _ in range(3):
-        worker = WorkerProcess("emulated-2", url, tmp_path, *args)
-        worker.wait_for_event("take", timeout=120)  # killed inside the work
-        time.sleep(moments.uniform(0.0, 1.5))
-        worker.kill()
-        if catalog.get_job(job.id).state == JobState.COMPLETED:
-            break
-    assert catalog.get_job(job.id).captured < 120, "the kills came too late"
-    last = WorkerProcess("emulated-2", url, tmp_path, *args)
-    assert last.process.wait(timeout=300) == 0, "\n".join(last.drain())
-
-    finished = catalog.get_job(job.id)
-    assert finished.state == JobState.COMPLETED
-    assert finished.captured + finished.failed == 120
-    takes = all_takes(catalog, job.id)
-    assert len(takes) == finished.captured  # nothing lost
-    assert len({t.sample_index for t in takes}) == len(takes)  # nothing twice
-    assert {t.lane for t in takes} == {1, 2}
-    samples = catalog.list_samples(job.id, limit=1000)
-    assert {s.state for s in samples} <= {SampleState.CAPTURED, SampleState.FAILED}
