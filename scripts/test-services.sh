@@ -3,13 +3,20 @@
 # Fails (never skips) when a component cannot be brought up: CI must not go green without it.
 #   PostgreSQL   127.0.0.1:5432, trust auth (catalog tests)
 #   PulseAudio   a null sink "jxdaq_null", default sink; its monitor is the default source, so
-#                PortAudio's ALSA "pulse"/"default" device plays into it and records it back
+#                PortAudio's ALSA "pulse"/"default" device plays into it and records it back.
+#                A 4-channel float32 null sink "jxdaq_quad" for lanes (emulators with
+#                --outputs boards / lower=3,upper=4 sum into it; PULSE_SINK / PULSE_SOURCE
+#                choose it): channel for channel, nothing resampled, remixed or quantized
 #   JACK         `jackd -d dummy`: a clock without hardware, for MIDI virtual ports
 set -euo pipefail
 
 PG_HOST=${JXDAQ_TEST_PG_HOST:-127.0.0.1}
 PG_PORT=${JXDAQ_TEST_PG_PORT:-5432}
 NULL_SINK=${JXDAQ_TEST_NULL_SINK:-jxdaq_null}
+QUAD_SINK=${JXDAQ_TEST_QUAD_SINK:-jxdaq_quad}
+# The layout ALSA's pulse plugin gives a 4-channel stream: the same on the sink, so PulseAudio
+# maps channel to channel and mixes nothing across (tests/device_support.py: QUAD_CHANNEL_MAP).
+QUAD_CHANNEL_MAP=front-left,front-right,rear-left,rear-right
 SERVICES_DIR=${JXDAQ_SERVICES_DIR:-/tmp/jxdaq-services}
 mkdir -p "$SERVICES_DIR"
 
@@ -52,7 +59,7 @@ echo "PostgreSQL ready at $PG_HOST:$PG_PORT"
 
 # -- PulseAudio with a null sink --------------------------------------------------------------
 pulse_up() { pactl info >/dev/null 2>&1; }
-has_null_sink() { pactl list short sinks 2>/dev/null | cut -f2 | grep -qx "$NULL_SINK"; }
+has_sink() { pactl list short sinks 2>/dev/null | cut -f2 | grep -qx "$1"; }
 if ! pulse_up; then
   echo "starting PulseAudio"
   cat >"$SERVICES_DIR/pulse.pa" <<EOF
@@ -72,11 +79,17 @@ pulse_up || {
   tail -20 "$SERVICES_DIR/pulseaudio.log" >&2 2>/dev/null || true
   exit 1
 }
-has_null_sink || pactl load-module module-null-sink "sink_name=$NULL_SINK" >/dev/null
+has_sink "$NULL_SINK" || pactl load-module module-null-sink "sink_name=$NULL_SINK" >/dev/null
 pactl set-default-sink "$NULL_SINK"
 pactl set-default-source "$NULL_SINK.monitor"
-has_null_sink || { echo "PulseAudio has no null sink $NULL_SINK" >&2; exit 1; }
-echo "PulseAudio ready: default sink $NULL_SINK, default source $NULL_SINK.monitor"
+has_sink "$QUAD_SINK" || pactl load-module module-null-sink "sink_name=$QUAD_SINK" channels=4 \
+  "channel_map=$QUAD_CHANNEL_MAP" rate=48000 format=float32le \
+  "sink_properties=device.description=$QUAD_SINK" >/dev/null
+for sink in "$NULL_SINK" "$QUAD_SINK"; do
+  has_sink "$sink" || { echo "PulseAudio has no null sink $sink" >&2; exit 1; }
+done
+echo "PulseAudio ready: default sink $NULL_SINK, default source $NULL_SINK.monitor;" \
+  "4-channel sink $QUAD_SINK"
 
 # -- JACK, dummy backend ----------------------------------------------------------------------
 # A JACK client would start a server of its own if none runs; checks must not.

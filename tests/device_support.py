@@ -77,6 +77,32 @@ def private_sink() -> Iterator[str]:
         subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], timeout=10, check=False)
 
 
+#: The layout ALSA's pulse plugin gives a 4-channel stream; a sink with the same makes
+#: PulseAudio map channel to channel and mix nothing across (as jxdaq_quad in
+#: scripts/test-services.sh).
+QUAD_CHANNEL_MAP = "front-left,front-right,rear-left,rear-right"
+
+
+@contextmanager
+def quad_sink() -> Iterator[str]:
+    """Like :func:`private_sink`, with 4 float32 channels at FS: what is played into it comes
+    back from its monitor channel for channel and sample for sample (no resampling, no
+    remixing, no quantization), for lanes on one 4-channel stream."""
+    name = f"jxdaq_quad_{uuid.uuid4().hex[:10]}"
+    try:
+        loaded = subprocess.run(
+            ["pactl", "load-module", "module-null-sink", f"sink_name={name}", "channels=4",
+             f"channel_map={QUAD_CHANNEL_MAP}", f"rate={FS}", "format=float32le"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as error:
+        pytest.fail(f"cannot load a PulseAudio null sink ({error}): {SETUP_HINT}")
+    try:
+        yield name
+    finally:
+        subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], timeout=10, check=False)
+
+
 class Process:
     """A child process whose output lines are collected as they come."""
 

@@ -1,17 +1,21 @@
 """A sounddevice (PortAudio) input stream kept open for a whole job, feeding a ring buffer.
 
-sounddevice is imported lazily so the catalog, API and training run without PortAudio.
+One stream may carry several lanes (a board each, on an input of its own of one interface):
+:meth:`DeviceInput.select` gives each lane its own channels of the stream, on the stream's
+one clock. sounddevice is imported lazily so the catalog, API and training run without
+PortAudio.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from daq.audio.ring import AudioTimeout, RingBuffer, StreamClock
+from daq.audio.ring import AudioTimeout, ChannelSelection, RingBuffer, StreamClock
 
 #: The stream clock counts as steady once ``frame_at(now)`` stays this close to the frames
 #: delivered so far for STEADY_S: PortAudio's ALSA/PulseAudio timestamps can be a few hundred
@@ -99,6 +103,11 @@ class DeviceInput:
                 )
             time.sleep(0.01)
 
+    def select(self, channels: int | Sequence[int]) -> SelectedInput:
+        """A lane's view of this input: ``channels`` (indices from 0) of the one stream,
+        read as an input of their own; its clock, frames and status flags are the stream's."""
+        return SelectedInput(self, (channels,) if isinstance(channels, int) else channels)
+
     def now(self) -> float:
         """Current time on the stream's clock (seconds)."""
         return float(self._stream.time)
@@ -120,3 +129,31 @@ class DeviceInput:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SelectedInput:
+    """Some channels of a :class:`DeviceInput`, with what a capture needs of an input.
+
+    It opens and closes nothing: the device's owner keeps the stream open for every lane.
+    """
+
+    def __init__(self, device: DeviceInput, channels: Sequence[int]) -> None:
+        try:
+            self.buffer = ChannelSelection(device.buffer, channels)
+        except ValueError as error:
+            raise ValueError(f"audio input {device.device!r}: {error}") from None
+        self.device = device
+        self.sample_rate = device.sample_rate
+        self.clock = device.clock
+        self.status_flags = device.status_flags  # the stream's: one list, shared
+
+    @property
+    def channels(self) -> int:
+        return self.buffer.channels
+
+    def now(self) -> float:
+        return self.device.now()
+
+    @property
+    def latency_s(self) -> float:
+        return self.device.latency_s

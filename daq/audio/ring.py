@@ -12,6 +12,8 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -24,8 +26,26 @@ class AudioTimeout(RuntimeError):
     """The device stopped delivering frames (unplugged, stalled, or the stream died)."""
 
 
+class Frames(Protocol):
+    """What a capture reads audio from: a :class:`RingBuffer` or some of its channels."""
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def written(self) -> int: ...
+
+    def wait_for(self, frame: int, timeout_s: float) -> None: ...
+
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+
+
 class RingBuffer:
-    """Fixed-capacity float32 frames ``[capacity, channels]`` with an absolute write counter."""
+    """Fixed-capacity float32 frames ``[capacity, channels]`` with an absolute write counter.
+
+    One ring holds every channel of an input stream; :meth:`select` gives a reader (a lane)
+    its own channels, counted in the same frames.
+    """
 
     def __init__(self, capacity_frames: int, channels: int) -> None:
         if capacity_frames <= 0 or channels <= 0:
@@ -73,8 +93,13 @@ class RingBuffer:
                     f"device delivered {self._written}"
                 )
 
-    def read(self, start: int, stop: int) -> np.ndarray:
-        """Copy of frames ``[start, stop)``; they must be written and not yet overwritten."""
+    def select(self, channels: Sequence[int]) -> ChannelSelection:
+        """These channels (indices from 0, in this order) as a buffer of their own."""
+        return ChannelSelection(self, channels)
+
+    def read(self, start: int, stop: int, channels: Sequence[int] | None = None) -> np.ndarray:
+        """Copy of frames ``[start, stop)`` (of ``channels`` only, if given: indices from 0);
+        they must be written and not yet overwritten."""
         if stop > self._written:
             raise ValueError(f"frames up to {stop} requested, only {self._written} written")
         if start < self._written - self.capacity or start < 0:
@@ -83,12 +108,50 @@ class RingBuffer:
                 f"{self._written - self.capacity}..{self._written}); the capture fell behind"
             )
         index = np.arange(start, stop) % self.capacity
-        out = self._data[index]
+        out = self._data[index] if channels is None else self._data[np.ix_(index, channels)]
         # The writer fills slots before it advances ``written``; ``reserved`` covers a block
         # in flight, so frames it overwrote while we copied are caught here.
         if start < self._reserved - self.capacity:
             raise AudioOverrun(f"frames from {start} were overwritten while being read")
         return out
+
+
+class ChannelSelection:
+    """Some channels of a :class:`RingBuffer`, read as a buffer of their own: a lane's input.
+
+    Frame indices are the ring's, so every selection of one ring counts the same frames on
+    the same stream clock; a frame index one lane computes is valid in every other.
+    """
+
+    def __init__(self, ring: RingBuffer, channels: Sequence[int]) -> None:
+        chosen = tuple(channels)
+        if not chosen:
+            raise ValueError("select at least one channel")
+        outside = [c for c in chosen if not 0 <= c < ring.channels]
+        if outside:
+            raise ValueError(
+                f"channel index {outside[0]} is not among the ring's {ring.channels} "
+                f"(indices 0..{ring.channels - 1})"
+            )
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"channels {list(chosen)} name one channel twice")
+        self.ring = ring
+        self.selected = chosen
+
+    @property
+    def channels(self) -> int:
+        return len(self.selected)
+
+    @property
+    def written(self) -> int:
+        return self.ring.written
+
+    def wait_for(self, frame: int, timeout_s: float) -> None:
+        self.ring.wait_for(frame, timeout_s)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Copy of frames ``[start, stop)`` of the selected channels: [frames, channels]."""
+        return self.ring.read(start, stop, self.selected)
 
 
 class StreamClock:

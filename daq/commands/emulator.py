@@ -1,8 +1,9 @@
 """``jxdaq emulator``: the emulated sound board, served behind real devices or rendered to files.
 
 ``serve`` runs the board as its own process (a serial pty or pyserial URL, an optional
-virtual MIDI input, audio out through PortAudio); ``render`` plays one tone of a .syx file
-into a WAV file (and a spectrogram picture) to listen to and look at.
+virtual MIDI input, audio out through PortAudio: the mix, or each board on its own channel);
+``render`` plays one tone of a .syx file into a WAV file (and a spectrogram picture) to
+listen to and look at.
 """
 
 from __future__ import annotations
@@ -53,7 +54,21 @@ def serve(
             "Default: PortAudio's default output."
         ),
     ] = None,
-    channels: Annotated[int, typer.Option(min=1, max=2, help="Output channels.")] = 1,
+    outputs: Annotated[
+        str,
+        typer.Option(
+            help="What each output channel plays: 'mix' (both boards summed, on every "
+            "channel), 'boards' (each board on a channel of its own; the 'audio:' line "
+            "printed at start says which) or SOURCE=CHANNEL,... (SOURCE: mix, lower, upper; "
+            "channels from 1; unnamed channels are silent)."
+        ),
+    ] = "mix",
+    channels: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Output channels. Default: the highest channel --outputs names (mix: 1)."
+        ),
+    ] = None,
     sample_rate: Annotated[int, typer.Option(help="Hz.")] = 48000,
     block: Annotated[int, typer.Option(min=16, help="Frames per audio block.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of noise and random LFOs.")] = 0,
@@ -71,15 +86,20 @@ def serve(
     import threading
 
     from daq.emulator.assigner import AssignerSettings
+    from daq.emulator.outputs import OutputMap
     from daq.emulator.serve import ServeConfig
     from daq.emulator.serve import serve as run
 
+    try:
+        output_map = OutputMap.parse(outputs, channels)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--outputs") from None
     config = ServeConfig(
         serial=None if serial == _NONE else serial,
         midi_in=midi_in,
         midi_backend=midi_backend,
         audio_device=int(audio_device) if (audio_device or "").isdigit() else audio_device,
-        channels=channels,
+        outputs=output_map,
         sample_rate=sample_rate,
         block_frames=block,
         seed=seed,

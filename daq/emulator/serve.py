@@ -4,7 +4,8 @@ Bytes come in on a serial line: a pseudo-terminal it opens (its path is announce
 code under test opens it as it would open /dev/ttyUSB0) or any pyserial URL. Whole-synth
 MIDI comes in on a virtual MIDI input port (rtmidi: ALSA or JACK, chosen by mido backend
 name) through the emulated assigner. Audio goes out through sounddevice to a PortAudio
-output device, whose clock paces the emulation; with no audio device a wall-clock pacer
+output device, as the mix or each board on a channel of its own (:mod:`daq.emulator.outputs`),
+and the device's clock paces the emulation; with no audio device a wall-clock pacer
 takes its place. Hardware libraries are imported only when a device is opened.
 """
 
@@ -23,7 +24,8 @@ from typing import Protocol
 import numpy as np
 
 from daq.emulator.assigner import Assigner, AssignerSettings
-from daq.emulator.board import BoardEmulator, blocks, mix
+from daq.emulator.board import BoardEmulator, blocks
+from daq.emulator.outputs import MIX, OutputMap
 from daq.emulator.timing import CommandScheduler
 
 #: The voice-board line's speed (PROTOCOL.md section 1).
@@ -105,7 +107,8 @@ class ServeConfig:
     midi_in: str | None = None
     midi_backend: str = "mido.backends.rtmidi"
     audio_device: str | None = None  # None: PortAudio's default output; NO_AUDIO: none
-    channels: int = 1
+    #: Which output channel plays the mix or which board (:mod:`daq.emulator.outputs`).
+    outputs: OutputMap = field(default_factory=lambda: OutputMap.parse(MIX))
     sample_rate: int = 48000
     block_frames: int = 256
     seed: int = 0
@@ -188,9 +191,10 @@ def _audio_output(
         if status:
             counters.audio_problems += 1
         if scheduler is None:
-            outdata[:] = mix(emulator.process(frames))[:, None]
+            boards = emulator.process(frames)
         else:
-            outdata[:] = mix(scheduler.process(frames, time.outputBufferDacTime))[:, None]
+            boards = scheduler.process(frames, time.outputBufferDacTime)
+        config.outputs.fill(boards, outdata)
         counters.audio_blocks += 1
 
     try:
@@ -198,7 +202,7 @@ def _audio_output(
             samplerate=emulator.sample_rate,
             blocksize=config.block_frames,
             device=config.audio_device,
-            channels=config.channels,
+            channels=config.outputs.channels,
             dtype="float32",
             callback=callback,
         )
@@ -237,7 +241,7 @@ def serve(
 ) -> Counters:
     """Open every side of ``config``, announce each, run until ``stop`` is set.
 
-    Announcements are ``serial: PATH``, ``midi-in: PORT``, ``audio: DEVICE`` and finally
+    Announcements are ``serial: PATH``, ``midi-in: PORT``, ``audio: DEVICE ...`` and finally
     ``ready``; a caller (or a test) waits for ``ready`` before it writes. Pass ``emulator``
     to look at the boards from the same process (its sample rate wins over the config's).
     """
@@ -265,7 +269,11 @@ def serve(
             _wait_until_flowing(counters, config.block_frames / emulator.sample_rate, config)
             if scheduler is not None:
                 scheduler.attach(lambda: stream.time)
-            announce(f"audio: {config.audio_device or 'default'} at {emulator.sample_rate} Hz")
+            outputs = config.outputs
+            announce(
+                f"audio: {config.audio_device or 'default'} at {emulator.sample_rate} Hz, "
+                f"{outputs.channels} channel(s): {outputs}"
+            )
         announce("ready")
         stop.wait()
     counters.dropped_commands = emulator.parser.dropped
