@@ -121,8 +121,10 @@ def measure_latency(
     key: int = 69,
     velocity: int = 127,
     attempts: int = 3,
+    columns: slice = slice(None),
 ) -> LatencyResult:
-    """Play :data:`CALIBRATION_TONE` ``attempts`` times and time its onsets.
+    """Play :data:`CALIBRATION_TONE` ``attempts`` times and time its onsets (heard on the
+    input's ``columns``: the instrument's lane of the stream).
 
     ``audio`` must be started (its stream running). Raises :class:`CalibrationError` when no
     onset comes back within :data:`MAX_LATENCY_S` (wrong audio device, cable, muted synth).
@@ -138,7 +140,8 @@ def measure_latency(
     time.sleep(SETTLE_S)
     try:
         latencies = [
-            _one_latency(instrument, audio, sample_rate, key, velocity) for _ in range(attempts)
+            _one_latency(instrument, audio, sample_rate, key, velocity, columns)
+            for _ in range(attempts)
         ]
     finally:
         instrument.all_notes_off()
@@ -150,7 +153,12 @@ def measure_latency(
 
 
 def _one_latency(
-    instrument: Instrument, audio: DeviceInput, rate: int, key: int, velocity: int
+    instrument: Instrument,
+    audio: DeviceInput,
+    rate: int,
+    key: int,
+    velocity: int,
+    columns: slice,
 ) -> float:
     buffer, clock = audio.buffer, audio.clock
     time.sleep(QUIET_S)
@@ -162,7 +170,7 @@ def _one_latency(
     begin = on - round(QUIET_S * rate)
     end = on + round(MAX_LATENCY_S * rate)
     buffer.wait_for(end, timeout_s=MAX_LATENCY_S + 5.0)
-    recorded = buffer.read(max(begin, 0), end)
+    recorded = buffer.read(max(begin, 0), end)[:, columns]
     note_on = on - max(begin, 0)
     search_from = max(note_on - round(GUARD_S * rate), 0)
     quiet = recorded[:search_from]

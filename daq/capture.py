@@ -115,17 +115,26 @@ class Played:
 
 class RealtimeCapture:
     """A take from a rig in real time: notes sent on the stream's clock, audio cut from the
-    input's ring buffer by frame index, shifted by the rig's measured latency.
+    input's ring buffer by frame index (and by channel: ``columns``, a lane's channels of the
+    stream), shifted by the rig's measured latency.
 
     The settle time runs during the pre-roll (both are quiet time before the note), so a take
     costs its own audio plus a few milliseconds; the tail stops once the recorded tail is
     silent or, at the latest, once the synth has played ``tail.max_s`` of it.
     """
 
-    def __init__(self, instrument: Instrument, audio: AudioSource, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        instrument: Instrument,
+        audio: AudioSource,
+        latency_s: float = 0.0,
+        columns: slice = slice(None),
+    ) -> None:
         self.instrument = instrument
         self.audio = audio
         self.latency_s = latency_s
+        #: The input channels this instrument's sound comes back on (a lane's of a stream).
+        self.columns = columns
 
     def capture(self, tone: Tone, spec: CaptureSpec) -> RawTake:
         return self.collect(self.play(tone, spec))
@@ -173,7 +182,7 @@ class RealtimeCapture:
         buffer = self.audio.buffer
         buffer.wait_for(played.end, timeout_s=timeout_s + self.latency_s)
         return RawTake(
-            buffer.read(played.begin, played.end),
+            buffer.read(played.begin, played.end)[:, self.columns],
             self.audio.sample_rate,
             played.note_on - played.begin,
             self.latency_s,
@@ -193,7 +202,7 @@ class RealtimeCapture:
         window = round(TAIL_POLL_S * self.audio.sample_rate)
         if written < since + window:
             return None
-        recent = buffer.read(written - window, written)
+        recent = buffer.read(written - window, written)[:, self.columns]
         return written if np.abs(recent).max() < 10 ** (silence_db / 20) else None
 
     def _wait_for_quiet(self, since: int, silence_db: float) -> None:

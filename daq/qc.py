@@ -2,7 +2,9 @@
 
 A bad take must never enter a dataset silently. Each check names what it saw, so an
 operator reading a failed take (or a faulted rig) knows whether to look at the cable, the
-gain staging or the synth. Thresholds live in :class:`QcThresholds`, one place.
+gain staging or the synth, and says what kind of finding it is (a :class:`QcCode`), so that
+code asks for a kind, never matches the words of a reason. Thresholds live in
+:class:`QcThresholds`, one place.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from db.schema import QcVerdict
+from db.schema import QcCode, QcVerdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +34,40 @@ class QcThresholds:
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing a check saw: its kind and, for people, what exactly."""
+
+    code: QcCode
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class QcReport:
     verdict: QcVerdict
-    reasons: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # failures first, then warnings
     peak: float = 0.0
     rms: float = 0.0
     onset_s: float | None = None  # onset relative to the note-on (after compensation)
 
     @property
+    def reasons(self) -> list[str]:
+        return [f.text for f in self.findings]
+
+    @property
+    def code(self) -> QcCode | None:
+        """The kind of the first (the failing, if any) finding."""
+        return self.findings[0].code if self.findings else None
+
+    @property
     def silent(self) -> bool:
-        return any(r.startswith("silent") for r in self.reasons)
+        return any(f.code is QcCode.SILENT for f in self.findings)
+
+    def with_problems(self, problems: tuple[str, ...]) -> QcReport:
+        """This report failed by what went wrong while recording (e.g. an input overflow)."""
+        if not problems:
+            return self
+        found = [Finding(QcCode.INPUT_PROBLEM, p) for p in problems]
+        return QcReport(QcVerdict.FAIL, [*found, *self.findings], self.peak, self.rms, self.onset_s)
 
 
 def _db(x: float) -> float:
@@ -63,31 +89,34 @@ def assess(
 ) -> QcReport:
     """Check a take ``[frames, channels]`` whose first note starts at ``note_on_frame``."""
     t = thresholds
-    fails: list[str] = []
-    warns: list[str] = []
+    fails: list[Finding] = []
+    warns: list[Finding] = []
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
     if _db(peak) < t.silence_dbfs:
-        fails.append(f"silent: peak {_db(peak):.1f} dBFS < {t.silence_dbfs:.0f} dBFS")
+        text = f"silent: peak {_db(peak):.1f} dBFS < {t.silence_dbfs:.0f} dBFS"
+        fails.append(Finding(QcCode.SILENT, text))
         return QcReport(QcVerdict.FAIL, fails, peak, rms)
 
     clipped = float(np.mean(np.abs(audio) >= t.clip_level))
     if clipped > t.clip_fraction:
-        fails.append(f"clipping: {clipped:.2%} of samples at full scale")
+        fails.append(Finding(QcCode.CLIPPING, f"clipping: {clipped:.2%} of samples at full scale"))
     dc = float(np.abs(audio.mean(axis=0)).max())
     if dc > t.dc_offset:
-        warns.append(f"dc offset {dc:.3f} > {t.dc_offset}")
+        warns.append(Finding(QcCode.DC_OFFSET, f"dc offset {dc:.3f} > {t.dc_offset}"))
 
     pre_roll = audio[: max(0, note_on_frame - round(t.pre_roll_guard_s * sample_rate))]
     floor = float(np.sqrt(np.mean(np.square(pre_roll, dtype=np.float64)))) if pre_roll.size else 0.0
     if pre_roll.size and _db(floor) > t.noise_floor_dbfs:
-        warns.append(f"noise floor {_db(floor):.1f} dBFS > {t.noise_floor_dbfs:.0f} dBFS")
+        text = f"noise floor {_db(floor):.1f} dBFS > {t.noise_floor_dbfs:.0f} dBFS"
+        warns.append(Finding(QcCode.NOISE_FLOOR, text))
     ac_pre_roll = pre_roll - pre_roll.mean(axis=0) if pre_roll.size else pre_roll
     if pre_roll.size and _db(float(np.abs(ac_pre_roll).max())) > _db(peak) + t.bleed_db:
-        fails.append(
+        text = (
             f"sound before the note-on (pre-roll within {-t.bleed_db:.0f} dB of the peak): "
             "latency compensation is off or the previous take is bleeding in"
         )
+        fails.append(Finding(QcCode.EARLY_SOUND, text))
     threshold = max(floor * 10 ** (t.onset_rise_db / 20), peak * 10 ** (t.silence_dbfs / 20))
     search_from = max(0, note_on_frame - int(t.onset_window_s * sample_rate))
     onset = onset_frame(audio, search_from, threshold)
@@ -95,7 +124,8 @@ def assess(
     if onset_s is None or abs(onset_s) > t.onset_window_s:
         # A slow attack is a legitimate sound; a late onset is worth a look, not a retry.
         where = "none" if onset_s is None else f"{onset_s * 1000:+.1f} ms"
-        warns.append(f"onset not within {t.onset_window_s * 1000:.0f} ms of the note-on ({where})")
+        text = f"onset not within {t.onset_window_s * 1000:.0f} ms of the note-on ({where})"
+        warns.append(Finding(QcCode.LATE_ONSET, text))
 
     verdict = QcVerdict.FAIL if fails else QcVerdict.WARN if warns else QcVerdict.PASS
     return QcReport(verdict, fails + warns, peak, rms, onset_s)

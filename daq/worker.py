@@ -6,16 +6,20 @@ out and another claim captures the sample again. Setting ``stop`` (the CLI does 
 and SIGINT) finishes the take in hand, flushes the writer and gives back what was claimed but
 not captured.
 
-One loop serves every rig; what differs is the :class:`daq.capture_backends.CaptureBackend`. A
-real-time rig can fault: its serial port disappears, its audio input errors, or its takes go
-silent. The worker then gives back the claims in hand (a bad take is never stored), marks
-the rig FAULTED with a reason that names the rig, the device and the last good take, and
-reopens the devices with exponential backoff until a probe tone is heard again. Other rigs
-never notice: their workers are separate processes sharing only the catalog.
+The worker is a plain loop: claim -> ``rig.capture`` -> writer, with leases and heartbeats.
+What differs between rigs (how takes are made, what a failure or an error means, latency,
+calibration and drift) is the rig's own (:class:`daq.rigs.base.Rig`). A real-time rig can
+fault: its serial port disappears, its audio input errors, or its takes go silent. The worker
+then gives back the claims in hand (a bad take is never stored), marks the rig FAULTED with a
+reason that names the rig, the device and the last good take, and reconnects with
+exponential backoff until a probe tone is heard again. A fault of one lane (one board of the
+rig) stops that lane only: its claims go back and the other lanes go on. Other rigs never
+notice: their workers are separate processes sharing only the catalog.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -24,14 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from daq import sampling
-from daq.capture import RawTake, render_seed
-from daq.capture_backends import PROBE_TONE, CaptureBackend, Work, backend_for, probe_spec
+from daq.capture import render_seed
 from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
-from daq.rigs import RigDefinition
+from daq.rigs import RigDefinition, open_rig
+from daq.rigs.base import FaultPolicy, LaneDown, Rig, Taken, Work
+from daq.rigs.calibration import DRIFT, DriftPolicy
 from daq.settings import get_settings
 from daq.spec import JobSpec, validate_spec
-from daq.worker_calibration import DRIFT, DriftPolicy, WorkerCalibration
 from daq.writer import (
     OUTAGE_BACKOFF_MAX_S,
     OUTAGE_BACKOFF_S,
@@ -45,11 +49,12 @@ from db.catalog import Catalog
 from db.engine import error_line, is_outage, storage_refusal
 from db.records import ClaimedSample, LeaseLost
 from db.registry import LATENCY
-from db.schema import FINAL_JOB_STATES, QcVerdict, RigStatus, utcnow
+from db.schema import FINAL_JOB_STATES, QcCode, QcVerdict, RigStatus, utcnow
 from db.store import AudioStore
 
-# DRIFT and LATENCY: the calibration kinds a worker records, under the names the API reads.
-__all__ = ["DRIFT", "LATENCY", "FaultPolicy", "SilentRig", "Worker", "WorkerStats"]
+# DRIFT and LATENCY: the calibration kinds a rig records, under the names the API reads;
+# FaultPolicy: the rig's, named here for the worker's callers.
+__all__ = ["DRIFT", "LATENCY", "FaultPolicy", "Worker", "WorkerStats"]
 
 #: How often idle workers look for work.
 POLL_S = 0.5
@@ -68,19 +73,6 @@ class WorkerStats:
     failed_attempts: int = 0
     released: int = 0
     faults: int = 0  # times the rig went from working to FAULTED
-
-
-@dataclass(frozen=True, slots=True)
-class FaultPolicy:
-    """When a real-time rig counts as broken and how eagerly it is retried."""
-
-    silent_takes: int = 3  # consecutive silent takes before the rig is probed
-    backoff_s: float = 1.0  # first wait before reopening; doubles up to backoff_max_s
-    backoff_max_s: float = 60.0
-
-
-class SilentRig(RuntimeError):
-    """Takes keep coming back silent and a probe tone is not heard either."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,33 +170,31 @@ class Worker:
         qc: QcThresholds | None = None,
         stop: threading.Event | None = None,
         on_take: Callable[[int], None] | None = None,
-        backend: CaptureBackend | None = None,
+        device: Rig | None = None,
         faults: FaultPolicy | None = None,
         drift: DriftPolicy | None = None,
         min_free_mb: int | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
-        self.rig = rig
+        self.definition = rig
         self.lease_s = lease_s
-        self.backend = backend or backend_for(rig)
-        self.batch = batch or self.backend.batch
         self.qc = qc or QcThresholds()
+        self.fault_policy = faults or FaultPolicy()
+        #: The rig as a device (``device``: one made elsewhere, e.g. a test's spy).
+        self.rig: Rig = device or open_rig(
+            rig, catalog, drift=drift, qc=self.qc, faults=self.fault_policy
+        )
+        self.batch = batch or max(self.rig.batch, self.rig.lanes)
         self.stop = stop or threading.Event()
         self.on_take = on_take
-        self.fault_policy = faults or FaultPolicy()
-        self.calibration = WorkerCalibration(
-            catalog, rig.name, self.backend, drift, lambda status: self._set_status(status)
-        )
         self.stats = WorkerStats()
         #: The claims in hand while :meth:`run` runs.
         self.keeper = LeaseKeeper(catalog, rig.name, lease_s)
         self._plans: dict[int, _JobPlan] = {}
-        self._status: tuple[RigStatus, str | None] | None = None
         self._connected = False
         self._faulted = False
         self._backoff = self.fault_policy.backoff_s
-        self._silent = 0
         self._last_good = "none yet"
         self._last_job: int | None = None
         self._last_progress = time.monotonic()
@@ -217,17 +207,20 @@ class Worker:
         self._outage_error = ""
         self._outage_backoff = OUTAGE_BACKOFF_S
 
-    @property
-    def _fault_types(self) -> tuple[type[BaseException], ...]:
-        return (*self.backend.faults, SilentRig, LocalFault)
+    def _fault_device(self, error: BaseException) -> str | None:
+        """The device ``error`` is about if it means the rig (or this host) cannot capture,
+        else None."""
+        if isinstance(error, LocalFault):
+            return error.device
+        return self.rig.fault_device(error)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, job_id: int | None = None) -> WorkerStats:
         """Capture until ``stop`` is set, or until job ``job_id`` is over (taking only its
         samples)."""
         self._job_id = job_id
-        log_event(log, "worker.start", rig=self.rig.name, instrument=self.rig.instrument,
-                  job=job_id)  # fmt: skip
+        log_event(log, "worker.start", rig=self.rig.name, instrument=self.definition.instrument,
+                  lanes=self.rig.lanes, job=job_id)  # fmt: skip
         writer = TakeWriter(self.catalog, self.store, stop=self.stop)
         keeper = self.keeper
         keeper.start()
@@ -267,17 +260,18 @@ class Worker:
         self._set_status(RigStatus.CAPTURING)
         try:
             self._capture(claims, writer, keeper)
-        except self._fault_types as error:
-            self._fault(error)
         except Exception as error:
-            if is_outage(error) or storage_refusal(error):
+            if self._fault_device(error) is not None:
+                self._fault(error)
+            elif is_outage(error) or storage_refusal(error):
                 raise
-            self._capture_failed(error, keeper)
+            else:
+                self._capture_failed(error, keeper)
         self._give_back(keeper)
         return False
 
     def _capture_failed(self, error: Exception, keeper: LeaseKeeper) -> None:
-        """Capture broke on something that is not the rig's fault (a spec the backend
+        """Capture broke on something that is not the rig's fault (a spec the rig
         refuses, a tone it cannot render): each claim in hand has a failed attempt with the
         reason, and claims go one at a time until a take comes back, so that a sample that
         can never be captured fails alone after the job's attempts."""
@@ -286,7 +280,9 @@ class Worker:
         for claim in keeper.take_all():
             self.stats.failed_attempts += 1
             try:
-                state = self.catalog.fail_sample(claim, reason, retry=True)
+                state = self.catalog.fail_sample(
+                    claim, reason, retry=True, code=QcCode.CAPTURE_FAILED
+                )
             except LeaseLost:
                 continue
             _log_claim("take.uncaptured", logging.WARNING, self.rig.name, claim,
@@ -302,13 +298,13 @@ class Worker:
             )
 
     def _register(self) -> None:
-        rig = self.rig
+        rig = self.definition
         audio = None if rig.audio_device is None else str(rig.audio_device)
         self.catalog.upsert_rig(
             rig.name, rig.transport, audio_device=audio, config=rig.model_dump(mode="json")
         )
         self._set_status(RigStatus.IDLE)
-        self.calibration.start()
+        self.rig.calibration.start()
         self._registered = True
 
     def _trouble(self, error: Exception) -> None:
@@ -354,7 +350,7 @@ class Worker:
         may be unreachable now: what cannot be given back comes back when its lease runs out."""
         unrecorded = writer.close()
         keeper.close()
-        self.backend.close()
+        self.rig.close()
         try:
             if self._registered:
                 self._give_back(keeper, unrecorded)
@@ -378,11 +374,7 @@ class Worker:
     def _set_status(
         self, status: RigStatus, reason: str | None = None, force: bool = False
     ) -> None:
-        """Tell the catalog, unless it already knows (``force``: it may have been changed
-        by someone else, e.g. an operator clearing a fault)."""
-        if force or self._status != (status, reason):
-            self.catalog.heartbeat(self.rig.name, status, reason)
-            self._status = (status, reason)
+        self.rig.set_status(status, reason, force)
 
     def _job_over(self, job_id: int) -> bool:
         """Whether the job a ``--job`` worker serves is over (a tombstone is: it was over
@@ -427,20 +419,17 @@ class Worker:
 
     # -- devices and faults ---------------------------------------------------------------
     def _connect(self, writer: TakeWriter) -> bool:
-        """Open the rig (calibrating its latency if unknown), prove it makes sound and that
-        this host can keep takes (free space, a writable store and catalog).
+        """Connect the rig (it knows its latency and makes sound) once this host can keep
+        takes (free space, a writable store and catalog).
 
         On failure the rig is (or stays) FAULTED and the next try waits twice as long.
         """
-        backend = self.backend
         try:
             self._check_host()
-            backend.open()
-            if backend.latency_s is None:
-                backend.latency_s = self.calibration.latency()
-            if not backend.deterministic:
-                self._probe("the probe tone was not heard")
-        except self._fault_types as error:
+            self.rig.connect()
+        except Exception as error:
+            if self._fault_device(error) is None:
+                raise
             self._fault(error)
             self._retry_later()
             return False
@@ -494,9 +483,8 @@ class Worker:
     def _fault(self, error: BaseException) -> None:
         """The rig is broken: close it, say why, and let ``_connect`` retry later."""
         self._connected = False
-        self._silent = 0
-        self.backend.close()
-        device = error.device if isinstance(error, LocalFault) else self.backend.device(error)
+        self.rig.close()
+        device = self._fault_device(error)
         reason = (
             f"rig {self.rig.name} faulted on {device}: {error}; last good take: {self._last_good}"
         )
@@ -541,21 +529,15 @@ class Worker:
             return
         try:
             self._calibrations_due()
-        except self._fault_types as error:
+        except Exception as error:
+            if self._fault_device(error) is None:
+                raise
             self._fault(error)
 
     def _calibrations_due(self) -> None:
         """Drift checks when due, calibrations operators asked for (faults propagate)."""
         takes = self.stats.submitted + self.stats.failed_attempts  # the rig's use, pass or fail
-        self.calibration.scheduled_drift(takes, self._last_job)
-        self.calibration.serve_requests(self._last_job)
-
-    def _probe(self, failure: str) -> None:
-        """Raise :class:`SilentRig` (saying ``failure``) unless a known loud tone is heard."""
-        backend = self.backend
-        take = backend.capture_one(PROBE_TONE, probe_spec(backend.sample_rate, backend.channels))
-        if assess(take.audio, take.sample_rate, take.note_on_frame, self.qc).silent:
-            raise SilentRig(failure)
+        self.rig.calibrate(takes, self._last_job)
 
     # -- one batch ------------------------------------------------------------------------
     def _plan(self, job_id: int) -> _JobPlan:
@@ -582,18 +564,23 @@ class Worker:
         self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
     ) -> None:
         batches = self._batches(claims, writer, keeper)
-        for item, take in self.backend.capture(batches, self.stop):
-            self._finish(item, take, writer, keeper)
+        # closed before an error leaves: the rig's lanes stop before it is faulted or reused
+        with contextlib.closing(self.rig.capture(batches, self.stop)) as events:
+            for event in events:
+                if isinstance(event, LaneDown):
+                    self._lane_down(event, keeper)
+                else:
+                    self._finish(event, writer, keeper)
 
     def _batches(
         self, claims: list[ClaimedSample], writer: TakeWriter, keeper: LeaseKeeper
     ) -> Iterator[Iterator[Work]]:
-        """The work of ``claims``, then of batch after batch claimed as the backend asks for
+        """The work of ``claims``, then of batch after batch claimed as the rig asks for
         the next, until the queue is empty or ``stop`` is set.
 
-        A real-time backend asks while the last take of a batch is still coming back, so its
+        A real-time rig asks while the last take of a batch is still coming back, so its
         pipeline does not empty at batch boundaries. Between batches come the calibrations
-        (a fault there ends the capture through the backend) and the progress line.
+        (a fault there ends the capture through the rig) and the progress line.
         """
         while claims:
             keeper.hold(claims)
@@ -616,31 +603,38 @@ class Worker:
                 self._last_job = item.claim.job_id
                 yield item
 
-    def _finish(self, item: Work, take: RawTake, writer: TakeWriter, keeper: LeaseKeeper) -> None:
+    def _lane_down(self, event: LaneDown, keeper: LeaseKeeper) -> None:
+        """A lane stopped (the rig said why in the catalog): its claims in hand go back to
+        the queue for the other lanes; with no lane left, the rig faults."""
+        log_event(log, "rig.lane_fault", logging.ERROR, rig=self.rig.name, lane=event.lane + 1,
+                  device=event.device, error=str(event.error))  # fmt: skip
+        for work in event.works:
+            if keeper.done(work.claim):
+                self.stats.released += self.catalog.release(work.claim)
+        if len(self.rig.down) >= self.rig.lanes:
+            raise event.error
+
+    def _finish(self, taken: Taken, writer: TakeWriter, keeper: LeaseKeeper) -> None:
         """QC the take, then hand it on: to the writer, or to the catalog as a failure.
 
         The keeper forgets the claim before the hand-off (after it the sample is no longer
         leased), and a claim it no longer holds is not stored: its lease was lost.
         """
+        item, take = taken.work, taken.take
         claim = item.claim
-        report: QcReport = assess(take.audio, take.sample_rate, take.note_on_frame, self.qc)
-        if take.problems:
-            report = QcReport(
-                QcVerdict.FAIL,
-                [*take.problems, *report.reasons],
-                report.peak,
-                report.rms,
-                report.onset_s,
-            )
+        report = assess(take.audio, take.sample_rate, take.note_on_frame, self.qc)
+        report = report.with_problems(take.problems)
         if report.verdict is QcVerdict.FAIL:
-            self._failed(item, report, keeper)
+            self._failed(taken, report, keeper)
             return
-        self._silent = 0
+        self.rig.take_passed(taken.lane)
         self._one_at_a_time = False
         if not keeper.done(claim):
             return
         writer.submit(
-            FinishedTake(claim, item.tone.data, take, report, self._plans[claim.job_id].notes)
+            FinishedTake(
+                claim, item.tone.data, take, report, self._plans[claim.job_id].notes, taken.lane + 1
+            )
         )
         self.stats.submitted += 1
         self._last_good = (
@@ -648,28 +642,26 @@ class Worker:
         )
         _log_claim(
             "take", logging.DEBUG, self.rig.name, claim,
-            qc=report.verdict.value, onset_ms=_ms(report.onset_s),
+            lane=taken.lane + 1, qc=report.verdict.value, onset_ms=_ms(report.onset_s),
         )  # fmt: skip
         if self.on_take is not None:
             self.on_take(self.stats.submitted)
 
-    def _failed(self, item: Work, report: QcReport, keeper: LeaseKeeper) -> None:
-        """A take failed QC. The emulator is deterministic: the same tone and seed would fail
-        again, so its failures are final. A real rig's are retried while attempts remain,
-        and a run of silent takes is a fault if even a probe tone is not heard."""
+    def _failed(self, taken: Taken, report: QcReport, keeper: LeaseKeeper) -> None:
+        """A take failed QC; the rig says whether its sample gets another attempt (the
+        emulator's failures are final, a real rig's are retried while attempts remain) and
+        faults itself, or the lane, on a run of silent takes that a probe confirms."""
+        item = taken.work
         claim = item.claim
-        retry = not self.backend.deterministic
-        if retry and report.silent:
-            self._silent += 1
-            if self._silent >= self.fault_policy.silent_takes:
-                self._probe(f"{self._silent} takes in a row were silent, and so was a probe tone")
-                self._silent = 0
+        retry = self.rig.retry_failed(taken.lane, report)
         self.stats.failed_attempts += 1
         if not keeper.done(claim):
             return
         reason = "; ".join(report.reasons)
         try:
-            state = self.catalog.fail_sample(claim, reason, tone=item.tone.data, retry=retry)
+            state = self.catalog.fail_sample(
+                claim, reason, tone=item.tone.data, retry=retry, code=report.code
+            )
         except LeaseLost:
             _log_claim("lease.lost", logging.WARNING, self.rig.name, claim)
             return

@@ -55,6 +55,7 @@ class FinishedTake:
     take: RawTake
     qc: QcReport
     notes: list[dict[str, float]]
+    lane: int = 1  # which board of the rig made it (1-based)
 
 
 class LocalFault(RuntimeError):
@@ -225,6 +226,7 @@ class TakeWriter:
                 onset_latency_s=finished.qc.onset_s,
                 peak=finished.qc.peak,
                 rms=finished.qc.rms,
+                lane=finished.lane,
             )
             for finished, ref in zip(takes, refs, strict=True)
         ]

@@ -70,6 +70,7 @@ _TAKE_COLUMNS = (
     Take.captured_at,
     Take.recorded_at,
     Take.broken_reason,
+    Take.lane,
     Sample.index.label("sample_index"),
     Sample.tone,
     Rig.name.label("rig"),
@@ -95,6 +96,7 @@ def _take_info(row: Row[Any]) -> TakeInfo:
         captured_at=row.captured_at,
         recorded_at=row.recorded_at,
         broken_reason=row.broken_reason,
+        lane=row.lane,
     )
 
 
@@ -270,7 +272,12 @@ class Reads(UnitOfWork):
             requeued = connection.execute(
                 update(Sample)
                 .where(Sample.id == take.sample_id, Sample.state == SampleState.CAPTURED)
-                .values(state=SampleState.PENDING, last_error=reason, updated_at=now)
+                .values(
+                    state=SampleState.PENDING,
+                    last_error=reason,
+                    last_error_code=None,
+                    updated_at=now,
+                )
             ).rowcount
             if not requeued:
                 return True

@@ -131,6 +131,7 @@ class NewTake:
     peak: float | None = None
     rms: float | None = None
     firmware_version: str | None = None
+    lane: int = 1  # which board of the rig made it (1-based)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class TakeInfo:
     captured_at: datetime
     recorded_at: datetime
     broken_reason: str | None
+    lane: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ class SampleInfo:
     lease_expires_at: datetime | None
     last_error: str | None
     tone: bytes | None
+    last_error_code: str | None = None  # a db.schema.QcCode value
 
 
 @dataclass(frozen=True, slots=True)

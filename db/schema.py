@@ -96,6 +96,20 @@ class QcVerdict(enum.StrEnum):
     FAIL = "fail"
 
 
+class QcCode(enum.StrEnum):
+    """What a QC check (or a failed capture) found: stored with a failed attempt, so that
+    readers ask for a kind instead of matching the words of its reason."""
+
+    SILENT = "silent"
+    CLIPPING = "clipping"
+    EARLY_SOUND = "early_sound"  # sound before the note-on: latency off, or bleed
+    INPUT_PROBLEM = "input_problem"  # the input reported an overflow while recording
+    DC_OFFSET = "dc_offset"
+    NOISE_FLOOR = "noise_floor"
+    LATE_ONSET = "late_onset"
+    CAPTURE_FAILED = "capture_failed"  # no take at all: the rig refused the work
+
+
 class Role(enum.StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
@@ -246,6 +260,8 @@ class Sample(Base):
     #: Number of claims so far; also the fencing token a claim must present to record.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The kind of the last failure (a :class:`QcCode`), None when it had none.
+    last_error_code: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime]
 
 
@@ -271,6 +287,8 @@ class Take(Base):
     sample_rate: Mapped[int] = mapped_column(Integer)
     channels: Mapped[int] = mapped_column(SmallInteger)
     frames: Mapped[int] = mapped_column(Integer)
+    #: Which of its rig's boards made the take (1: the first, or the rig's only one).
+    lane: Mapped[int] = mapped_column(SmallInteger, server_default="1")
     onset_latency_s: Mapped[float | None] = mapped_column(Float)
     peak: Mapped[float | None] = mapped_column(Float)
     rms: Mapped[float | None] = mapped_column(Float)

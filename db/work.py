@@ -40,6 +40,7 @@ from db.schema import (
     JobRigTakes,
     JobSpecRow,
     JobState,
+    QcCode,
     Rig,
     Sample,
     SampleState,
@@ -485,14 +486,22 @@ class WorkQueue(UnitOfWork):
                     lease_owner_id=None,
                     lease_expires_at=None,
                     last_error=reason,
+                    last_error_code=None,
                     updated_at=now,
                 )
             ).rowcount
 
     def fail_sample(
-        self, claim: ClaimedSample, reason: str, *, tone: bytes | None = None, retry: bool = True
+        self,
+        claim: ClaimedSample,
+        reason: str,
+        *,
+        tone: bytes | None = None,
+        retry: bool = True,
+        code: QcCode | None = None,
     ) -> SampleState:
-        """Record a failed attempt: back to pending while attempts remain, else failed."""
+        """Record a failed attempt (why, and its kind: ``code``): back to pending while
+        attempts remain, else failed."""
         if tone is not None:
             _check_tone(tone, f"sample {claim.job_id}/{claim.index}")
         now = utcnow()
@@ -510,6 +519,7 @@ class WorkQueue(UnitOfWork):
                     lease_owner_id=None,
                     lease_expires_at=None,
                     last_error=reason,
+                    last_error_code=code,
                     tone=tone if tone is not None else Sample.tone,
                     updated_at=now,
                 )
@@ -532,6 +542,7 @@ class WorkQueue(UnitOfWork):
                     lease_owner_id=None,
                     lease_expires_at=None,
                     last_error="lease expired",
+                    last_error_code=None,
                     updated_at=now,
                 )
             )
@@ -567,6 +578,7 @@ class WorkQueue(UnitOfWork):
                     r.lease_expires_at,
                     r.last_error,
                     r.tone,
+                    r.last_error_code,
                 )
                 for r in connection.execute(query)
             ]
@@ -651,6 +663,7 @@ def _take_row(take: NewTake, now: datetime) -> dict[str, Any]:
         "sample_rate": take.audio.sample_rate,
         "channels": take.audio.channels,
         "frames": take.audio.frames,
+        "lane": take.lane,
         "onset_latency_s": take.onset_latency_s,
         "peak": take.peak,
         "rms": take.rms,

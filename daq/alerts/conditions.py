@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from daq.rigs.calibration import DRIFT
 from daq.settings import Alerts
 from db.catalog import Catalog
 from db.records import JobInfo
@@ -22,8 +23,6 @@ from db.store import AudioStore
 MB = 1024 * 1024
 #: A job that finished longer ago than this is not news: a first start does not tell old ones.
 FINISHED_NEWS = timedelta(hours=24)
-#: A worker pausing a job for drift says so in the reason (daq.worker_calibration).
-DRIFT_WORD = "drifted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +119,9 @@ def _job_conditions(catalog: Catalog, settings: Alerts, now: datetime) -> Iterat
                 "submit the job again",
                 job_id=job.id,
             )
+    drifted = _drifted_jobs(catalog)
     for job in _jobs(catalog, (JobState.PAUSED,)):
-        if DRIFT_WORD in (job.state_reason or ""):
+        if job.id in drifted:
             yield Condition(
                 f"job.paused:{job.id}",
                 "job.paused",
@@ -132,6 +132,17 @@ def _job_conditions(catalog: Catalog, settings: Alerts, now: datetime) -> Iterat
             )
     if settings.min_rate_per_s > 0:
         yield from _slow_jobs(catalog, settings, now)
+
+
+def _drifted_jobs(catalog: Catalog) -> set[int]:
+    """Jobs whose rig's newest drift check exceeded its threshold (such a check pauses the
+    job it ran for: daq.rigs.calibration); a recalibrated rig's newest check is within."""
+    jobs = set()
+    for rig in catalog.list_rigs():
+        newest = catalog.list_calibrations(rig.name, DRIFT, limit=1)
+        if newest and newest[0].result.get("exceeded") and newest[0].result.get("job_id"):
+            jobs.add(newest[0].result["job_id"])
+    return jobs
 
 
 def _slow_jobs(catalog: Catalog, settings: Alerts, now: datetime) -> Iterator[Condition]:

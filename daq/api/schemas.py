@@ -294,6 +294,7 @@ class TakeOut(_Out):
     job_id: int
     sample_index: int
     rig: str
+    lane: int = Field(1, description="which board of the rig made the take (1-based)")
     qc_verdict: QcVerdict
     qc_reasons: list[str]
     onset_latency_s: float | None
@@ -315,6 +316,7 @@ class TakeOut(_Out):
             job_id=take.job_id,
             sample_index=take.sample_index,
             rig=take.rig,
+            lane=take.lane,
             qc_verdict=take.qc_verdict,
             qc_reasons=take.qc_reasons,
             onset_latency_s=take.onset_latency_s,
@@ -343,6 +345,9 @@ class SampleOut(_Out):
     lease_owner: str | None
     lease_expires_at: datetime | None
     last_error: str | None = Field(description="why the last attempt failed")
+    last_error_code: str | None = Field(
+        None, description="the kind of the last failure (silent, clipping, ...)"
+    )
     tone: ToneOut | None = Field(description="set once the sample was captured or failed")
 
     @classmethod
@@ -354,6 +359,7 @@ class SampleOut(_Out):
             lease_owner=sample.lease_owner,
             lease_expires_at=sample.lease_expires_at,
             last_error=sample.last_error,
+            last_error_code=sample.last_error_code,
             tone=None if sample.tone is None else ToneOut.from_bytes(sample.tone),
         )
 

@@ -113,19 +113,24 @@ def calibrate(
     """Measure the rig's round-trip latency with a test tone and store it as its compensation."""
     from daq.api.rigstate import STALE_AFTER_S
     from daq.audio.ring import AudioOverrun, AudioTimeout
-    from daq.calibration import CalibrationError, measure_latency
+    from daq.calibration import CalibrationError
     from daq.instruments.base import InstrumentError
-    from daq.rigs import RigConfigError, find_rig, make_audio_input, make_instrument
+    from daq.rigs import RigConfigError, find_rig, open_rig
+    from daq.rigs.calibration import latency_record
     from db.records import NotFound
-    from db.registry import LATENCY
     from db.schema import utcnow
 
     try:
-        rig = find_rig(name, rigs_file)
+        definition = find_rig(name, rigs_file)
     except RigConfigError as error:
         raise _fail(str(error)) from None
-    if rig.accelerated:
+    if definition.accelerated:
         raise _fail(f"rig {name!r} is the emulator rendered in-process: it has no latency")
+    if definition.latency_s is not None:
+        raise _fail(
+            f"rig {name!r}: the rigs file fixes its latency (latency_s = {definition.latency_s}); "
+            "remove latency_s there to calibrate"
+        )
     with _catalog() as catalog:
         try:
             known = catalog.get_rig(name)
@@ -139,22 +144,14 @@ def calibrate(
                     "looks alive and would capture while this plays; ask it to calibrate "
                     f"(POST /api/v1/rigs/{name}/calibrate), stop it, or pass --force"
                 )
+        rig = open_rig(definition, catalog)
         try:
-            instrument = make_instrument(rig)
-            audio = make_audio_input(rig)
-            instrument.open()
-            try:
-                audio.start()
-                typer.echo(
-                    f"rig {name}: timing {attempts} notes through {rig.instrument_description} "
-                    f"and {rig.audio_description} ..."
-                )
-                result = measure_latency(
-                    instrument, audio, sample_rate=rig.sample_rate, attempts=attempts
-                )
-            finally:
-                audio.stop()
-                instrument.close()
+            rig.open()
+            typer.echo(
+                f"rig {name}: timing {attempts} notes through "
+                f"{definition.instrument_description} and {definition.audio_description} ..."
+            )
+            result = rig.measure_latency(attempts)
         except (
             RigConfigError,
             InstrumentError,
@@ -163,22 +160,14 @@ def calibrate(
             AudioOverrun,
         ) as error:
             raise _fail(str(error)) from None
-        audio_device = None if rig.audio_device is None else str(rig.audio_device)
+        finally:
+            rig.close()
         if known is None:
-            catalog.upsert_rig(
-                name, rig.transport, audio_device=audio_device, config=rig.model_dump(mode="json")
-            )
-        catalog.record_calibration(
-            name,
-            LATENCY,
-            {
-                "latency_s": result.latency_s,
-                "jitter_s": result.jitter_s,
-                "attempts": result.attempts,
-                "sample_rate": rig.sample_rate,
-                "measured_by": "jxdaq rig calibrate",
-            },
-            value=result.latency_s,
+            audio = None if definition.audio_device is None else str(definition.audio_device)
+            catalog.upsert_rig(name, definition.transport, audio_device=audio,
+                               config=definition.model_dump(mode="json"))  # fmt: skip
+        rig.record_latency(
+            result.latency_s, latency_record(result, rig.sample_rate, "jxdaq rig calibrate")
         )
     typer.echo(
         f"rig {name}: latency {result.latency_s * 1000:.1f} ms "
@@ -217,7 +206,7 @@ def rebaseline(
     """Forget the rig's drift baseline (after re-tuning it); its worker captures a new one."""
     import getpass
 
-    from daq.worker_calibration import request_rebaseline
+    from daq.rigs.calibration import request_rebaseline
 
     with _catalog() as catalog:
         request_rebaseline(catalog, name, getpass.getuser(), reason)

@@ -55,9 +55,9 @@ def worker(
 
     from daq.logs import configure, log_event
     from daq.rigs import RigConfigError, find_rig
+    from daq.rigs.calibration import DriftPolicy
     from daq.settings import get_settings
     from daq.worker import FaultPolicy, Worker
-    from daq.worker_calibration import DriftPolicy
     from db.engine import open_catalog
     from db.records import NotFound
     from db.store import AudioStore

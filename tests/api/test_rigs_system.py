@@ -7,11 +7,42 @@ from datetime import timedelta
 from api_support import JOBS, RIG, RIGS, UNIFORM, record_takes
 
 from daq.api.rigstate import DRIFT, STALE_AFTER_S
-from daq.worker_calibration import DRIFT_BASELINE
+from daq.rigs import find_rig, open_rig
+from daq.rigs.calibration import DRIFT_BASELINE
 from db.registry import LATENCY
 from db.schema import RigStatus, Role, utcnow
 
 OPERATOR = Role.OPERATOR
+
+
+def test_an_override_latency_is_the_one_value_every_reader_sees(api, tmp_path):
+    """The rigs file fixes the latency: the rig captures with it, and /rigs, /metrics and the
+    dashboard show it, not the calibration measured before the override was set."""
+    catalog = api.catalog
+    rigs_file = tmp_path / "rigs.toml"
+    rigs_file.write_text(
+        '[rigs.bench]\ninstrument = "serial"\nport = "loop://"\nlatency_s = 0.0425\n'
+    )
+    definition = find_rig("bench", rigs_file)
+    catalog.upsert_rig("bench", definition.transport)
+    catalog.record_calibration("bench", LATENCY, {"latency_s": 0.2}, value=0.2)
+    catalog.heartbeat("bench", RigStatus.IDLE)
+    rig = open_rig(definition, catalog)
+    assert rig.resolve_latency() == 0.0425  # as the rig's worker does when it connects
+    assert rig.latency == rig.lane_latency(0) == 0.0425  # what its takes are cut with
+
+    (shown,) = [r for r in api.as_(OPERATOR, "GET", RIGS).json() if r["name"] == "bench"]
+    assert shown["latency_s"] == 0.0425
+    metrics = api.as_(Role.TRAINER, "GET", "/metrics").text
+    assert 'jxdaq_rig_latency_seconds{rig="bench"} 0.0425' in metrics
+    api.auth(OPERATOR)
+    api.client.post("/dashboard/login", data={"token": api.secrets[OPERATOR]})
+    page = api.client.get("/dashboard/rigs").text
+    assert '<span data-field="latency">42.5 ms</span>' in page
+    newest = catalog.list_calibrations("bench", LATENCY, limit=1)[0]
+    assert newest.value == 0.0425 and "rigs file" in newest.result["measured_by"]
+    open_rig(definition, catalog).resolve_latency()  # a later start records nothing new
+    assert len(catalog.list_calibrations("bench", LATENCY)) == 2
 
 
 def test_rigs_show_status_heartbeat_latency_and_drift(api):

@@ -85,7 +85,7 @@ def test_failed_samples_are_final_and_say_why(services):
     Worker(catalog, store, EMULATED).run(job_id=job.id)
     samples = {s.index: s for s in catalog.list_samples(job.id)}
     assert samples[0].state == SampleState.FAILED
-    assert "silent" in samples[0].last_error
+    assert "silent" in samples[0].last_error and samples[0].last_error_code == "silent"
     assert samples[1].state == SampleState.CAPTURED
     assert catalog.get_job(job.id).state == JobState.COMPLETED
 

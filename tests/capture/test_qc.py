@@ -7,7 +7,7 @@ import pytest
 
 from daq.capture import silence_end
 from daq.qc import assess
-from db.schema import QcVerdict
+from db.schema import QcCode, QcVerdict
 
 RATE = 44_100
 NOTE_ON = 4_410  # 100 ms of pre-roll
@@ -29,20 +29,29 @@ def test_a_clean_take_passes_with_its_onset_at_the_note_on():
 
 
 @pytest.mark.parametrize(
-    ("audio", "verdict", "reason"),
+    ("audio", "verdict", "code", "reason"),
     [
-        (take(level=0.0), QcVerdict.FAIL, "silent"),
-        (np.clip(take(level=3.0), -1, 1), QcVerdict.FAIL, "clipping"),
-        (take(onset=100), QcVerdict.FAIL, "before the note-on"),
-        (take(dc=0.05), QcVerdict.WARN, "dc offset"),
-        (take(noise=0.004), QcVerdict.WARN, "noise floor"),
-        (take(onset=NOTE_ON + 8_000), QcVerdict.WARN, "onset not within"),
+        (take(level=0.0), QcVerdict.FAIL, QcCode.SILENT, "silent"),
+        (np.clip(take(level=3.0), -1, 1), QcVerdict.FAIL, QcCode.CLIPPING, "clipping"),
+        (take(onset=100), QcVerdict.FAIL, QcCode.EARLY_SOUND, "before the note-on"),
+        (take(dc=0.05), QcVerdict.WARN, QcCode.DC_OFFSET, "dc offset"),
+        (take(noise=0.004), QcVerdict.WARN, QcCode.NOISE_FLOOR, "noise floor"),
+        (take(onset=NOTE_ON + 8_000), QcVerdict.WARN, QcCode.LATE_ONSET, "onset not within"),
     ],
 )
-def test_each_fault_is_caught_and_named(audio, verdict, reason):
+def test_each_fault_is_caught_named_and_coded(audio, verdict, code, reason):
+    """The kind is the first finding's (a failure before any warning), and the reason for
+    people names what was seen."""
     report = assess(audio, RATE, NOTE_ON)
     assert report.verdict == verdict
-    assert any(reason in r for r in report.reasons), report.reasons
+    assert report.code == code and report.silent == (code is QcCode.SILENT)
+    assert reason in report.findings[0].text, report.reasons
+
+
+def test_an_input_problem_fails_a_good_take_first_of_all():
+    report = assess(take(), RATE, NOTE_ON).with_problems(("audio input reported 'overflow'",))
+    assert (report.verdict, report.code) == (QcVerdict.FAIL, QcCode.INPUT_PROBLEM)
+    assert report.reasons == ["audio input reported 'overflow'"]
 
 
 def test_tail_is_cut_after_the_last_audible_frame_but_never_inside_the_hold():

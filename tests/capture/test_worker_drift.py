@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from daq.calibration import REFERENCE_TONE, DriftMonitor, reference_capture_spec
-from daq.capture_backends import RenderedBackend
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
+from daq.rigs.calibration import DRIFT, DRIFT_BASELINE, DriftPolicy
+from daq.rigs.rendered import RenderedRig
 from daq.spec import JobSpec
 from daq.worker import Worker
-from daq.worker_calibration import DRIFT, DRIFT_BASELINE, DriftPolicy
 from db.schema import JobState
 from firmware_protocol.tone import INIT_TONE
 
@@ -57,7 +57,7 @@ def test_the_first_check_sets_the_baseline_and_a_steady_rig_finishes_its_job(emu
 def test_a_drifted_rig_pauses_its_job_and_says_why(emulated_services):
     catalog, store = emulated_services
     # The rig's baseline was made with another tone: to the check, the rig has drifted.
-    other = RenderedBackend(EMULATED).capture_one(INIT_TONE, reference_capture_spec())
+    other = RenderedRig(EMULATED).capture_one(INIT_TONE, reference_capture_spec())
     monitor = DriftMonitor(1, 1.0, 1.0)
     monitor.check(other)
     spectrum = [float(v) for v in monitor.baseline]
@@ -123,7 +123,7 @@ def baseline_of(tone) -> list[float]:
     """The drift baseline the rendered emulator makes of ``tone`` played as the reference."""
     spec = reference_capture_spec(EMULATED.sample_rate, EMULATED.channels)
     monitor = DriftMonitor(1, 1.0, 1.0)
-    monitor.check(RenderedBackend(EMULATED).capture_one(tone, spec))
+    monitor.check(RenderedRig(EMULATED).capture_one(tone, spec))
     return [float(v) for v in monitor.baseline]
 
 

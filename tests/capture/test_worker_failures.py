@@ -161,5 +161,6 @@ def test_a_job_the_rig_cannot_capture_fails_after_its_attempts_and_the_worker_go
     assert failed.state == JobState.COMPLETED and (failed.captured, failed.failed) == (0, 3)
     for sample in catalog.list_samples(failed.id):
         assert sample.attempts == failed.max_attempts and "96000" in sample.last_error
+        assert sample.last_error_code == "capture_failed"
     assert catalog.get_job(after.id).captured == 3
     assert worker.stats.faults == 0

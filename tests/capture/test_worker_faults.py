@@ -19,7 +19,7 @@ from daq.rigs import EMULATED, RigDefinition
 from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
 from db.records import TakeFilter
-from db.schema import JobState, QcVerdict, RigStatus, SampleState
+from db.schema import JobState, QcCode, QcVerdict, RigStatus, SampleState
 
 # Real-time device tests share a 2-core machine with everything else: a scheduler stall makes
 # PulseAudio/JACK underrun and shifts a take by milliseconds, which is the machine, not a bug.
@@ -151,6 +151,6 @@ def test_silent_tones_fail_after_their_attempts_without_faulting_the_rig(sink, s
     for sample in catalog.list_samples(job.id, SampleState.FAILED):
         # retried up to the job's attempts: a real rig's silence might have been a glitch
         assert sample.index < 3 and sample.attempts == finished.max_attempts
-        assert sample.last_error.startswith("silent")
+        assert sample.last_error_code == QcCode.SILENT
     assert "rig.fault" not in [e.kind for e in catalog.list_events(rig="board")]
     assert worker.stats.faults == 0

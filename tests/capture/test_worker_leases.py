@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from daq.capture_backends import RenderedBackend
 from daq.jobs import submit_job
 from daq.rigs import EMULATED
+from daq.rigs.rendered import RenderedRig
 from daq.spec import JobSpec
 from daq.worker import Worker
 from db.records import TakeFilter
@@ -42,11 +42,11 @@ def wait_for_captured(catalog, job_id: int, count: int) -> None:
         time.sleep(0.01)
 
 
-class SpyBackend(RenderedBackend):
+class SpyRig(RenderedRig):
     """The rendered emulator, noting each work item it takes in (as pyserial's spy://)."""
 
-    def __init__(self, chunk: int) -> None:
-        super().__init__(EMULATED)
+    def __init__(self, catalog, chunk: int) -> None:
+        super().__init__(EMULATED, catalog)
         self.batch = chunk
         self.taken_in: list[tuple[int, int]] = []  # (index, attempt)
 
@@ -88,12 +88,12 @@ def test_a_recorded_take_is_no_longer_kept(emulated_services, caplog):
 def test_a_claim_whose_lease_was_lost_is_neither_captured_nor_stored(emulated_services, caplog):
     """After the first take of a batch of 8 the job's other leases are taken back (as
     ``release_claims`` does for a cancelled job, or another worker after an expiry) and the
-    keeper learns it. The rest of the batch is skipped: not rendered (the backend takes its
+    keeper learns it. The rest of the batch is skipped: not rendered (the rig takes its
     work two at a time) and not stored; the samples come back with a new claim."""
     catalog, store = emulated_services
     job_id = job_of(catalog, 8)
     caplog.set_level(logging.WARNING, logger="jxdaq.worker")
-    backend = SpyBackend(chunk=2)
+    spy = SpyRig(catalog, chunk=2)
     taken_back: list[tuple[int, int]] = []
     worker: Worker
 
@@ -106,15 +106,15 @@ def test_a_claim_whose_lease_was_lost_is_neither_captured_nor_stored(emulated_se
         assert catalog.release_claims(job_id, "taken back by the test") == 7
         worker.keeper.renew()
 
-    worker = Worker(catalog, store, EMULATED, batch=8, backend=backend, on_take=on_take)
+    worker = Worker(catalog, store, EMULATED, batch=8, device=spy, on_take=on_take)
     worker.run(job_id=job_id)
 
     assert sorted(taken_back) == [(i, 1) for i in range(1, 8)]
     assert len(lost_leases(caplog.records)) == 7
     # Sample 1 was rendered with sample 0 before the leases went; 2..7 never were.
-    first_claims = [t for t in backend.taken_in if t[1] == 1]
+    first_claims = [t for t in spy.taken_in if t[1] == 1]
     assert first_claims == [(0, 1), (1, 1)]
-    assert sorted(t for t in backend.taken_in if t[1] == 2) == taken_back_again(taken_back)
+    assert sorted(t for t in spy.taken_in if t[1] == 2) == taken_back_again(taken_back)
     job = catalog.get_job(job_id)
     assert job.state == JobState.COMPLETED and job.captured == 8
     takes = catalog.query_takes(TakeFilter(job_id=job_id), limit=100).items

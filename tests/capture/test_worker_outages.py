@@ -20,7 +20,7 @@ from daq.jobs import submit_job
 from db.engine import open_catalog
 from db.private_cluster import private_cluster
 from db.records import TakeFilter
-from db.schema import JobState, RigStatus, SampleState
+from db.schema import JobState, QcCode, RigStatus, SampleState
 
 FAST_RETRY = ("--backoff-max-s", "1")
 MB = 1024 * 1024
@@ -48,7 +48,7 @@ def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:
     samples = catalog.list_samples(job_id, limit=1000)
     assert {s.state for s in samples} <= {SampleState.CAPTURED, SampleState.FAILED}
     failed = [s for s in samples if s.state == SampleState.FAILED]
-    assert all(s.last_error.startswith("silent") for s in failed), failed
+    assert all(s.last_error_code == QcCode.SILENT for s in failed), failed
     checked = subprocess.run(
         [sys.executable, "-m", "jxdaq", "catalog", "verify"],
         env={**os.environ, **worker_env(url, var_dir)},

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from catalog_support import catalog_url  # noqa: F401  (fixture)
 from device_support import WorkerProcess, worker_env
 
@@ -49,13 +50,25 @@ def verify(url: str, tmp_path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(catalog_url, tmp_path):  # noqa: F811
+#: A rig of two lanes (the emulated board twice), from a rigs file.
+TWO_LANES = (
+    '[rigs.emulated-2]\ninstrument = "emulated"\nchannels = 2\nlanes = [{input = 1}, {input = 2}]\n'
+)
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(catalog_url, tmp_path, lanes):  # noqa: F811
     catalog = open_catalog(catalog_url)
     job = submit_job(catalog, JobSpec.model_validate({**SPEC, "count": 160}))
-    args = ("--job", str(job.id), "--lease-s", "2", "--batch", "4")
+    args: tuple[str, ...] = ("--job", str(job.id), "--lease-s", "2", "--batch", "4")
+    rig = "emulated"
+    if lanes == 2:
+        rig = "emulated-2"
+        (tmp_path / "rigs.toml").write_text(TWO_LANES)
+        args += ("--rigs-file", str(tmp_path / "rigs.toml"))
     moments = random.Random(job.id * 7919 + len(catalog_url))
     for _ in range(4):
-        worker = WorkerProcess("emulated", catalog_url, tmp_path, *args)
+        worker = WorkerProcess(rig, catalog_url, tmp_path, *args)
         worker.wait_for_event("take", timeout=120)  # killed inside the work, not at start-up
         time.sleep(moments.uniform(0.0, 1.5))
         worker.kill()
@@ -64,7 +77,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(catalog_url, tmp
     captured_before = catalog.get_job(job.id).captured
     assert captured_before < 160, "the kills came too late to interrupt anything"
 
-    last = WorkerProcess("emulated", catalog_url, tmp_path, *args)
+    last = WorkerProcess(rig, catalog_url, tmp_path, *args)
     assert last.process.wait(timeout=300) == 0, "\n".join(last.drain())
 
     finished = catalog.get_job(job.id)
@@ -73,6 +86,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(catalog_url, tmp
     takes = all_takes(catalog, job.id)
     assert len(takes) == finished.captured  # nothing lost
     assert len({t.sample_index for t in takes}) == len(takes)  # nothing twice
+    assert {t.lane for t in takes} == set(range(1, lanes + 1))
     samples = catalog.list_samples(job.id, limit=1000)
     assert {s.state for s in samples} <= {SampleState.CAPTURED, SampleState.FAILED}
     assert sum(s.state == SampleState.CAPTURED for s in samples) == len(takes)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from daq.alerts.alerter import Alerter, trial_alert
 from daq.alerts.channels import SIGNATURE_HEADER
 from daq.jobs import pause_job, resume_job, submit_job
+from daq.rigs.calibration import DRIFT
 from daq.settings import Alerts, Settings, get_settings
 from db.engine import open_catalog
 from db.schema import JobState, RigStatus, utcnow
@@ -156,8 +157,12 @@ def test_a_failed_job_and_a_drift_pause_are_told_with_their_reasons(catalog, tmp
     catalog.set_job_state(failing.id, JobState.FAILED, "bank unreadable", by="ops")
     drift = ("rig board: the reference tone drifted 4.20 dB from its baseline (threshold 3 dB); "
              "recalibrate the rig, then resume the job")  # fmt: skip
+    catalog.upsert_rig("board", "serial")  # the rig's drift check, as daq.rigs.calibration makes it
+    catalog.record_calibration("board", DRIFT, {"distance_db": 4.2, "threshold_db": 3.0,
+                               "job_id": drifting.id, "exceeded": True}, value=4.2)  # fmt: skip
     pause_job(catalog, drifting.id, drift, by="rig board")
-    pause_job(catalog, paused.id, "lunch", by="ops")  # an operator's pause is not news
+    # An operator's pause is not news, whatever its words.
+    pause_job(catalog, paused.id, "lunch; the cutoff drifted a bit", by="ops")
     with WebhookReceiver() as receiver:
         made = alerter(catalog, tmp_path, webhooks=[hook(receiver.url)])
         assert made.check() == 2

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from daq.instruments.allocation import VoiceAllocator
 from daq.instruments.base import Instrument, InstrumentError
-from daq.instruments.serial_board import SerialVoiceBoard
+from daq.instruments.serial_board import SerialLine, SerialVoiceBoard
 from firmware_protocol import soundboard as sb
 from firmware_protocol.tone import INIT_TONE
 
@@ -99,11 +99,54 @@ def test_a_missing_port_names_the_instrument_and_the_port():
         board.open()
 
 
+@given(st.lists(st.tuples(st.booleans(), st.integers(36, 96)), min_size=1, max_size=30))
+def test_two_boards_on_one_line_each_get_their_own_notes_and_tones(notes):
+    """A Super JX's two boards share one serial line: whatever the interleaving, replaying
+    the line gives each board its own tone and notes (the board-select bytes go out when
+    the selection changes)."""
+    controller, device = os.openpty()
+    line = SerialLine(os.ttyname(device), paced=False)
+    upper = SerialVoiceBoard(line.url, board=sb.Board.UPPER, line=line)
+    lower = SerialVoiceBoard(line.url, board=sb.Board.LOWER, line=line)
+    upper.open()
+    lower.open()
+    upper.program(INIT_TONE.replace(vcf_freq=10))
+    lower.program(INIT_TONE.replace(vcf_freq=99))
+    sent: dict[sb.Board, list[int]] = {sb.Board.UPPER: [], sb.Board.LOWER: []}
+    for on_upper, key in notes:
+        board = upper if on_upper else lower
+        board.note_on(key, 100)
+        sent[board.board].append(key)
+        board.note_off(key)
+    upper.close()
+    lower.close()
+    os.set_blocking(controller, False)
+    data = b""
+    try:
+        while chunk := os.read(controller, 65536):
+            data += chunk
+    except BlockingIOError:
+        pass
+    os.close(controller)
+    os.close(device)
+    heard: dict[sb.Board, list[int]] = {sb.Board.UPPER: [], sb.Board.LOWER: []}
+    selected = None
+    for event in sb.parse(data).events:
+        if isinstance(event, sb.Select):
+            selected = event.board
+        elif isinstance(event, sb.NoteOn):
+            heard[selected].append(event.key)
+    assert heard == sent
+    tones = sb.decode_tones(data)
+    assert tones[sb.Board.UPPER]["VCF FREQ"] == 10
+    assert tones[sb.Board.LOWER]["VCF FREQ"] == 99
+
+
 def test_writing_after_the_port_vanished_is_an_instrument_error():
     controller, device = os.openpty()
     board = SerialVoiceBoard(os.ttyname(device), name="rig-3")
     board.open()
-    board._port.close()
+    board.line._port.close()
     with pytest.raises(InstrumentError, match="rig-3"):
         board.note_on(60, 100)
     os.close(controller)

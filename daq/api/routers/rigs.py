@@ -19,8 +19,8 @@ from daq.api.deps import CatalogDep, require
 from daq.api.errors import documented
 from daq.api.rigstate import rig_state, rig_states
 from daq.api.schemas import CalibrateIn, CalibrationRequestOut, HeartbeatIn, ReasonIn, RigOut
+from daq.rigs.calibration import BASELINE_REQUEST, CALIBRATE_EVENT, request_rebaseline
 from daq.spec import RIG_NAME
-from daq.worker_calibration import BASELINE_REQUEST, CALIBRATE_EVENT, request_rebaseline
 from db.records import TokenInfo
 from db.schema import RigStatus, Role, utcnow
 

@@ -1,18 +1,21 @@
-"""A rig worker's calibration duties: latency compensation, drift checks, requests.
+"""A rig's calibrations: latency compensation, drift checks, requests.
 
-* Latency: a real-time rig needs its round-trip latency to cut takes on their note-on. The
-  newest ``latency`` calibration is used (``jxdaq rig calibrate`` makes one too); a rig that
-  has none is measured when its worker opens it.
-* Drift: analog rigs drift over days. When asked to (:class:`DriftPolicy`), the worker
-  re-captures the reference tone between batches, records its distance to the rig's
-  baseline (the first check makes the baseline, kept in the catalog for later workers), and
-  above the threshold pauses the job with the reason.
-* Requests: ``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event; the worker reads
+* Latency: a real-time rig needs its round-trip latency to cut takes on their note-on. A
+  latency fixed by the rigs file (``latency_s``) is used as it is, and recorded as the rig's
+  so that every reader sees the value the capture uses; otherwise the newest ``latency``
+  calibration is used (``jxdaq rig calibrate`` makes one too), and a rig that has none is
+  measured when it connects.
+* Drift: analog rigs drift over days. When asked to (:class:`DriftPolicy`), the rig
+  re-captures the reference tone between batches, records its distance to its baseline
+  (the first check makes the baseline, kept in the catalog for later workers), and above the
+  threshold pauses the job with the reason.
+* Requests: ``POST /rigs/{rig}/calibrate`` logs a ``rig.calibrate`` event; the rig reads
   the events log between batches and measures what was asked for. ``jxdaq rig rebaseline``
   asks for a new drift baseline (after an operator re-tuned the rig) the same way, and also
   records the old one as cleared, so that a worker started later makes a new one too.
 
-Device errors propagate: the worker treats them as the faults they are.
+Device errors propagate: the worker treats them as the faults they are. A rig without a
+catalog (a benchmark's) records nothing and serves no requests.
 """
 
 from __future__ import annotations
@@ -20,18 +23,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daq.capture_backends import CaptureBackend
 from daq.logs import log_event
-from db.catalog import Catalog
 from db.records import InvalidTransition
 from db.registry import LATENCY
 from db.schema import JobState, RigStatus
 
-#: Calibration kinds the worker writes (``latency`` is db.registry's).
+if TYPE_CHECKING:
+    from daq.calibration import LatencyResult
+    from daq.rigs.base import Rig
+    from db.catalog import Catalog
+
+#: Calibration kinds a rig writes (``latency`` is db.registry's).
 DRIFT, DRIFT_BASELINE = "drift", "drift-baseline"
 #: Event kind of calibration requests (daq.api.routers.rigs logs them).
 CALIBRATE_EVENT = "rig.calibrate"
@@ -41,6 +46,8 @@ LATENCY_REQUEST, DRIFT_REQUEST, BASELINE_REQUEST = "latency", "drift", "baseline
 REQUESTS_EVERY_S = 2.0
 
 log = logging.getLogger("jxdaq.worker")
+#: How the record of a latency fixed by the rigs file says so.
+FIXED_BY_RIGS_FILE = "the rigs file (latency_s)"
 
 
 def request_rebaseline(catalog: Catalog, rig: str, by: str, reason: str | None = None) -> int:
@@ -72,58 +79,61 @@ class DriftPolicy:
     threshold_db: float = 3.0
 
 
-class WorkerCalibration:
-    """Latency, drift and calibration requests for one rig's worker."""
+def latency_record(result: LatencyResult, sample_rate: int, by: str) -> dict[str, Any]:
+    """What a latency calibration keeps of a measurement."""
+    return {
+        "latency_s": result.latency_s,
+        "jitter_s": result.jitter_s,
+        "attempts": result.attempts,
+        "sample_rate": sample_rate,
+        "measured_by": by,
+    }
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        rig: str,
-        backend: CaptureBackend,
-        drift: DriftPolicy | None,
-        set_status: Callable[[RigStatus], None],
-    ) -> None:
-        self.catalog = catalog
+
+class RigCalibration:
+    """Latency, drift and calibration requests of one rig."""
+
+    def __init__(self, rig: Rig, drift: DriftPolicy | None) -> None:
         self.rig = rig
-        self.backend = backend
         self.drift = drift
-        self._set_status = set_status
         self._monitor: Any = None
         self._events_seen = 0
         self._last_read = 0.0
 
+    @property
+    def catalog(self) -> Catalog:
+        assert self.rig.catalog is not None  # only rigs in a catalog calibrate
+        return self.rig.catalog
+
     def start(self) -> None:
-        """Mark the events log: requests from here on are this worker's to serve."""
+        """Mark the events log: requests from here on are this rig's to serve."""
         self._events_seen = self.catalog.log_event(
-            "rig.worker", f"rig {self.rig}: worker started", rig=self.rig
+            "rig.worker", f"rig {self.rig.name}: worker started", rig=self.rig.name
         )
 
     # -- latency --------------------------------------------------------------------------
-    def latency(self) -> float:
-        """The rig's newest calibrated latency, measured and recorded now if it has none."""
-        latest = self.catalog.list_calibrations(self.rig, LATENCY, limit=1)
-        if latest and latest[0].value is not None:
-            return latest[0].value
-        return self.measure_latency()
+    def resolve_latency(self, fixed: float | None) -> float:
+        """The latency the rig uses from now: ``fixed`` (recorded as the rig's, unless the
+        catalog has it already), else the newest calibration, else one measured now."""
+        rig = self.rig
+        if fixed is not None:
+            if rig.catalog is None or rig.catalog.get_rig(rig.name).latency_s != fixed:
+                rig.record_latency(fixed, {"latency_s": fixed, "measured_by": FIXED_BY_RIGS_FILE})
+            return fixed
+        if rig.catalog is not None:
+            latest = rig.catalog.list_calibrations(rig.name, LATENCY, limit=1)
+            if latest and latest[0].value is not None:
+                return latest[0].value
+        return self.measure_latency("worker")
 
-    def measure_latency(self) -> float:
-        self._set_status(RigStatus.CALIBRATING)
-        result: Any = self.backend.measure_latency()
-        self.catalog.record_calibration(
-            self.rig,
-            LATENCY,
-            {
-                "latency_s": result.latency_s,
-                "jitter_s": result.jitter_s,
-                "attempts": result.attempts,
-                "sample_rate": self.backend.sample_rate,
-                "measured_by": "worker",
-            },
-            value=result.latency_s,
-        )
-        log_event(log, "rig.latency", rig=self.rig, latency_ms=result.latency_s * 1000,
+    def measure_latency(self, by: str, attempts: int = 3) -> float:
+        """Measure the latency (the rig is open) and make it the rig's."""
+        rig = self.rig
+        rig.set_status(RigStatus.CALIBRATING)
+        result = rig.measure_latency(attempts)
+        rig.record_latency(result.latency_s, latency_record(result, rig.sample_rate, by))
+        log_event(log, "rig.latency", rig=rig.name, latency_ms=result.latency_s * 1000,
                   jitter_ms=result.jitter_s * 1000)  # fmt: skip
-        self.backend.latency_s = result.latency_s
         return result.latency_s
 
     # -- drift ----------------------------------------------------------------------------
@@ -134,7 +144,7 @@ class WorkerCalibration:
             from daq.calibration import DriftMonitor
 
             policy = self.drift or DriftPolicy()
-            saved = self.catalog.list_calibrations(self.rig, DRIFT_BASELINE, limit=1)
+            saved = self.catalog.list_calibrations(self.rig.name, DRIFT_BASELINE, limit=1)
             spectrum = saved[0].result.get("spectrum_db") if saved else None  # None: cleared
             baseline = None if spectrum is None else np.asarray(spectrum)
             self._monitor = DriftMonitor(
@@ -144,7 +154,7 @@ class WorkerCalibration:
 
     def scheduled_drift(self, takes_done: int, job_id: int | None) -> None:
         """A drift check if the policy says one is due after ``takes_done`` takes."""
-        if self.drift is None or job_id is None:
+        if self.drift is None or job_id is None or self.rig.catalog is None:
             return
         if self._drift_monitor().due(takes_done, time.monotonic()):
             self.check_drift(job_id)
@@ -154,22 +164,22 @@ class WorkerCalibration:
         from daq.calibration import REFERENCE_TONE, reference_capture_spec
 
         monitor = self._drift_monitor()
-        backend = self.backend
+        rig = self.rig
         had_baseline = monitor.baseline is not None
-        spec = reference_capture_spec(backend.sample_rate, backend.channels)
-        result = monitor.check(backend.capture_one(REFERENCE_TONE, spec))
+        spec = reference_capture_spec(rig.definition.sample_rate, rig.channels)
+        result = monitor.check(rig.capture_one(REFERENCE_TONE, spec))
         if not had_baseline:
             spectrum = [round(float(v), 3) for v in monitor.baseline]
-            self.catalog.record_calibration(self.rig, DRIFT_BASELINE, {"spectrum_db": spectrum})
+            self.catalog.record_calibration(rig.name, DRIFT_BASELINE, {"spectrum_db": spectrum})
         threshold = monitor.threshold
         self.catalog.record_calibration(
-            self.rig,
+            rig.name,
             DRIFT,
             {"distance_db": result.distance, "threshold_db": threshold, "job_id": job_id,
              "exceeded": result.exceeded},
             value=result.distance,
         )  # fmt: skip
-        log_event(log, "rig.drift", rig=self.rig, distance_db=result.distance,
+        log_event(log, "rig.drift", rig=rig.name, distance_db=result.distance,
                   exceeded=result.exceeded)  # fmt: skip
         if result.exceeded and job_id is not None:
             self._pause(job_id, result.distance, threshold)
@@ -183,24 +193,25 @@ class WorkerCalibration:
         from daq.jobs import pause_job
 
         reason = (
-            f"rig {self.rig}: the reference tone drifted {distance:.2f} dB from its baseline "
+            f"rig {self.rig.name}: the reference tone drifted {distance:.2f} dB from its baseline "
             f"(threshold {threshold:g} dB); recalibrate the rig, then resume the job"
         )
-        self.catalog.log_event("rig.drift", reason, level="warning", rig=self.rig,
+        self.catalog.log_event("rig.drift", reason, level="warning", rig=self.rig.name,
                                job_id=job_id, data={"distance_db": distance})  # fmt: skip
         with contextlib.suppress(InvalidTransition):  # over or paused: nothing to protect
-            pause_job(self.catalog, job_id, reason, by=f"rig {self.rig}")
+            pause_job(self.catalog, job_id, reason, by=f"rig {self.rig.name}")
         if self.catalog.get_job(job_id).state == JobState.PAUSED:
-            log_event(log, "job.paused", logging.WARNING, rig=self.rig, job=job_id, reason=reason)
+            log_event(log, "job.paused", logging.WARNING, rig=self.rig.name, job=job_id,
+                      reason=reason)  # fmt: skip
 
     # -- requests -------------------------------------------------------------------------
     def serve_requests(self, job_id: int | None) -> None:
         """Measure what ``rig.calibrate`` events asked for since the last look."""
         now = time.monotonic()
-        if now - self._last_read < REQUESTS_EVERY_S:
+        if self.rig.catalog is None or now - self._last_read < REQUESTS_EVERY_S:
             return
         self._last_read = now
-        events = self.catalog.list_events(rig=self.rig, after_id=self._events_seen, limit=100)
+        events = self.catalog.list_events(rig=self.rig.name, after_id=self._events_seen, limit=100)
         if not events:
             return
         self._events_seen = events[-1].id
@@ -211,8 +222,8 @@ class WorkerCalibration:
             for kind in (event.data or {}).get("kinds", (LATENCY_REQUEST, DRIFT_REQUEST))
         }
         done = []
-        if LATENCY_REQUEST in kinds and not self.backend.deterministic:  # the emulator has none
-            self.measure_latency()
+        if LATENCY_REQUEST in kinds and self.rig.fixed_latency() is None:  # fixed: kept
+            self.measure_latency("worker, on request")
             done.append(LATENCY_REQUEST)
         if BASELINE_REQUEST in kinds:  # its check is the drift check too: 0 dB by definition
             self.rebaseline(job_id)
@@ -223,7 +234,7 @@ class WorkerCalibration:
         if done:
             self.catalog.log_event(
                 "rig.calibrated",
-                f"rig {self.rig}: {' and '.join(done)} calibrated on request",
-                rig=self.rig,
+                f"rig {self.rig.name}: {' and '.join(done)} calibrated on request",
+                rig=self.rig.name,
                 data={"kinds": done},
             )

@@ -1,4 +1,4 @@
-"""Rig definitions: which instrument and which audio device make up a capture rig.
+"""Rig definitions: which instrument, which boards (lanes) and which audio input make a rig.
 
 Rigs are defined in a TOML file (``[rigs.NAME]`` tables) so a lab describes its benches once;
 the built-in ``emulated`` rig (the accelerated in-process emulator) needs no file at all.
@@ -10,28 +10,53 @@ the built-in ``emulated`` rig (the accelerated in-process emulator) needs no fil
     audio_device = "Scarlett 2i2"  # a PortAudio device name or index
     channels = 1
     sample_rate = 44100
+
+A rig with several boards captures on all of them at once: each board is a lane, with its
+own tone state and its own input channel of the rig's one audio stream. A Super JX (two
+boards on one serial line, selected by the board-select bytes):
+
+    [rigs.superjx]
+    instrument = "serial"
+    port = "/dev/ttyUSB0"
+    audio_device = "Scarlett 18i8"
+    channels = 2                   # the input stream's channels
+    lanes = [{board = "upper", input = 1}, {board = "lower", input = 2}]
+
+and N single-board rigs on one interface are lanes too, each with its own ``port``.
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from daq.spec import format_errors
 
-if TYPE_CHECKING:
-    from daq.audio.device_input import DeviceInput
-    from daq.instruments.base import Instrument
+#: The rig kinds, by the name a rigs file gives as ``instrument``; each is one module of
+#: :mod:`daq.rigs` (``emulated`` is the rendered emulator).
+Kind = Literal["emulated", "serial", "midi"]
+
+
+class LaneDefinition(BaseModel):
+    """One board of a rig and the input channel its audio comes back on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    board: Literal["upper", "lower", "both"] | None = Field(None, description="default: the rig's")
+    port: str | None = Field(None, description="default: the rig's port (one shared line)")
+    midi_channel: int | None = Field(None, ge=0, le=15, description="default: the rig's")
+    input: int = Field(1, ge=1, description="the lane's first input channel (1-based)")
+    latency_s: float | None = Field(None, ge=0, description="override the calibrated latency")
 
 
 class RigDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    instrument: Literal["emulated", "serial", "midi"]
+    instrument: Kind
     port: str | None = Field(None, description="pyserial URL/device, or MIDI output port name")
     board: Literal["upper", "lower", "both"] = "upper"
     midi_channel: int = Field(0, ge=0, le=15)
@@ -39,13 +64,41 @@ class RigDefinition(BaseModel):
     midi_backend: str | None = Field(None, description="e.g. mido.backends.rtmidi/UNIX_JACK")
     tone_message: Literal["apr", "ipr"] = "apr"
     audio_device: str | int | None = None
-    channels: int = Field(1, ge=1, le=2)
+    channels: int = Field(1, ge=1, le=32, description="input channels (of all lanes)")
     sample_rate: Literal[44100, 48000, 96000] = 44100
-    latency_s: float | None = Field(None, description="override the calibrated latency")
+    latency_s: float | None = Field(None, ge=0, description="override the calibrated latency")
+    lanes: tuple[LaneDefinition, ...] = Field((), description="boards captured at once")
+
+    @model_validator(mode="after")
+    def _lanes_fit(self) -> RigDefinition:
+        inputs = [lane.input for lane in self.lanes]
+        if len(set(inputs)) != len(inputs):
+            raise ValueError(f"lanes share an input channel: inputs {inputs}")
+        if inputs and max(inputs) > self.channels:
+            raise ValueError(f"lane input {max(inputs)} is past the rig's {self.channels} channels")
+        return self
 
     @property
     def accelerated(self) -> bool:
         return self.instrument == "emulated"
+
+    @property
+    def lane_count(self) -> int:
+        return max(1, len(self.lanes))
+
+    def lane(self, index: int) -> LaneDefinition:
+        """Lane ``index`` with the rig's defaults filled in (a rig without lanes has one)."""
+        lane = self.lanes[index] if self.lanes else LaneDefinition()
+        return lane.model_copy(
+            update={
+                "board": lane.board or self.board,
+                "port": lane.port or self.port,
+                "midi_channel": (
+                    self.midi_channel if lane.midi_channel is None else lane.midi_channel
+                ),
+                "latency_s": self.latency_s if lane.latency_s is None else lane.latency_s,
+            }
+        )
 
     @property
     def transport(self) -> str:
@@ -97,38 +150,3 @@ def find_rig(name: str, path: str | Path | None) -> RigDefinition:
     if name not in rigs:
         raise RigConfigError(f"no rig named {name!r}; defined: {', '.join(sorted(rigs))}")
     return rigs[name]
-
-
-def make_instrument(rig: RigDefinition) -> Instrument:
-    """The (unopened) instrument of a real-time rig."""
-    from firmware_protocol.soundboard import Board
-
-    if rig.port is None:
-        raise RigConfigError(f"rig {rig.name!r}: instrument = {rig.instrument!r} needs a port")
-    if rig.instrument == "serial":
-        from daq.instruments.serial_board import SerialVoiceBoard
-
-        return SerialVoiceBoard(rig.port, name=rig.name, board=Board[rig.board.upper()])
-    if rig.instrument == "midi":
-        from daq.instruments.midi_synth import MidiSynth
-        from firmware_protocol.sysex import Device
-
-        device = Device.JX8P if rig.midi_device == "jx8p" else Device.MKS70
-        return MidiSynth(
-            rig.port,
-            name=rig.name,
-            channel=rig.midi_channel,
-            device=device,
-            tone_message=rig.tone_message,
-            backend=rig.midi_backend,
-        )
-    raise RigConfigError(f"rig {rig.name!r}: the {rig.instrument} rig has no instrument to open")
-
-
-def make_audio_input(
-    rig: RigDefinition, sample_rate: int | None = None, channels: int | None = None
-) -> DeviceInput:
-    """The (unstarted) input stream of a real-time rig, at its own format unless told."""
-    from daq.audio.device_input import DeviceInput
-
-    return DeviceInput(rig.audio_device, sample_rate or rig.sample_rate, channels or rig.channels)

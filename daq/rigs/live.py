@@ -1,0 +1,306 @@
+"""A rig in real time: an instrument per lane and one input stream, open from fault to fault.
+
+Each lane plays its takes in its own thread, on its own board, and cuts them from its own
+channels of the one stream with its own latency; lanes take the next work item when they are
+free, so a rig of N boards captures N takes at once. Within a lane, takes are pipelined:
+take k+1 is programmed and played as soon as the synth has finished take k, and take k is
+collected afterwards, when its last frames (delayed by the latency) are long in the ring
+buffer. The audio of a lane's consecutive takes is contiguous and never overlaps.
+
+Faults are per lane where the cause is: a lane whose takes go silent (and a probe confirms
+it), or whose own port fails, stops while the others go on; a lost shared port or a broken
+input stream faults the rig.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from abc import abstractmethod
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from daq.audio.device_input import DeviceInput
+from daq.audio.ring import AudioOverrun, AudioTimeout
+from daq.calibration import CalibrationError, LatencyResult, measure_latency
+from daq.capture import Played, RawTake, RealtimeCapture
+from daq.instruments.base import Instrument, InstrumentError
+from daq.qc import QcReport
+from daq.rigs.base import LaneDown, Rig, SilentRig, Taken, Work
+from daq.rigs.config import RigDefinition
+from daq.spec import CaptureSpec
+from firmware_protocol.tone import Tone
+
+
+def make_audio_input(definition: RigDefinition, sample_rate: int, channels: int) -> DeviceInput:
+    """The (unstarted) input stream of a real-time rig."""
+    return DeviceInput(definition.audio_device, sample_rate, channels)
+
+
+def _audio_faults() -> tuple[type[BaseException], ...]:
+    """Audio errors that mean the input is broken (PortAudio's own type when it is loaded)."""
+    import sounddevice
+
+    return (AudioTimeout, AudioOverrun, sounddevice.PortAudioError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A take a lane has played but not collected yet."""
+
+    work: Work
+    capture: RealtimeCapture
+    played: Played
+
+
+class _Raised:
+    """A lane thread's error for the consumer to raise."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_LANE_OVER = object()
+
+
+class _Source:
+    """The work items, shared by the lane threads (the first free lane takes the next)."""
+
+    def __init__(self, batches: Iterable[Iterable[Work]]) -> None:
+        self._items = (item for batch in batches for item in batch)
+        self._lock = threading.Lock()
+
+    def next(self) -> Work | None:
+        with self._lock:
+            return next(self._items, None)
+
+
+class LiveRig(Rig):
+    """Instruments and an input stream, played in real time."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._instruments: list[Instrument] = []
+        self._input: Any = None
+        self._locks = [threading.Lock() for _ in range(self.lanes)]
+        self._silent = [0] * self.lanes
+
+    @abstractmethod
+    def make_instruments(self) -> list[Instrument]:
+        """One unopened instrument per lane."""
+
+    @abstractmethod
+    def lane_device(self, lane: int) -> str:
+        """Lane ``lane``'s instrument as an operator looks for it."""
+
+    def shares_port(self, lane: int) -> bool:
+        """Whether lane ``lane``'s instrument port serves other lanes too (then its failure
+        is the rig's)."""
+        port = self.definition.lane(lane).port
+        return sum(self.definition.lane(i).port == port for i in range(self.lanes)) > 1
+
+    # -- devices --------------------------------------------------------------------------
+    def open(self) -> None:
+        self.close()
+        instruments = self.make_instruments()
+        try:
+            for instrument in instruments:
+                instrument.open()
+                self._instruments.append(instrument)
+        except BaseException:
+            self.close()
+            raise
+        self._silent = [0] * self.lanes
+        self._open_input(self.sample_rate, self._stream_channels(self.channels))
+
+    def _stream_channels(self, take_channels: int) -> int:
+        """A rig of one lane records in the take's format; lanes share the rig's channels."""
+        return self.definition.channels if self.definition.lanes else take_channels
+
+    def _open_input(self, sample_rate: int, channels: int) -> None:
+        if self._input is not None:
+            self._input.stop()
+            self._input = None
+        audio = make_audio_input(self.definition, sample_rate, channels)
+        audio.start()
+        self._input = audio
+        self.sample_rate = sample_rate
+        if not self.definition.lanes:
+            self.channels = channels
+
+    def close(self) -> None:
+        """Close every side, whatever state it is in (this runs after faults)."""
+        instruments, audio = self._instruments, self._input
+        self._instruments, self._input = [], None
+        for instrument in instruments:
+            with contextlib.suppress(InstrumentError):  # the port may be what failed
+                instrument.all_notes_off()
+            instrument.close()
+        if audio is not None:
+            audio.stop()
+
+    def _columns(self, lane: int, channels: int) -> slice:
+        if not self.definition.lanes:
+            return slice(None)
+        first = self.definition.lanes[lane].input - 1
+        if first + channels > self.definition.channels:
+            raise ValueError(
+                f"rig {self.name} lane {lane + 1}: a {channels}-channel take from input "
+                f"{first + 1} is past the rig's {self.definition.channels} channels"
+            )
+        return slice(first, first + channels)
+
+    def _fits(self, spec: CaptureSpec) -> bool:
+        """The open input records in ``spec``'s format."""
+        return (spec.sample_rate, spec.channels) == (self.sample_rate, self.channels)
+
+    def _capture_for(self, lane: int, spec: CaptureSpec) -> RealtimeCapture:
+        """Lane ``lane``'s capture for ``spec`` (reopening the input of a one-lane rig if the
+        format changes; lanes record at the rig's rate)."""
+        if not self._instruments:
+            raise InstrumentError(f"rig {self.name}: not open")
+        if self.definition.lanes:
+            if spec.sample_rate != self.sample_rate:
+                raise ValueError(
+                    f"capture.sample_rate = {spec.sample_rate}: rig {self.name} has lanes, "
+                    f"which record at the rig's {self.sample_rate} Hz"
+                )
+        elif not self._fits(spec):
+            self._open_input(spec.sample_rate, spec.channels)
+        columns = self._columns(lane, spec.channels)
+        return RealtimeCapture(self._instruments[lane], self._input, self.lane_latency(lane),
+                               columns)  # fmt: skip
+
+    def lane_latency(self, lane: int) -> float:
+        """Lane ``lane``'s latency: its own override, else the rig's."""
+        own = self.definition.lanes[lane].latency_s if self.definition.lanes else None
+        return (self.latency or 0.0) if own is None else own
+
+    def measure_latency(self, attempts: int = 3) -> LatencyResult:
+        """Timed on the first lane (the lanes share the interface, so its latency)."""
+        if not self._instruments or self._input is None:
+            raise InstrumentError(f"rig {self.name}: not open")
+        with self._locks[0]:
+            return measure_latency(self._instruments[0], self._input, sample_rate=self.sample_rate,
+                                   attempts=attempts, columns=self._columns(0, 1))  # fmt: skip
+
+    # -- takes ----------------------------------------------------------------------------
+    def capture(
+        self, batches: Iterable[Iterable[Work]], stop: threading.Event
+    ) -> Generator[Taken | LaneDown, None, None]:
+        """Batch boundaries are no pipeline boundaries: a lane asks for the next item while
+        its last take is still coming back."""
+        source = _Source(batches)
+        out: queue.Queue[Any] = queue.Queue()
+        halt = threading.Event()
+        lanes = [lane for lane in range(self.lanes) if lane not in self.down]
+        threads = [
+            threading.Thread(
+                target=self._lane,
+                args=(lane, source, out, stop, halt),
+                name=f"lane-{lane + 1}",
+                daemon=True,
+            )
+            for lane in lanes
+        ]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        try:
+            while running:
+                event = out.get()
+                if event is _LANE_OVER:
+                    running -= 1
+                elif isinstance(event, _Raised):
+                    raise event.error
+                else:
+                    yield event
+        finally:
+            halt.set()
+            for thread in threads:
+                thread.join()
+
+    def _lane(
+        self,
+        lane: int,
+        source: _Source,
+        out: queue.Queue[Any],
+        stop: threading.Event,
+        halt: threading.Event,
+    ) -> None:
+        pending: _Pending | None = None
+        item: Work | None = None
+        try:
+            while not (stop.is_set() or halt.is_set() or lane in self.down):
+                item = source.next()
+                if item is None:
+                    break
+                if pending is not None and not self.definition.lanes and not self._fits(item.spec):
+                    out.put(self._last(lane, pending))  # before the input is reopened
+                    pending = None
+                capture = self._capture_for(lane, item.spec)
+                with self._locks[lane]:
+                    played = capture.play(item.tone, item.spec)
+                if pending is not None:
+                    out.put(Taken(pending.work, pending.capture.collect(pending.played), lane))
+                pending, item = _Pending(item, capture, played), None
+            if pending is not None:
+                out.put(self._last(lane, pending))
+            if lane in self.down:
+                device, error = self.down[lane]
+                out.put(LaneDown(lane, device, error))
+        except BaseException as error:  # handed to the consumer
+            if (
+                self.definition.lanes
+                and isinstance(error, InstrumentError)
+                and not (self.shares_port(lane))
+            ):
+                self.lane_down(lane, self.lane_device(lane), error)
+                works = tuple(w for w in (pending and pending.work, item) if w is not None)
+                out.put(LaneDown(lane, self.lane_device(lane), error, works))
+            else:
+                out.put(_Raised(error))
+        finally:
+            out.put(_LANE_OVER)
+
+    def _last(self, lane: int, pending: _Pending) -> Taken:
+        """The take in hand when no next take follows it at once.
+
+        A take is kept only if the instrument still answers after it (a port that went away
+        during the tail would otherwise leave a truncated take looking whole); otherwise the
+        next take's first write proves that.
+        """
+        with self._locks[lane]:
+            self._instruments[lane].all_notes_off()
+        return Taken(pending.work, pending.capture.collect(pending.played), lane)
+
+    def capture_one(self, tone: Tone, spec: CaptureSpec, lane: int = 0) -> RawTake:
+        capture = self._capture_for(lane, spec)
+        with self._locks[lane]:
+            return capture.capture(tone, spec)
+
+    # -- what failures mean ---------------------------------------------------------------
+    def retry_failed(self, lane: int, report: QcReport) -> bool:
+        """Always (a real take varies); a run of silent takes on a lane is probed, and a
+        silent probe faults the lane (the rig, when no other lane is left)."""
+        if report.silent:
+            self._silent[lane] += 1
+            if self._silent[lane] >= self.faults.silent_takes:
+                failure = (
+                    f"{self._silent[lane]} takes in a row were silent, and so was a probe tone"
+                )
+                self._silent[lane] = 0
+                self.probe_lane(lane, failure)
+        return True
+
+    def take_passed(self, lane: int) -> None:
+        self._silent[lane] = 0
+
+    def fault_device(self, error: BaseException) -> str | None:
+        if isinstance(error, InstrumentError):
+            return self.definition.instrument_description
+        if isinstance(error, (SilentRig, CalibrationError, *_audio_faults())):
+            return self.definition.audio_description
+        return None
