@@ -8,8 +8,8 @@ A failed attempt stores the kind of its failure (``silent``, ``clipping``, ...: 
 db.schema) beside its reason, so readers ask for a kind instead of matching words. Failures
 recorded before get the kind their reason's first word gives.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
