@@ -15,7 +15,7 @@ PG_PORT=${JXDAQ_TEST_PG_PORT:-5432}
 NULL_SINK=${JXDAQ_TEST_NULL_SINK:-jxdaq_null}
 QUAD_SINK=${JXDAQ_TEST_QUAD_SINK:-jxdaq_quad}
 # The layout ALSA's pulse plugin gives a 4-channel stream: the same on the sink, so PulseAudio
-# maps channel to channel and mixes nothing across (tests/device_support.py: QUAD_CHANNEL_MAP).
+# maps channel to channel and mixes nothing across (tests/support/device_support.py: QUAD_CHANNEL_MAP).
 QUAD_CHANNEL_MAP=front-left,front-right,rear-left,rear-right
 SERVICES_DIR=${JXDAQ_SERVICES_DIR:-/tmp/jxdaq-services}
 mkdir -p "$SERVICES_DIR"
@@ -32,7 +32,7 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # promtool checks and unit-tests deploy/prometheus's rules (tests/test_prometheus_rules.py).
 command -v promtool >/dev/null || need_apt+=(prometheus)
-# WebDataset reads the API's shards through `pipe:curl` URLs (tests/api/test_dataset_formats.py).
+# WebDataset reads the API's shards through `pipe:curl` URLs (tests/daq/test_export_formats.py).
 command -v curl >/dev/null || need_apt+=(curl)
 # PortAudio (sounddevice) reaches PulseAudio through ALSA's pulse plugin; rtmidi needs libasound.
 for lib in libportaudio2 libasound2-plugins libasound2 libjack-jackd2-0; do

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import paths
 import pytest
 from hypothesis import settings
 
@@ -15,7 +16,7 @@ settings.register_profile("dev", deadline=None, print_blob=True)
 settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = paths.SHARED_DATA
 
 
 @pytest.fixture(scope="session")

@@ -11,18 +11,17 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 import yaml
+from paths import ROOT
 from typer.testing import CliRunner
 
 from daq.settings import Settings
 from jxdaq.cli import app as cli
 
-ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 REAL_RIG = re.compile(r"^  # --- real rig.*?$(.*?)^  # --- end of real rig", re.M | re.S)
 #: Environment variables read outside the settings (typer ``envvar=``).

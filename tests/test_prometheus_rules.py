@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from paths import ROOT
 
 from daq.api.metrics import ApiMetrics
 from db.engine import open_catalog
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
+DEPLOY = ROOT / "deploy" / "prometheus"
 RULES = DEPLOY / "rules.yml"
 NODE_EXPORTER = {"node_filesystem_avail_bytes", "node_filesystem_size_bytes"}
 _SERIES = re.compile(r"\b(jxdaq_[a-z_]+|jxdaq:[a-z0-9_:]+|node_[a-z_]+)\b")

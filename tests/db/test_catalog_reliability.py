@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from paths import ROOT
 from sqlalchemy import func, select
 
 from db.schema import JobState, Sample, SampleState, Take, utcnow
 from db.verify import verify
 
 WORKER = Path(__file__).with_name("catalog_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:

@@ -3,7 +3,7 @@
 The takes table gets one SMALLINT column per tone parameter (indexed on PostgreSQL): the 44
 of ``firmware_protocol.parameters`` as they stood at this revision, frozen here as literals so
 that editing that table can never rewrite what this revision creates (a migration is history).
-A later change to the table needs a new revision; ``tests/db/test_catalog_migrations.py``
+A later change to the table needs a new revision; ``tests/db/test_migrate.py``
 compares the migrated database with ``db.schema`` and fails until one is written.
 
 Revision ID: 0001

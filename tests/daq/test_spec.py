@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paths import EXAMPLES
 from pydantic import ValidationError
 
 from daq.banks import LocalFiles
@@ -14,7 +15,6 @@ from daq.spec import TIME_TOLERANCE_S, JobSpec, SpecError, load_spec, validate_s
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PRIOR = {"source": {"kind": "prior"}, "count": 10}
 
 

@@ -85,7 +85,7 @@ def fill(
 
 @pytest.fixture
 def catalog(api):
-    """The catalog behind the app (tests/api/conftest.py: SQLite and PostgreSQL)."""
+    """The catalog behind the app (tests/daq/api/conftest.py: SQLite and PostgreSQL)."""
     return api.catalog
 
 

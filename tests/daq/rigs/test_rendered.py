@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import EXAMPLES
 
 from daq.capture import RenderedCapture, render_seed
 from daq.emulator.render import Note, render
@@ -20,7 +20,7 @@ from db.schema import JobState, QcVerdict, SampleState
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "job-prior.toml"
+EXAMPLE = EXAMPLES / "job-prior.toml"
 #: FLAC stores 24-bit integers: one step is 2**-23 of full scale.
 QUANTUM = 2.0**-23
 

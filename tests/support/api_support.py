@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from fastapi.testclient import TestClient
+from paths import EXAMPLES
 
 from db.catalog import Catalog
 from db.records import NewTake
@@ -21,7 +22,7 @@ from db.schema import QcVerdict, Role, utcnow
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "job-prior.toml"
+EXAMPLE = EXAMPLES / "job-prior.toml"
 JOBS = "/api/v1/jobs"
 TAKES = "/api/v1/takes"
 RIGS = "/api/v1/rigs"

@@ -1,6 +1,6 @@
 """Alerts without a worker: channels against real receivers (an HTTP server, an SMTP server
 with STARTTLS), retries, conditions told once until they clear, the config file and the CLI.
-The worker's part (a rig that faults and recovers) is tests/capture/test_worker_alerts.py."""
+The worker's part (a rig that faults and recovers) is tests/daq/test_worker_alerts.py."""
 
 from __future__ import annotations
 

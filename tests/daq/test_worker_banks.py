@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from device_support import WorkerProcess
+from paths import SHARED_DATA
 
 from daq.banks import LocalFiles
 from daq.jobs import submit_job
@@ -19,7 +20,7 @@ from firmware_protocol.parameters import lookup
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
 
-BANKS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "jx8p-banks"
+BANKS = SHARED_DATA / "jx8p-banks"
 #: jx8p-3.rom.syx, tone 5 (index 4): BACKWARD, whose DCO1 ENV byte is 0x80.
 POISON_BANK, BACKWARD = BANKS / "jx8p-3.rom.syx", 4
 

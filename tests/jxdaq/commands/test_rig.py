@@ -1,6 +1,6 @@
 """``jxdaq rig list|clear-fault|calibrate`` as processes, on SQLite and PostgreSQL.
 
-Calibrating through real devices is in tests/capture/test_calibration.py; here are the
+Calibrating through real devices is in tests/daq/test_calibration.py; here are the
 catalog side and the refusals that come before any device is opened.
 """
 

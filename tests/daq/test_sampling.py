@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paths import ROOT
 from scipy.stats import norm, qmc
 
 from daq import sampling
@@ -220,7 +221,7 @@ def test_default_prior_is_the_fit_of_the_shared_banks(jx8p_banks: list[Path]) ->
 
 def test_fit_script_writes_the_same_file(tmp_path: Path, jx8p_banks: list[Path]) -> None:
     out = tmp_path / "prior.json"
-    script = Path(__file__).resolve().parents[1] / "scripts" / "fit_prior.py"
+    script = ROOT / "scripts" / "fit_prior.py"
     subprocess.run(
         [sys.executable, str(script), str(jx8p_banks[0].parent), "-o", str(out)], check=True
     )
