@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jxdaq.options import given
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -105,7 +107,10 @@ def calibrate(
     rigs_file: Annotated[
         Path | None, typer.Option(help="Rig definitions (TOML)", envvar="JXDAQ_RIGS_FILE")
     ] = None,
-    attempts: Annotated[int, typer.Option(min=1, max=50, help="Notes to time")] = 5,
+    attempts: Annotated[
+        int | None,
+        typer.Option(min=1, max=50, help="Notes to time; default: measure_latency's"),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Calibrate even if the rig's worker looks alive")
     ] = False,
@@ -146,11 +151,11 @@ def calibrate(
             try:
                 audio.start()
                 typer.echo(
-                    f"rig {name}: timing {attempts} notes through {rig.instrument_description} "
+                    f"rig {name}: timing notes through {rig.instrument_description} "
                     f"and {rig.audio_description} ..."
                 )
                 result = measure_latency(
-                    instrument, audio, sample_rate=rig.sample_rate, attempts=attempts
+                    instrument, audio, sample_rate=rig.sample_rate, **given(attempts=attempts)
                 )
             finally:
                 audio.stop()

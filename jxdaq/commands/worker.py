@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from jxdaq.options import given
+from jxdaq.options import LogFormatOption, LogLevelOption, configure_logs, given
 
 app = typer.Typer(help="Run a rig worker: capture jobs on one rig until stopped.")
 
@@ -58,15 +58,15 @@ def worker(
             min=0.01, help="Spectral distance that pauses the job; default: DriftPolicy's"
         ),
     ] = None,
-    log_format: Annotated[str, typer.Option(help="text (logfmt) or json")] = "text",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    log_format: LogFormatOption = None,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Capture jobs on one rig until SIGTERM/SIGINT (or until --job is over)."""
     import logging
     import signal
     import threading
 
-    from daq.logs import configure, log_event
+    from daq.logs import log_event
     from daq.rigs import RigConfigError, find_rig
     from daq.settings import get_settings
     from daq.worker import FaultPolicy, Worker
@@ -75,11 +75,7 @@ def worker(
     from db.records import NotFound
     from db.store import AudioStore
 
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter(f"{log_format!r}: give text or json", param_hint="--log-format")
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise typer.BadParameter(f"{log_level!r}: give debug, info, warning or error")
-    configure(log_format, log_level)  # type: ignore[arg-type]
+    configure_logs(log_format, log_level)
     try:
         rig_definition = find_rig(rig, rigs_file)
     except RigConfigError as error:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import typer
 
+from daq.calibration import measure_latency
 from daq.worker import FaultPolicy, Worker
 from daq.worker_calibration import DriftPolicy
 from jxdaq.cli import app
@@ -36,6 +37,7 @@ SETS = {
     "train": ((TrainConfig,), ""),
     "worker": ((Worker, FaultPolicy), ""),
     "worker/drift": ((DriftPolicy,), "drift_"),
+    "rig calibrate": ((measure_latency,), ""),
 }
 
 
