@@ -177,11 +177,11 @@ class EmulatorServer(Process):
 
     def __init__(self, midi_port: str | None = None, serial: bool = True,
                  audio_device: str = PULSE, command_delay_ms: float = 100.0,
-                 sink: str | None = None) -> None:  # fmt: skip
+                 sink: str | None = None, outputs: tuple[str, ...] = ()) -> None:  # fmt: skip
         command = [
             sys.executable, "-m", "jxdaq", "emulator", "serve",
             "--serial", "pty" if serial else "none", "--audio-device", audio_device,
-            "--sample-rate", str(FS), "--command-delay-ms", str(command_delay_ms),
+            "--sample-rate", str(FS), "--command-delay-ms", str(command_delay_ms), *outputs,
         ]  # fmt: skip
         if midi_port is not None:
             command += ["--midi-in", midi_port, "--midi-backend", JACK_BACKEND]
