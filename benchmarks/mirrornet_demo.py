@@ -1,6 +1,6 @@
 """MirrorNet on the emulator: learns a JX tone subset from melodies' sound alone, then judges it.
 
-Trains a :class:`models.mirrornet.MirrorNet` with the emulator's batch renderer as the plant
+Trains a :class:`models.mirrornet.nets.MirrorNet` with the emulator's batch renderer as the plant
 on five-note melodies played by preset-prior tones (only the learnable subset varies; the
 rest is ``DEFAULT_BASE``); no parameter labels are used in training. Then, on held-out
 melodies, the plant plays the tone the encoder hears ("resynthesis") and the table gives:
@@ -37,17 +37,12 @@ from models.metrics import (
     parameter_mse,
     spectral_convergence,
 )
-from models.mirrornet import (
-    DEFAULT_BASE,
-    DEFAULT_BASE_VALUES,
-    EmulatorPlant,
-    Melody,
-    MelodySet,
-    MirrorConfig,
-    MirrorNet,
-    MirrorTrainer,
-    random_melody,
-)
+from models.mirrornet.latent import DEFAULT_BASE, DEFAULT_BASE_VALUES
+from models.mirrornet.melody import Melody, random_melody
+from models.mirrornet.nets import MirrorConfig, MirrorNet
+from models.mirrornet.plant import EmulatorPlant
+from models.mirrornet.spectra import MelodySet
+from models.mirrornet.training import MirrorTrainer
 from models.train import seed_everything
 
 SAMPLE_RATE = 44100

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,10 +122,10 @@ def measure_latency(
     key: int = 69,
     velocity: int = 127,
     attempts: int = 3,
-    columns: slice = slice(None),
+    channels: Sequence[int] | None = None,
 ) -> LatencyResult:
     """Play :data:`CALIBRATION_TONE` ``attempts`` times and time its onsets (heard on the
-    input's ``columns``: the instrument's lane of the stream).
+    input's ``channels``, indices from 0: the instrument's lane of the stream; all if None).
 
     ``audio`` must be started (its stream running). Raises :class:`CalibrationError` when no
     onset comes back within :data:`MAX_LATENCY_S` (wrong audio device, cable, muted synth).
@@ -140,7 +141,7 @@ def measure_latency(
     time.sleep(SETTLE_S)
     try:
         latencies = [
-            _one_latency(instrument, audio, sample_rate, key, velocity, columns)
+            _one_latency(instrument, audio, sample_rate, key, velocity, channels)
             for _ in range(attempts)
         ]
     finally:
@@ -158,7 +159,7 @@ def _one_latency(
     rate: int,
     key: int,
     velocity: int,
-    columns: slice,
+    channels: Sequence[int] | None,
 ) -> float:
     buffer, clock = audio.buffer, audio.clock
     time.sleep(QUIET_S)
@@ -170,7 +171,7 @@ def _one_latency(
     begin = on - round(QUIET_S * rate)
     end = on + round(MAX_LATENCY_S * rate)
     buffer.wait_for(end, timeout_s=MAX_LATENCY_S + 5.0)
-    recorded = buffer.read(max(begin, 0), end)[:, columns]
+    recorded = buffer.read(max(begin, 0), end, channels)
     note_on = on - max(begin, 0)
     search_from = max(note_on - round(GUARD_S * rate), 0)
     quiet = recorded[:search_from]

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from daq.audio.ring import RingBuffer, StreamClock
+from daq.audio.ring import Frames, StreamClock
 from daq.instruments.base import Instrument
 from daq.spec import CaptureSpec
 from firmware_protocol.tone import Tone
@@ -92,7 +92,7 @@ class AudioSource(Protocol):
     """What a real-time capture needs of its input: see :class:`daq.audio.DeviceInput`."""
 
     sample_rate: int
-    buffer: RingBuffer
+    buffer: Frames
     clock: StreamClock
     status_flags: list[str]
 
@@ -115,26 +115,18 @@ class Played:
 
 class RealtimeCapture:
     """A take from a rig in real time: notes sent on the stream's clock, audio cut from the
-    input's ring buffer by frame index (and by channel: ``columns``, a lane's channels of the
-    stream), shifted by the rig's measured latency.
+    input's ring buffer by frame index, shifted by the rig's measured latency. A lane's input
+    is its own channels of the rig's one stream (:meth:`daq.audio.DeviceInput.select`).
 
     The settle time runs during the pre-roll (both are quiet time before the note), so a take
     costs its own audio plus a few milliseconds; the tail stops once the recorded tail is
     silent or, at the latest, once the synth has played ``tail.max_s`` of it.
     """
 
-    def __init__(
-        self,
-        instrument: Instrument,
-        audio: AudioSource,
-        latency_s: float = 0.0,
-        columns: slice = slice(None),
-    ) -> None:
+    def __init__(self, instrument: Instrument, audio: AudioSource, latency_s: float = 0.0) -> None:
         self.instrument = instrument
         self.audio = audio
         self.latency_s = latency_s
-        #: The input channels this instrument's sound comes back on (a lane's of a stream).
-        self.columns = columns
 
     def capture(self, tone: Tone, spec: CaptureSpec) -> RawTake:
         return self.collect(self.play(tone, spec))
@@ -182,7 +174,7 @@ class RealtimeCapture:
         buffer = self.audio.buffer
         buffer.wait_for(played.end, timeout_s=timeout_s + self.latency_s)
         return RawTake(
-            buffer.read(played.begin, played.end)[:, self.columns],
+            buffer.read(played.begin, played.end),
             self.audio.sample_rate,
             played.note_on - played.begin,
             self.latency_s,
@@ -202,7 +194,7 @@ class RealtimeCapture:
         window = round(TAIL_POLL_S * self.audio.sample_rate)
         if written < since + window:
             return None
-        recent = buffer.read(written - window, written)[:, self.columns]
+        recent = buffer.read(written - window, written)
         return written if np.abs(recent).max() < 10 ** (silence_db / 20) else None
 
     def _wait_for_quiet(self, since: int, silence_db: float) -> None:

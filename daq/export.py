@@ -391,6 +391,8 @@ def _table_chunks(catalog: Catalog, plan: TarPlan) -> Iterator[bytes]:
 #: Takes per shard unless asked otherwise: about 11 MB of thesis STFT features.
 SHARD_SIZE = 256
 MAX_SHARD_SIZE = 4096
+#: The features of a shard unless asked otherwise: the thesis's STFT.
+FEATURES = "stft"
 
 
 @dataclass(frozen=True, slots=True)

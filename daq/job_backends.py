@@ -12,10 +12,12 @@ import getpass
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from daq import jobs
 from daq.client import ApiClient
 from daq.jobs import JobReport
-from daq.spec import JobSpec
+from daq.spec import JobSpec, SpecError, describe_errors
 from db.catalog import Catalog
 from db.deletion import TakeChoice, delete_job
 from db.records import JobInfo, Progress
@@ -171,7 +173,10 @@ class LocalJobs:
         self.user = f"{getpass.getuser()} (local)"
 
     def submit(self, spec: JobSpec) -> JobView:
-        return JobView.from_info(jobs.submit_job(self.catalog, spec))
+        try:  # validated again, exactly as the API validates what it is sent
+            return JobView.from_info(jobs.submit_job(self.catalog, spec, self.user))
+        except ValidationError as error:
+            raise SpecError(describe_errors(error, "the job spec")) from None
 
     def list(self, states: list[JobState] | None = None) -> list[JobView]:
         found: list[JobView] = []

@@ -10,10 +10,13 @@ Every state change is logged as a ``job.state`` event by the catalog, with its r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from daq.spec import JobSpec, summary
+from daq.banks import BankFiles
+from daq.spec import JobSpec, summary, validate_spec
 from db.catalog import Catalog
 from db.records import EventInfo, InvalidTransition, JobInfo, Progress, SampleInfo
 from db.schema import FINAL_JOB_STATES, JobState, SampleState, utcnow
@@ -24,9 +27,20 @@ MAX_CLAIMS_SHOWN = 1000
 FAILURES_SHOWN = 10
 
 
-def submit_job(catalog: Catalog, spec: JobSpec, created_by: str | None = None) -> JobInfo:
-    """Store a validated job (its banks' bytes included, so it never reads a file again);
-    its samples are generated as rigs claim them."""
+def submit_job(
+    catalog: Catalog,
+    spec: JobSpec | Mapping[str, Any],
+    created_by: str | None = None,
+    *,
+    banks: BankFiles | None = None,
+) -> JobInfo:
+    """Validate and store a job (its banks' bytes included, so it never reads a file again);
+    its samples are generated as rigs claim them. The one way in for the API, the CLI and
+    programs alike: a :class:`JobSpec` is validated again, as the API validates a body, so
+    one changed past its validation (``model_copy(update=...)``) is refused the same way.
+    ``banks``: where bank names in ``spec`` are read. Raises pydantic's ``ValidationError``."""
+    data = spec.model_dump(mode="json") if isinstance(spec, JobSpec) else spec
+    spec = validate_spec(data, banks)
     rigs = None if spec.rigs == "any" else list(spec.rigs)
     assert spec.count is not None  # a validated spec always says it
     return catalog.create_job(

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 LogFormat = Literal["text", "json"]
+#: The formats and levels ``configure`` takes, for the commands that name them.
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -43,7 +46,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(fmt: LogFormat = "text", level: str = "INFO", stream: TextIO = sys.stderr) -> None:
-    """Send the ``jxdaq`` loggers' events to ``stream``, one line each."""
+    """Send the ``jxdaq`` loggers' events to ``stream``, one line each. A format or level
+    outside :data:`LOG_FORMATS` / :data:`LOG_LEVELS` is a ValueError naming the allowed ones."""
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format {fmt!r}: give {' or '.join(LOG_FORMATS)}")
+    if level.lower() not in LOG_LEVELS:
+        raise ValueError(f"log level {level!r}: give {', '.join(LOG_LEVELS)}")
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
     root = logging.getLogger("jxdaq")

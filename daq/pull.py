@@ -109,7 +109,7 @@ class LocalDatasets:
 
     def _plan(self, name: str, query: dict[str, Any]) -> tuple[export.ShardPlan, Any]:
         fields = json.loads(query["feature_config"]) if query.get("feature_config") else {}
-        config = export.load_feature_config(query.get("features") or "stft", fields)
+        config = export.load_feature_config(query.get("features") or export.FEATURES, fields)
         return self._shard_plan(name, query), config
 
     def _shard_plan(self, name: str, query: dict[str, Any]) -> export.ShardPlan:

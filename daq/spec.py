@@ -566,12 +566,16 @@ def load_spec(path: str | Path) -> JobSpec:
     try:
         return validate_spec(data, LocalFiles(path.parent))
     except ValidationError as error:
-        count = error.error_count()
-        if count == 1:  # one line: ``job.toml: source.sweep.steps: Input should be ...``
-            raise SpecError(f"{path}: {format_errors(error).strip()}") from None
-        raise SpecError(
-            f"{path}: {count} errors in the job spec\n" + format_errors(error)
-        ) from None
+        raise SpecError(describe_errors(error, str(path))) from None
+
+
+def describe_errors(error: ValidationError, where: str) -> str:
+    """One line for one problem (``job.toml: source.sweep.steps: Input should be ...``),
+    else a count and one line per problem."""
+    count = error.error_count()
+    if count == 1:
+        return f"{where}: {format_errors(error).strip()}"
+    return f"{where}: {count} errors in the job spec\n" + format_errors(error)
 
 
 #: Lists longer than this are shown by their length in a spec's summary.

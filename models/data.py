@@ -46,8 +46,8 @@ from db.catalog import Catalog
 from db.records import DatasetInfo, TakeFilter, TakeInfo
 from db.store import AudioStore, sha_of_key
 from firmware_protocol.tone import Tone
+from models.progress import progress_bars
 from models.targets import TargetSpec
-from models.train import progress_bars
 
 #: Bump when how audio becomes a feature input changes (the note-on cut, the mono mix).
 DATA_CODE_VERSION = 1

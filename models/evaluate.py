@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import textwrap
 from collections.abc import Callable, Sequence
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 from daq.spec import JobSpec
 from daq.spec_toml import dump_spec
@@ -50,13 +53,75 @@ from models.metrics import (
     switch_accuracy,
 )
 from models.nets import ParameterNet
+from models.progress import progress_bars
 from models.targets import TargetSpec
-from models.train import Outputs, progress_bars, run_split
 
 #: Tones rendered per call of the batch renderer (bounds memory: 64 x 6 s x 4 B = 68 MB).
 RENDER_CHUNK = 64
 
 
+# -- running a model over a split -----------------------------------------------------------
+@dataclass
+class Outputs:
+    """What a model says about every example of a split, as target vectors [n, params].
+
+    ``expected`` holds each switch at its expected (fractional) position, the reading the
+    thesis's MSE judges; ``predictions`` holds decided positions (tones are made of these).
+    :class:`Scores` judges them; methods without a network produce the same arrays.
+    """
+
+    loss: float
+    expected: np.ndarray
+    predictions: np.ndarray
+    targets: np.ndarray
+
+    def thesis_mse(self, spec: TargetSpec) -> float:
+        """The thesis's measure: every output on [0, 1], squared error, averaged."""
+        return float(parameter_mse(self.expected, self.targets, spec).mean())
+
+    def mean_switch_accuracy(self, spec: TargetSpec) -> float:
+        """Decided switch positions right, averaged over switches (NaN without switches)."""
+        accuracy = switch_accuracy(self.predictions, self.targets, spec)
+        return float(accuracy.mean()) if accuracy.size else math.nan
+
+
+@torch.no_grad()
+def run_split(
+    model: ParameterNet,
+    data: Dataset | DataLoader,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> Outputs:
+    """The model's loss and outputs over a whole split (in eval mode)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
+    model.eval()
+    total, count = 0.0, 0
+    expected, predictions, targets = [], [], []
+    for features, target in loader:
+        features, target = to_device(features, device), to_device(target, device)
+        output = model(features)
+        total += float(model.loss(output, target)) * len(target)
+        count += len(target)
+        expected.append(model.expected(output).cpu().numpy())
+        predictions.append(model.predict(output).cpu().numpy())
+        targets.append(target.cpu().numpy())
+    if count == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    return Outputs(
+        total / count,
+        np.concatenate(expected),
+        np.concatenate(predictions),
+        np.concatenate(targets),
+    )
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch as the networks take it: float32 on ``device`` (training's batches too)."""
+    return tensor.to(device, dtype=torch.float32, non_blocking=True)
+
+
+# -- parameter scores ----------------------------------------------------------------------
 def mean_vector(train_targets: np.ndarray) -> np.ndarray:
     """The best constant guess under MSE: the training mean of every entry (switch positions
     averaged too, so a switch may sit between positions)."""

@@ -32,8 +32,9 @@ import torch
 
 from daq.features import THESIS_STFT, FeatureConfig, LogMelFeatures
 from models.data import FrozenDataset, SplitDataset
+from models.evaluate import Outputs, run_split
 from models.nets import THESIS_LAYOUTS, ParameterNet, build_model
-from models.train import Outputs, TrainConfig, fit, run_split, seed_everything
+from models.train import TrainConfig, fit, seed_everything
 from models.trees import TreeModel, pooled_statistics
 
 #: The recommended network's input: full-band log-mel, compact enough to cache and train fast.

@@ -1,4 +1,4 @@
-"""The training loop (and a pass over a split) for any ``Dataset`` of ``(features, targets)``.
+"""The training loop for any ``Dataset`` of ``(features, targets)``.
 
 ``fit`` is deterministic for a seed (on CPU; cuDNN kernels may differ slightly on CUDA), runs on
 CUDA when present and on the CPU otherwise, stops early when the validation loss stops
@@ -43,8 +43,9 @@ from pydantic import (
 )
 from torch.utils.data import DataLoader, Dataset
 
-from models.metrics import parameter_mse, switch_accuracy
+from models.evaluate import run_split, to_device
 from models.nets import HEADS, ParameterNet, build_model
+from models.progress import progress_bars
 from models.targets import TargetSpec
 
 LAST_CHECKPOINT = "last.pt"
@@ -95,59 +96,6 @@ def resolve_device(name: str | None = None) -> torch.device:
     if name is not None:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-# -- running a model over a split -----------------------------------------------------------------
-
-
-@dataclass
-class Outputs:
-    """What a model says about every example of a split, as target vectors [n, params].
-
-    ``expected`` holds each switch at its expected (fractional) position, the reading the
-    thesis's MSE judges; ``predictions`` holds decided positions (tones are made of these).
-    :mod:`models.evaluate` scores them; methods without a network produce the same arrays.
-    """
-
-    loss: float
-    expected: np.ndarray
-    predictions: np.ndarray
-    targets: np.ndarray
-
-
-@torch.no_grad()
-def run_split(
-    model: ParameterNet,
-    data: Dataset | DataLoader,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-) -> Outputs:
-    """The model's loss and outputs over a whole split (in eval mode)."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
-    model.eval()
-    total, count = 0.0, 0
-    expected, predictions, targets = [], [], []
-    for features, target in loader:
-        features, target = _to(features, device), _to(target, device)
-        output = model(features)
-        total += float(model.loss(output, target)) * len(target)
-        count += len(target)
-        expected.append(model.expected(output).cpu().numpy())
-        predictions.append(model.predict(output).cpu().numpy())
-        targets.append(target.cpu().numpy())
-    if count == 0:
-        raise ValueError("cannot evaluate on an empty split")
-    return Outputs(
-        total / count,
-        np.concatenate(expected),
-        np.concatenate(predictions),
-        np.concatenate(targets),
-    )
-
-
-def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return tensor.to(device, dtype=torch.float32, non_blocking=True)
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -247,8 +195,8 @@ def fit(
                     "epoch": epoch,
                     "train_loss": train_loss,
                     "val_loss": result.loss,
-                    "val_parameter_mse": _mse(result, model.spec),
-                    "val_switch_accuracy": _accuracy(result, model.spec),
+                    "val_parameter_mse": result.thesis_mse(model.spec),
+                    "val_switch_accuracy": result.mean_switch_accuracy(model.spec),
                     "seconds": time.perf_counter() - started,
                 }
             )
@@ -271,16 +219,6 @@ def fit(
     return TrainResult(
         state.best_epoch, state.best_val_loss, state.epoch, stopped_early, state.history, out
     )
-
-
-def _mse(result: Outputs, spec: TargetSpec) -> float:
-    """The thesis's measure: every output on [0, 1], squared error, averaged."""
-    return float(parameter_mse(result.expected, result.targets, spec).mean())
-
-
-def _accuracy(result: Outputs, spec: TargetSpec) -> float:
-    accuracy = switch_accuracy(result.predictions, result.targets, spec)
-    return float(accuracy.mean()) if accuracy.size else math.nan
 
 
 def _sized(dataset: Dataset) -> Sized:
@@ -343,7 +281,7 @@ def _train_epoch(
     model.train()
     total, count = 0.0, 0
     for batch, (features, target) in enumerate(loader):
-        features, target = _to(features, device), _to(target, device)
+        features, target = to_device(features, device), to_device(target, device)
         optimizer.zero_grad(set_to_none=True)
         loss = model.loss(model(features), target)
         if not torch.isfinite(loss):
@@ -556,24 +494,3 @@ def plot_curves(path: Path, history: list[dict[str, float]]) -> None:
     tmp = path.with_name(path.stem + ".tmp.png")
     figure.savefig(tmp, dpi=100)
     os.replace(tmp, path)
-
-
-def progress_bars(enabled: bool):
-    """Rich progress bars with counts, elapsed time and ETA; ``enabled=False`` shows nothing."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )

@@ -10,7 +10,7 @@ trees on pooled statistics beat every network the project had).
 scikit-learn's OpenMP threads are held to torch's thread count: on a shared machine spare
 threads only spin against the other processes (a 240 s budget ran past 20 minutes here).
 
-It produces the same :class:`models.train.Outputs` as a network, so
+It produces the same :class:`models.evaluate.Outputs` as a network, so
 :mod:`models.evaluate` scores both alike: continuous outputs clipped to [0, 1]; switches at
 their expected position (probabilities times positions) for the MSE, the most probable
 position as the prediction.
@@ -25,8 +25,8 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from models.evaluate import Outputs
 from models.targets import TargetSpec
-from models.train import Outputs
 
 SEGMENTS = 8
 #: Rows of features pooled at a time (bounds memory on large splits).

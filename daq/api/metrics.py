@@ -4,7 +4,7 @@ Each app has its own registry (several apps can live in one process, as in the t
 Capture figures are collected at scrape time from the catalog, so they are right whichever
 process did the work (rig workers write to the catalog, not to this server):
 
-* ``jxdaq_takes_captured_total`` / ``jxdaq_takes_failed_total``: over every job;
+* ``jxdaq_takes_captured_total`` / ``jxdaq_samples_failed_total``: over every job;
 * ``jxdaq_takes_per_second``: the recent capture rate summed over running jobs;
 * ``jxdaq_queue_depth``: samples of queued and running jobs not yet captured or failed;
 * ``jxdaq_jobs{state}``, ``jxdaq_rig_status{rig,status}`` (1 for the rig's status),
@@ -67,7 +67,7 @@ class CatalogCollector(Collector):
         jobs = list(_all_jobs(self.catalog))
         captured = CounterMetricFamily("jxdaq_takes_captured", "Takes captured, all jobs")
         captured.add_metric([], sum(job.captured for job in jobs))
-        failed = CounterMetricFamily("jxdaq_takes_failed", "Samples failed for good, all jobs")
+        failed = CounterMetricFamily("jxdaq_samples_failed", "Samples failed for good, all jobs")
         failed.add_metric([], sum(job.failed for job in jobs))
         by_state = Counter(job.state for job in jobs)
         states = GaugeMetricFamily("jxdaq_jobs", "Jobs by state", labels=["state"])

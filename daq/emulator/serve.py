@@ -116,6 +116,18 @@ class ServeConfig:
     #: Apply commands this long after they arrive, to the sample (:mod:`daq.emulator.timing`);
     #: None applies them at the next audio block.
     command_delay_s: float | None = None
+    #: How much audio the output keeps queued (PortAudio's suggested latency); None: its
+    #: "high" default (32 ms through PulseAudio). More rides out a loaded CPU without
+    #: underruns, but the callbacks then run that much further ahead of their samples.
+    output_latency_s: float | None = None
+
+    def __post_init__(self) -> None:
+        delay, latency = self.command_delay_s, self.output_latency_s
+        if delay is not None and latency is not None and latency >= delay:
+            raise ValueError(
+                f"an output latency of {latency * 1000:.0f} ms runs the callbacks ahead of "
+                f"the {delay * 1000:.0f} ms command delay: every command would come late"
+            )
 
 
 @dataclass
@@ -203,6 +215,7 @@ def _audio_output(
             blocksize=config.block_frames,
             device=config.audio_device,
             channels=config.outputs.channels,
+            latency="high" if config.output_latency_s is None else config.output_latency_s,
             dtype="float32",
             callback=callback,
         )

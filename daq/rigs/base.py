@@ -217,7 +217,7 @@ class Rig(ABC):
         where = f"rig {self.name} lane {lane + 1}"
         message = f"{where} faulted on {device}: {error}; the other lanes go on"
         if self.catalog is not None:
-            data = {"lane": lane, "device": device, "error": str(error)}
+            data = {"lane": lane + 1, "device": device, "error": str(error)}
             self.catalog.log_event("rig.lane_fault", message, level="error", rig=self.name,
                                    data=data)  # fmt: skip
             if self._status is not None:

@@ -141,16 +141,18 @@ class LiveRig(Rig):
         if audio is not None:
             audio.stop()
 
-    def _columns(self, lane: int, channels: int) -> slice:
+    def _channels(self, lane: int, channels: int) -> range | None:
+        """Lane ``lane``'s channels of the stream (indices from 0) for a take of ``channels``;
+        None: all of them (a rig of one lane)."""
         if not self.definition.lanes:
-            return slice(None)
+            return None
         first = self.definition.lanes[lane].input - 1
         if first + channels > self.definition.channels:
             raise ValueError(
                 f"rig {self.name} lane {lane + 1}: a {channels}-channel take from input "
                 f"{first + 1} is past the rig's {self.definition.channels} channels"
             )
-        return slice(first, first + channels)
+        return range(first, first + channels)
 
     def _fits(self, spec: CaptureSpec) -> bool:
         """The open input records in ``spec``'s format."""
@@ -169,9 +171,9 @@ class LiveRig(Rig):
                 )
         elif not self._fits(spec):
             self._open_input(spec.sample_rate, spec.channels)
-        columns = self._columns(lane, spec.channels)
-        return RealtimeCapture(self._instruments[lane], self._input, self.lane_latency(lane),
-                               columns)  # fmt: skip
+        channels = self._channels(lane, spec.channels)
+        audio = self._input if channels is None else self._input.select(channels)
+        return RealtimeCapture(self._instruments[lane], audio, self.lane_latency(lane))
 
     def lane_latency(self, lane: int) -> float:
         """Lane ``lane``'s latency: its own override, else the rig's."""
@@ -184,7 +186,7 @@ class LiveRig(Rig):
             raise InstrumentError(f"rig {self.name}: not open")
         with self._locks[0]:
             return measure_latency(self._instruments[0], self._input, sample_rate=self.sample_rate,
-                                   attempts=attempts, columns=self._columns(0, 1))  # fmt: skip
+                                   attempts=attempts, channels=self._channels(0, 1))  # fmt: skip
 
     # -- takes ----------------------------------------------------------------------------
     def capture(

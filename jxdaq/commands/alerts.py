@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jxdaq.options import LogFormatOption, configure_logs
+
 if TYPE_CHECKING:
     from daq.settings import Settings
 
@@ -94,19 +96,16 @@ def test() -> None:
 @app.command()
 def run(
     once: Annotated[bool, typer.Option(help="Check once and exit")] = False,
-    log_format: Annotated[str, typer.Option(help="text (logfmt) or json")] = "text",
+    log_format: LogFormatOption = None,
 ) -> None:
     """Watch the catalog and alert until SIGTERM/SIGINT."""
     import signal
     import threading
 
     from daq.alerts.alerter import Alerter
-    from daq.logs import configure
     from db.engine import open_catalog
 
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter(f"{log_format!r}: give text or json", param_hint="--log-format")
-    configure(log_format)  # type: ignore[arg-type]
+    configure_logs(log_format)
     settings = _settings()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -177,11 +177,16 @@ def pull(
         ),
     ] = "tar",
     split: Annotated[str | None, typer.Option(help="Only this split")] = None,
-    features: Annotated[str, typer.Option(help="npz: stft, logmel or auditory")] = "stft",
+    features: Annotated[
+        str | None, typer.Option(help="npz: stft, logmel or auditory; default: the export's")
+    ] = None,
     feature_config: Annotated[
         str | None, typer.Option(help='npz: JSON of feature fields, e.g. {"duration_s": 2}')
     ] = None,
-    shard_size: Annotated[int, typer.Option(min=1, help="npz, webdataset: takes per shard")] = 256,
+    shard_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="npz, webdataset: takes per shard; default: the export's"),
+    ] = None,
 ) -> None:
     """Download a dataset with a progress bar and ETA; run it again to resume."""
     from rich.progress import (
@@ -226,7 +231,7 @@ def pull(
                 out,
                 progress,
                 split=split,
-                shard_size=shard_size,
+                shard_size=shard_size,  # None: the export's default, here or on the server
                 features=features,
                 feature_config=feature_config,
             )

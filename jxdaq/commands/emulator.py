@@ -80,6 +80,14 @@ def serve(
             "latency like a real board's); default: at the next audio block.",
         ),
     ] = None,
+    output_latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="Audio the output keeps queued; more rides out a loaded CPU without "
+            "underruns (keep it below --command-delay-ms). Default: PortAudio's 'high'.",
+        ),
+    ] = None,
 ) -> None:
     """Run the emulated board until interrupted; prints each opened side, then 'ready'."""
     import signal
@@ -94,18 +102,22 @@ def serve(
         output_map = OutputMap.parse(outputs, channels)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--outputs") from None
-    config = ServeConfig(
-        serial=None if serial == _NONE else serial,
-        midi_in=midi_in,
-        midi_backend=midi_backend,
-        audio_device=int(audio_device) if (audio_device or "").isdigit() else audio_device,
-        outputs=output_map,
-        sample_rate=sample_rate,
-        block_frames=block,
-        seed=seed,
-        assigner=AssignerSettings(channel=midi_channel - 1, key_mode=key_mode),
-        command_delay_s=None if command_delay_ms is None else command_delay_ms / 1000,
-    )
+    try:
+        config = ServeConfig(
+            serial=None if serial == _NONE else serial,
+            midi_in=midi_in,
+            midi_backend=midi_backend,
+            audio_device=int(audio_device) if (audio_device or "").isdigit() else audio_device,
+            outputs=output_map,
+            sample_rate=sample_rate,
+            block_frames=block,
+            seed=seed,
+            assigner=AssignerSettings(channel=midi_channel - 1, key_mode=key_mode),
+            command_delay_s=None if command_delay_ms is None else command_delay_ms / 1000,
+            output_latency_s=None if output_latency_ms is None else output_latency_ms / 1000,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--output-latency-ms") from None
     stop = threading.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in signals}

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jxdaq.options import given
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -105,7 +107,10 @@ def calibrate(
     rigs_file: Annotated[
         Path | None, typer.Option(help="Rig definitions (TOML)", envvar="JXDAQ_RIGS_FILE")
     ] = None,
-    attempts: Annotated[int, typer.Option(min=1, max=50, help="Notes to time")] = 5,
+    attempts: Annotated[
+        int | None,
+        typer.Option(min=1, max=50, help="Notes to time; default: measure_latency's"),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Calibrate even if the rig's worker looks alive")
     ] = False,
@@ -148,10 +153,10 @@ def calibrate(
         try:
             rig.open()
             typer.echo(
-                f"rig {name}: timing {attempts} notes through "
+                f"rig {name}: timing notes through "
                 f"{definition.instrument_description} and {definition.audio_description} ..."
             )
-            result = rig.measure_latency(attempts)
+            result = rig.measure_latency(**given(attempts=attempts))
         except (
             RigConfigError,
             InstrumentError,

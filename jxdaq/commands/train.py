@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from jxdaq.options import given
+
 if TYPE_CHECKING:
     from daq.features import FeatureConfig
     from daq.settings import Settings
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Train and evaluate models on frozen datasets.")
 
 FEATURE_KINDS = ("stft", "logmel", "compact", "auditory")
+TRAIN_DEFAULT = "default: models.train.TrainConfig's"
 #: What the validation split is called (datasets frozen before it was validation say val).
 VALIDATION_NAMES = ("validation", "val")
 DatasetOption = Annotated[str, typer.Option(help="Frozen dataset name (catalog.freeze_dataset)")]
@@ -170,11 +173,13 @@ def train(
     targets: Annotated[str, typer.Option(help="thesis (26), all (44) or comma-separated names")] = (
         "thesis"
     ),
-    epochs: Annotated[int, typer.Option(min=1)] = 100,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
-    patience: Annotated[int, typer.Option(min=1, help="epochs without improvement")] = 10,
-    seed: int = 0,
+    epochs: Annotated[int | None, typer.Option(min=1, help=TRAIN_DEFAULT)] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help=TRAIN_DEFAULT)] = None,
+    learning_rate: Annotated[float | None, typer.Option(min=0.0, help=TRAIN_DEFAULT)] = None,
+    patience: Annotated[
+        int | None, typer.Option(min=1, help=f"epochs without improvement; {TRAIN_DEFAULT}")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help=TRAIN_DEFAULT)] = None,
     train_split: str = "train",
     val_split: Annotated[
         str | None, typer.Option(help="default: validation, or val if that is what it is called")
@@ -196,11 +201,13 @@ def train(
     config = _feature_config(features)
     spec = _targets(targets)
     train_config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        patience=patience,
-        seed=seed,
+        **given(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            patience=patience,
+            seed=seed,
+        ),
         device=_device(device),
     )
     try:
@@ -210,7 +217,7 @@ def train(
             val_split = found[0] if found else VALIDATION_NAMES[0]
         data = _open(source, config, cache, (train_split, val_split))
         train_set, val_set = data.split(train_split, spec), data.split(val_split, spec)
-        seed_everything(seed)
+        seed_everything(train_config.seed)
         net = build_model(model, *config.shape, spec, head)
         typer.echo(
             f"{model} ({net.parameter_count():,} weights, {head} head, {len(spec)} targets) on "

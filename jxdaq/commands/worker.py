@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from jxdaq.options import LogFormatOption, LogLevelOption, configure_logs, given
+
 app = typer.Typer(help="Run a rig worker: capture jobs on one rig until stopped.")
 
 
@@ -28,14 +30,22 @@ def worker(
         Path | None, typer.Option(help="Rig definitions (TOML)", envvar="JXDAQ_RIGS_FILE")
     ] = None,
     job: Annotated[int | None, typer.Option(help="Exit once this job is over")] = None,
-    lease_s: Annotated[float, typer.Option(min=1.0, help="Lease per claim, seconds")] = 60.0,
+    lease_s: Annotated[
+        float | None, typer.Option(min=1.0, help="Lease per claim, seconds; default: Worker's")
+    ] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Claims per batch")] = None,
     silent_takes: Annotated[
-        int, typer.Option(min=1, help="Silent takes in a row before the rig is probed")
-    ] = 3,
+        int | None,
+        typer.Option(
+            min=1, help="Silent takes in a row before the rig is probed; default: FaultPolicy's"
+        ),
+    ] = None,
     backoff_max_s: Annotated[
-        float, typer.Option(min=0.1, help="Longest wait between reopening a faulted rig")
-    ] = 60.0,
+        float | None,
+        typer.Option(
+            min=0.1, help="Longest wait between reopening a faulted rig; default: FaultPolicy's"
+        ),
+    ] = None,
     drift_every: Annotated[
         int | None, typer.Option(min=1, help="Check drift every N takes (enables drift checks)")
     ] = None,
@@ -43,17 +53,20 @@ def worker(
         float | None, typer.Option(min=0.1, help="... or every M minutes, whichever first")
     ] = None,
     drift_threshold_db: Annotated[
-        float, typer.Option(min=0.01, help="Spectral distance that pauses the job")
-    ] = 3.0,
-    log_format: Annotated[str, typer.Option(help="text (logfmt) or json")] = "text",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+        float | None,
+        typer.Option(
+            min=0.01, help="Spectral distance that pauses the job; default: DriftPolicy's"
+        ),
+    ] = None,
+    log_format: LogFormatOption = None,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Capture jobs on one rig until SIGTERM/SIGINT (or until --job is over)."""
     import logging
     import signal
     import threading
 
-    from daq.logs import configure, log_event
+    from daq.logs import log_event
     from daq.rigs import RigConfigError, find_rig
     from daq.rigs.calibration import DriftPolicy
     from daq.settings import get_settings
@@ -62,11 +75,7 @@ def worker(
     from db.records import NotFound
     from db.store import AudioStore
 
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter(f"{log_format!r}: give text or json", param_hint="--log-format")
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise typer.BadParameter(f"{log_level!r}: give debug, info, warning or error")
-    configure(log_format, log_level)  # type: ignore[arg-type]
+    configure_logs(log_format, log_level)
     try:
         rig_definition = find_rig(rig, rigs_file)
     except RigConfigError as error:
@@ -76,7 +85,7 @@ def worker(
         drift = DriftPolicy(
             every_takes=drift_every or 10**9,
             every_s=(drift_minutes or 10**9) * 60.0,
-            threshold_db=drift_threshold_db,
+            **given(threshold_db=drift_threshold_db),
         )
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -101,11 +110,11 @@ def worker(
         catalog,
         store,
         rig_definition,
-        lease_s=lease_s,
         batch=batch,
         stop=stop,
-        faults=FaultPolicy(silent_takes=silent_takes, backoff_max_s=backoff_max_s),
+        faults=FaultPolicy(**given(silent_takes=silent_takes, backoff_max_s=backoff_max_s)),
         drift=drift,
+        **given(lease_s=lease_s),
     )
     try:
         worker_.run(job_id=job)

@@ -20,6 +20,7 @@ from db.records import TakeFilter
 from db.store import AudioStore
 from models.data import CatalogSource, FrozenDataset, take_records
 from models.evaluate import (
+    Outputs,
     Report,
     Scores,
     compare_captured,
@@ -32,7 +33,6 @@ from models.evaluate import (
     write_resynthesis_job,
 )
 from models.targets import TargetSpec
-from models.train import Outputs
 
 SPEC = TargetSpec.of(["VCF FREQ", "DCO1 WF"])  # DCO1 WF: 4 positions, scaled by 1/3
 

@@ -17,23 +17,12 @@ from db.engine import open_catalog
 from db.schema import JobState
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
-from models.mirrornet import (
-    DEFAULT_BASE,
-    FRAME_MS,
-    TIMELINE,
-    EmulatorPlant,
-    LatentCodec,
-    Melody,
-    MelodySet,
-    MirrorConfig,
-    MirrorNet,
-    MirrorTrainer,
-    NoteTracks,
-    PlantError,
-    RigPlant,
-    aligned,
-    random_melody,
-)
+from models.mirrornet.latent import DEFAULT_BASE, LatentCodec
+from models.mirrornet.melody import Melody, random_melody
+from models.mirrornet.nets import MirrorConfig, MirrorNet, aligned
+from models.mirrornet.plant import EmulatorPlant, PlantError, RigPlant
+from models.mirrornet.spectra import FRAME_MS, TIMELINE, MelodySet, NoteTracks
+from models.mirrornet.training import MirrorTrainer
 from models.targets import TargetSpec
 from models.train import seed_everything
 

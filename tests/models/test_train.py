@@ -11,10 +11,11 @@ import torch
 from torch.utils.data import TensorDataset
 
 from daq.features import StftFeatures
+from models.evaluate import run_split
 from models.metrics import parameter_mse, switch_accuracy
 from models.nets import build_model
 from models.targets import TargetSpec
-from models.train import TrainConfig, fit, run_split, seed_everything
+from models.train import TrainConfig, fit, seed_everything
 
 FS = 44100
 FEATURES = StftFeatures(duration_s=0.25, bins=64)  # 44 frames x 0..5.4 kHz

@@ -63,18 +63,8 @@ def private_sink() -> Iterator[str]:
     ``PULSE_SINK`` and record its monitor with ``PULSE_SOURCE`` (read when a stream
     connects) in the environment.
     """
-    name = f"jxdaq_test_{uuid.uuid4().hex[:10]}"
-    try:
-        loaded = subprocess.run(
-            ["pactl", "load-module", "module-null-sink", f"sink_name={name}", f"rate={FS}"],
-            capture_output=True, text=True, timeout=10, check=True,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as error:
-        pytest.fail(f"cannot load a PulseAudio null sink ({error}): {SETUP_HINT}")
-    try:
+    with _null_sink("jxdaq_test") as name:
         yield name
-    finally:
-        subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], timeout=10, check=False)
 
 
 #: The layout ALSA's pulse plugin gives a 4-channel stream; a sink with the same makes
@@ -88,11 +78,19 @@ def quad_sink() -> Iterator[str]:
     """Like :func:`private_sink`, with 4 float32 channels at FS: what is played into it comes
     back from its monitor channel for channel and sample for sample (no resampling, no
     remixing, no quantization), for lanes on one 4-channel stream."""
-    name = f"jxdaq_quad_{uuid.uuid4().hex[:10]}"
+    options = ("channels=4", f"channel_map={QUAD_CHANNEL_MAP}", "format=float32le")
+    with _null_sink("jxdaq_quad", *options) as name:
+        yield name
+
+
+@contextmanager
+def _null_sink(prefix: str, *options: str) -> Iterator[str]:
+    """A null sink at FS named ``prefix`` and a unique tail, with module ``options``."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         loaded = subprocess.run(
-            ["pactl", "load-module", "module-null-sink", f"sink_name={name}", "channels=4",
-             f"channel_map={QUAD_CHANNEL_MAP}", f"rate={FS}", "format=float32le"],
+            ["pactl", "load-module", "module-null-sink", f"sink_name={name}", f"rate={FS}",
+             *options],
             capture_output=True, text=True, timeout=10, check=True,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError) as error:
@@ -179,11 +177,11 @@ class EmulatorServer(Process):
 
     def __init__(self, midi_port: str | None = None, serial: bool = True,
                  audio_device: str = PULSE, command_delay_ms: float = 100.0,
-                 sink: str | None = None) -> None:  # fmt: skip
+                 sink: str | None = None, outputs: tuple[str, ...] = ()) -> None:  # fmt: skip
         command = [
             sys.executable, "-m", "jxdaq", "emulator", "serve",
             "--serial", "pty" if serial else "none", "--audio-device", audio_device,
-            "--sample-rate", str(FS), "--command-delay-ms", str(command_delay_ms),
+            "--sample-rate", str(FS), "--command-delay-ms", str(command_delay_ms), *outputs,
         ]  # fmt: skip
         if midi_port is not None:
             command += ["--midi-in", midi_port, "--midi-backend", JACK_BACKEND]

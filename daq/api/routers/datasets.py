@@ -473,7 +473,7 @@ def shard_index(
     catalog: CatalogDep,
     split: SplitQuery = None,
     shard_size: ShardSize = export.SHARD_SIZE,
-    features: FeaturesQuery = "stft",
+    features: FeaturesQuery = export.FEATURES,
     feature_config: FeatureConfigQuery = None,
 ) -> ShardIndexOut:
     """How many shards, what each holds, and the selection digest that names them."""
@@ -504,7 +504,7 @@ async def shard(
     store: StoreDep,
     split: SplitQuery = None,
     shard_size: ShardSize = export.SHARD_SIZE,
-    features: FeaturesQuery = "stft",
+    features: FeaturesQuery = export.FEATURES,
     feature_config: FeatureConfigQuery = None,
     selection: SelectionQuery = None,
 ) -> FileResponse:

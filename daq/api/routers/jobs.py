@@ -35,7 +35,6 @@ from daq.api.schemas import (
     spec_schema,
 )
 from daq.banks import BanksDir
-from daq.spec import validate_spec
 from db.deletion import TakeChoice, delete_job
 from db.reads import MAX_PAGE
 from db.records import JobInfo, TokenInfo
@@ -118,13 +117,13 @@ def create_job(
     """Validate and queue a job; a malformed spec is a 422 naming each bad field and what
     is allowed, and nothing is stored. Banks are named inside the server's banks directory
     or uploaded as ``{name, base64}``. Samples are generated as rigs claim them."""
+    banks = BanksDir(request.app.state.settings.resolved_banks_dir)
     try:
-        spec = validate_spec(body, BanksDir(request.app.state.settings.resolved_banks_dir))
+        job = jobs.submit_job(catalog, body, created_by=token.name, banks=banks)
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         ) from None
-    job = jobs.submit_job(catalog, spec, created_by=token.name)
     response.headers["Location"] = request.url_for("get_job", job_id=job.id).path
     return JobOut.from_info(job)
 

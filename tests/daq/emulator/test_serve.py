@@ -4,6 +4,7 @@ server, and the ``jxdaq emulator render`` command."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -191,3 +192,17 @@ def test_serve_names_the_device_it_cannot_open(options: list[str], named: str):
     result = CliRunner().invoke(app, ["serve", *args])
     assert result.exit_code == 1, result.output
     assert "cannot open" in result.output and named in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--outputs", "left=1"], "unknown source 'left'"),
+        (["--outputs", "boards", "--channels", "1"], "channel 2 is past the 1 channels"),
+        (["--command-delay-ms", "50", "--output-latency-ms", "80"], "would come late"),
+    ],
+)
+def test_serve_refuses_outputs_and_latencies_that_cannot_work(options: list[str], named: str):
+    result = CliRunner().invoke(app, ["serve", "--serial", "none", *options])
+    assert result.exit_code == 2, result.output
+    assert named in re.sub(r"[\s│]+", " ", result.output)  # rich boxes and wraps messages

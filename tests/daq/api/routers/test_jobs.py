@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 from api_support import EXAMPLE, JOBS, LIST_SPEC, UNIFORM
+from typer.testing import CliRunner
 
+from daq.job_backends import LocalJobs
 from daq.rigs import EMULATED
-from daq.spec import MAX_ENUMERATED
+from daq.settings import get_settings
+from daq.spec import MAX_ENUMERATED, JobSpec, SpecError
+from daq.spec_toml import dumps
 from daq.worker import Worker
 from db.schema import JobState, Role
 from firmware_protocol.parameters import TONE_PARAMETERS
+from jxdaq.cli import app as cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -169,6 +174,40 @@ def test_every_malformed_spec_is_a_422_naming_the_field_and_nothing_is_stored(ap
         errors = {".".join(map(str, e["loc"][1:])): e["msg"] for e in answer.json()["detail"]}
         assert field in errors, (case, errors)
         assert words in errors[field], (case, errors[field])
+    assert api.catalog.list_jobs() == []
+
+
+def test_a_local_submit_refuses_what_the_api_refuses_naming_the_same_field(
+    sqlite_api, tmp_path, monkeypatch
+):
+    """``jxdaq job submit`` without a server runs the API's validation: each malformed spec,
+    written as TOML, is refused naming the field the 422 names (a bank is read from the
+    spec's folder rather than the server's banks directory, so its words differ)."""
+    monkeypatch.delenv("JXDAQ_API_URL", raising=False)
+    monkeypatch.delenv("JXDAQ_CONFIG", raising=False)
+    monkeypatch.setenv("JXDAQ_VAR_DIR", str(tmp_path / "local"))
+    get_settings.cache_clear()
+    try:
+        for case, (spec, field, words) in MALFORMED.items():
+            path = tmp_path / "spec.toml"
+            path.write_text(dumps(spec))
+            result = CliRunner().invoke(cli, ["job", "submit", str(path)])
+            assert result.exit_code == 1, (case, result.output)
+            assert f" {field}: " in result.output, (case, result.output)
+            assert "banks directory" in words or words in result.output, (case, result.output)
+        assert "no jobs" in CliRunner().invoke(cli, ["job", "list"]).output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_spec_changed_past_its_validation_is_refused_alike(api, tmp_path):
+    """A JobSpec object is validated again when submitted here, as the API validates a body:
+    ``model_copy(update=...)`` skips pydantic's checks, not the submission's."""
+    stretched = JobSpec.model_validate(LIST_SPEC).model_copy(update={"count": 5})
+    answer = api.as_(Role.OPERATOR, "POST", JOBS, json=stretched.model_dump(mode="json"))
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "count"]
+    with pytest.raises(SpecError, match="the job spec: count: count = 5 is more than the list"):
+        LocalJobs(api.catalog).submit(stretched)
     assert api.catalog.list_jobs() == []
 
 
