@@ -15,8 +15,9 @@ import pytest
 import typer
 
 from daq.calibration import measure_latency
-from daq.worker import FaultPolicy, Worker
-from daq.worker_calibration import DriftPolicy
+from daq.rigs.base import FaultPolicy
+from daq.rigs.calibration import DriftPolicy
+from daq.worker import Worker
 from jxdaq.cli import app
 from jxdaq.options import given
 from models.train import TrainConfig
