@@ -51,6 +51,9 @@ SOBOL_MAX_POINTS = 2**30
 MAX_SEED = 2**63 - 1
 #: The catalog counts a job's samples in a 32-bit integer column.
 MAX_COUNT = 2**31 - 1
+#: A job's priority, at submit and when changed: higher runs first.
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY, description="higher runs first")]
 # What one spec may hold (each breach is an error naming the field and the limit):
 #: tones of a list source, and values or steps of a sweep;
 MAX_ENUMERATED = 10_000
@@ -470,7 +473,7 @@ class JobSpec(SamplingSpec):
         "whole of a bank/sweep/list. Always set once validated",
     )
     seed: int = Field(0, ge=0, le=MAX_SEED)
-    priority: int = Field(0, ge=-100, le=100, description="higher runs first")
+    priority: Priority = 0
     rigs: str | list[str] = Field("any", description=f"rig names (at most {MAX_RIGS}), or 'any'")
 
     @field_validator("rigs")
