@@ -33,12 +33,21 @@ from db.store import AudioStore
 RATE = 48000
 
 
+#: A 4-channel sink maps channel to channel with this layout (as ALSA's pulse plugin opens a
+#: 4-channel stream), so lanes on its channels are never mixed across.
+QUAD_CHANNEL_MAP = "front-left,front-right,rear-left,rear-right"
+
+
 @contextmanager
-def private_sink() -> Iterator[str]:
-    """A null sink of the benchmark's own: nothing else playing can be heard in its takes."""
+def private_sink(channels: int = 1) -> Iterator[str]:
+    """A null sink of the benchmark's own: nothing else playing can be heard in its takes
+    (``channels`` 4: float32, one channel per lane)."""
     name = f"jxdaq_bench_{os.getpid()}"
+    layout = [] if channels == 1 else [f"channels={channels}", f"channel_map={QUAD_CHANNEL_MAP}",
+                                       "format=float32le"]  # fmt: skip
     loaded = subprocess.run(
-        ["pactl", "load-module", "module-null-sink", f"sink_name={name}", f"rate={RATE}"],
+        ["pactl", "load-module", "module-null-sink", f"sink_name={name}", f"rate={RATE}",
+         *layout],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     os.environ["PULSE_SOURCE"] = f"{name}.monitor"  # read when the input stream connects
@@ -48,12 +57,15 @@ def private_sink() -> Iterator[str]:
         subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], check=False)
 
 
-def start_emulator(command_delay_ms: float, sink: str) -> tuple[subprocess.Popen[str], str]:
-    """``jxdaq emulator serve`` on a new pty; returns the process and the pty's path."""
+def start_emulator(
+    command_delay_ms: float, sink: str, *outputs: str
+) -> tuple[subprocess.Popen[str], str]:
+    """``jxdaq emulator serve`` on a new pty (``outputs``: its --outputs options); returns the
+    process and the pty's path."""
     process = subprocess.Popen(
         [sys.executable, "-m", "jxdaq", "emulator", "serve", "--serial", "pty",
          "--audio-device", "pulse", "--sample-rate", str(RATE),
-         "--command-delay-ms", str(command_delay_ms)],
+         "--command-delay-ms", str(command_delay_ms), *outputs],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PULSE_SINK": sink},
     )  # fmt: skip
     announced = {}

@@ -8,7 +8,7 @@ For each model, examples per second of:
 * train step: forward + backward + optimizer step on a batch (the model's own batch size);
 * training: the two above together, i.e. what an epoch over a cached dataset runs at.
 
-    nice -n 19 .venv/bin/python benchmarks/train_throughput.py --models convpool lstm1 cnn1
+    nice -n 19 .venv/bin/python benchmarks/train_throughput.py --models statsmlp convpool lstm1 cnn1
 
 Torch runs on ``--threads`` (default 2). The load average is printed: on a shared machine the
 figures read low.
@@ -53,7 +53,7 @@ def timed(fn, repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["convpool", "lstm1", "cnn1"])
+    parser.add_argument("--models", nargs="+", default=["statsmlp", "convpool", "lstm1", "cnn1"])
     parser.add_argument("--takes", type=int, default=64, help="audio clips for the features")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--threads", type=int, default=2)

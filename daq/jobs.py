@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from daq.banks import BankFiles
-from daq.spec import JobSpec, summary, validate_spec
+from daq.spec import MAX_PRIORITY, MIN_PRIORITY, JobSpec, summary, validate_spec
 from db.catalog import Catalog
 from db.records import EventInfo, InvalidTransition, JobInfo, Progress, SampleInfo
 from db.schema import FINAL_JOB_STATES, JobState, SampleState, utcnow
@@ -112,6 +112,8 @@ def cancel_job(
 
 def set_priority(catalog: Catalog, job_id: int, priority: int, *, by: str | None = None) -> JobInfo:
     """Higher first; applies from the rigs' next claim. A job that is over keeps its own."""
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority {priority}: allowed {MIN_PRIORITY}..{MAX_PRIORITY}")
     job = catalog.get_job(job_id)
     if job.state in FINAL_JOB_STATES:
         raise InvalidTransition(

@@ -50,7 +50,10 @@ from firmware_protocol.tone import INIT_TONE, Tone
 SOBOL_MAX_POINTS = 2**30
 MAX_SEED = 2**63 - 1
 #: The catalog counts a job's samples in a 32-bit integer column.
-MAX_TAKES = 2**31 - 1
+MAX_COUNT = 2**31 - 1
+#: A job's priority, at submit and when changed: higher runs first.
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY, description="higher runs first")]
 # What one spec may hold (each breach is an error naming the field and the limit):
 #: tones of a list source, and values or steps of a sweep;
 MAX_ENUMERATED = 10_000
@@ -464,13 +467,13 @@ class JobSpec(SamplingSpec):
     count: int | None = Field(
         None,
         ge=1,
-        le=MAX_TAKES,
+        le=MAX_COUNT,
         validate_default=True,  # an unbounded source needs one
         description="samples in the job (each captured as a take, or failed); default: the "
         "whole of a bank/sweep/list. Always set once validated",
     )
     seed: int = Field(0, ge=0, le=MAX_SEED)
-    priority: int = Field(0, ge=-100, le=100, description="higher runs first")
+    priority: Priority = 0
     rigs: str | list[str] = Field("any", description=f"rig names (at most {MAX_RIGS}), or 'any'")
 
     @field_validator("rigs")
@@ -504,7 +507,7 @@ class JobSpec(SamplingSpec):
         if length is None and count is None:
             raise ValueError(
                 f"count is required for the {kind} source, which never runs out; "
-                "give a positive number of takes"
+                "give a positive number of samples"
             )
         if kind == "sobol" and (count or 0) > SOBOL_MAX_POINTS:
             raise ValueError(f"count = {count} is past the Sobol limit of 2**30 points")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daq.api.rigstate import RigState
 from daq.jobs import FAILURES_SHOWN, JobHistory, JobReport
-from daq.spec import PRINTABLE, JobSpec
+from daq.spec import PRINTABLE, JobSpec, Priority
 from db.records import EventInfo, JobInfo, SampleInfo, TakeInfo, TokenInfo
 from db.schema import JobState, QcVerdict, RigStatus, Role, SampleState
 from firmware_protocol.parameters import TONE_PARAMETERS
@@ -194,7 +194,7 @@ class JobDetailOut(JobOut):
 class PriorityIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"priority": 10}]})
 
-    priority: int = Field(ge=-100, le=100, description="higher runs first")
+    priority: Priority
 
 
 class ReasonIn(BaseModel):

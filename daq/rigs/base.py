@@ -196,7 +196,7 @@ class Rig(ABC):
     def probe_lane(self, lane: int, failure: str) -> None:
         """Fault lane ``lane`` (the rig: raise :class:`SilentRig`, when it is the last one)
         unless a known loud tone is heard from it."""
-        spec = probe_spec(self.definition.sample_rate, self.channels)
+        spec = probe_spec(self.sample_rate, self.channels)
         take = self.capture_one(PROBE_TONE, spec, lane)
         if not assess(take.audio, take.sample_rate, take.note_on_frame, self.qc).silent:
             return

@@ -166,7 +166,7 @@ class RigCalibration:
         monitor = self._drift_monitor()
         rig = self.rig
         had_baseline = monitor.baseline is not None
-        spec = reference_capture_spec(rig.definition.sample_rate, rig.channels)
+        spec = reference_capture_spec(rig.sample_rate, rig.channels)
         result = monitor.check(rig.capture_one(REFERENCE_TONE, spec))
         if not had_baseline:
             spectrum = [round(float(v), 3) for v in monitor.baseline]

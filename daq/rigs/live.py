@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 from abc import abstractmethod
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,10 @@ from daq.rigs.base import LaneDown, Rig, SilentRig, Taken, Work
 from daq.rigs.config import RigDefinition
 from daq.spec import CaptureSpec
 from firmware_protocol.tone import Tone
+
+#: While lanes play in threads, a thread that waits for the GIL gets it within this long
+#: (Python's default is 5 ms): a lane stamps its note-on on time while others run QC.
+SWITCH_INTERVAL_S = 0.0005
 
 
 def make_audio_input(definition: RigDefinition, sample_rate: int, channels: int) -> DeviceInput:
@@ -193,20 +198,26 @@ class LiveRig(Rig):
         self, batches: Iterable[Iterable[Work]], stop: threading.Event
     ) -> Generator[Taken | LaneDown, None, None]:
         """Batch boundaries are no pipeline boundaries: a lane asks for the next item while
-        its last take is still coming back."""
+        its last take is still coming back. One lane plays in the caller's thread (nothing
+        competes with its timing); several play in a thread each."""
         source = _Source(batches)
+        lanes = [lane for lane in range(self.lanes) if lane not in self.down]
+        if len(lanes) == 1:
+            yield from self._lane(lanes[0], source, stop, threading.Event())
+            return
         out: queue.Queue[Any] = queue.Queue()
         halt = threading.Event()
-        lanes = [lane for lane in range(self.lanes) if lane not in self.down]
         threads = [
             threading.Thread(
-                target=self._lane,
+                target=self._lane_thread,
                 args=(lane, source, out, stop, halt),
                 name=f"lane-{lane + 1}",
                 daemon=True,
             )
             for lane in lanes
         ]
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         for thread in threads:
             thread.start()
         running = len(threads)
@@ -223,8 +234,9 @@ class LiveRig(Rig):
             halt.set()
             for thread in threads:
                 thread.join()
+            sys.setswitchinterval(switch)
 
-    def _lane(
+    def _lane_thread(
         self,
         lane: int,
         source: _Source,
@@ -232,6 +244,21 @@ class LiveRig(Rig):
         stop: threading.Event,
         halt: threading.Event,
     ) -> None:
+        """Lane ``lane``'s takes, and the error that ended them, handed to the consumer."""
+        try:
+            for event in self._lane(lane, source, stop, halt):
+                out.put(event)
+        except BaseException as error:  # raised in the consumer
+            out.put(_Raised(error))
+        finally:
+            out.put(_LANE_OVER)
+
+    def _lane(
+        self, lane: int, source: _Source, stop: threading.Event, halt: threading.Event
+    ) -> Iterator[Taken | LaneDown]:
+        """Lane ``lane`` plays work items from ``source`` until there are none, ``stop`` or
+        ``halt`` is set, or the lane is faulted; a failure of its own port faults the lane
+        alone (any other error propagates)."""
         pending: _Pending | None = None
         item: Work | None = None
         try:
@@ -240,32 +267,25 @@ class LiveRig(Rig):
                 if item is None:
                     break
                 if pending is not None and not self.definition.lanes and not self._fits(item.spec):
-                    out.put(self._last(lane, pending))  # before the input is reopened
+                    yield self._last(lane, pending)  # before the input is reopened
                     pending = None
                 capture = self._capture_for(lane, item.spec)
                 with self._locks[lane]:
                     played = capture.play(item.tone, item.spec)
                 if pending is not None:
-                    out.put(Taken(pending.work, pending.capture.collect(pending.played), lane))
+                    yield Taken(pending.work, pending.capture.collect(pending.played), lane)
                 pending, item = _Pending(item, capture, played), None
             if pending is not None:
-                out.put(self._last(lane, pending))
+                yield self._last(lane, pending)
             if lane in self.down:
                 device, error = self.down[lane]
-                out.put(LaneDown(lane, device, error))
-        except BaseException as error:  # handed to the consumer
-            if (
-                self.definition.lanes
-                and isinstance(error, InstrumentError)
-                and not (self.shares_port(lane))
-            ):
-                self.lane_down(lane, self.lane_device(lane), error)
-                works = tuple(w for w in (pending and pending.work, item) if w is not None)
-                out.put(LaneDown(lane, self.lane_device(lane), error, works))
-            else:
-                out.put(_Raised(error))
-        finally:
-            out.put(_LANE_OVER)
+                yield LaneDown(lane, device, error)
+        except InstrumentError as error:
+            if not self.definition.lanes or self.shares_port(lane):
+                raise
+            self.lane_down(lane, self.lane_device(lane), error)
+            works = tuple(w for w in (pending and pending.work, item) if w is not None)
+            yield LaneDown(lane, self.lane_device(lane), error, works)
 
     def _last(self, lane: int, pending: _Pending) -> Taken:
         """The take in hand when no next take follows it at once.

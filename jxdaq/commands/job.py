@@ -192,7 +192,7 @@ _change("cancel", "Cancel a job for good; the takes so far are kept.")
 @app.command()
 def priority(
     job_id: JobArgument,
-    to: Annotated[int, typer.Option(min=-100, max=100, help="New priority; higher runs first")],
+    to: Annotated[int, typer.Option(help="New priority; higher runs first")],
 ) -> None:
     """Change a job's priority (from the rigs' next claim): ``priority 3 --to -5``."""
     with _backend() as jobs:

@@ -15,7 +15,7 @@ from daq.jobs import submit_job
 from daq.spec import JobSpec
 from db.catalog import Catalog
 from db.records import TakeFilter, TakeInfo
-from db.schema import FINAL_JOB_STATES, JobState, SampleState
+from db.schema import FINAL_JOB_STATES, JobState, QcCode, SampleState
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
 from models.mirrornet.melody import Melody
@@ -122,7 +122,7 @@ class RigPlant:
             out[take.sample_index, : len(clip)] = clip
             captured.add(take.sample_index)
         for sample in self.catalog.list_samples(job.id, SampleState.FAILED, limit=len(tones)):
-            if not (sample.last_error or "").startswith("silent"):
+            if sample.last_error_code != QcCode.SILENT:
                 raise PlantError(f"job {job.id}: sample {sample.index} failed: {sample.last_error}")
             captured.add(sample.index)
         missing = sorted(set(range(len(tones))) - captured)

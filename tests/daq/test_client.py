@@ -400,6 +400,9 @@ def test_local_mode_runs_the_same_commands_on_the_catalog(local, spec, tmp_path)
     assert "paused" in jxdaq("job", "list")
     jxdaq("job", "resume", 1)
     jxdaq("job", "priority", 1, "--to", -3)
+    assert "error: priority 101: allowed -100..100" in jxdaq(
+        "job", "priority", 1, "--to", 101, code=1
+    )
     jxdaq("job", "cancel", 1, "--reason", "changed my mind")
     catalog = open_catalog(f"sqlite:///{local / 'catalog.db'}")
     try:

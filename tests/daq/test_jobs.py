@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from catalog_support import catalog_url  # noqa: F401  (fixture)
+from pydantic import ValidationError
 
 from daq.job_backends import LocalJobs
 from daq.jobs import (
@@ -24,6 +25,7 @@ from daq.jobs import (
     resume_job,
     set_priority,
 )
+from daq.spec import MAX_PRIORITY, JobSpec
 from db.catalog import Catalog
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -183,6 +185,16 @@ def test_a_job_that_is_over_keeps_its_priority(catalog):
     with pytest.raises(InvalidTransition, match=f"job {job} is cancelled: cannot change"):
         set_priority(catalog, job, 9)
     assert catalog.get_job(job).priority == 0
+
+
+def test_a_priority_out_of_range_is_refused_as_at_submit(catalog):
+    """One range for a job's priority: the spec's, the API's and a local change's."""
+    job = new_job(catalog)
+    with pytest.raises(ValueError, match=r"priority 101: allowed -100\.\.100"):
+        set_priority(catalog, job, MAX_PRIORITY + 1)
+    with pytest.raises(ValidationError, match="priority"):
+        JobSpec.model_validate({"source": {"kind": "uniform"}, "count": 1, "priority": 101})
+    assert set_priority(catalog, job, MAX_PRIORITY).priority == 100
 
 
 # -- history ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from daq.calibration import measure_latency
 from daq.rigs.base import FaultPolicy
@@ -63,3 +64,15 @@ def test_options_that_set_a_config_field_take_its_default_from_it(path):
 def test_what_was_not_given_leaves_the_configs_default():
     assert TrainConfig(**given(epochs=None, patience=3)) == TrainConfig(patience=3)
     assert FaultPolicy(**given(silent_takes=None)) == FaultPolicy()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["alerts", "run", "--log-format", "xml"], "log format 'xml': give text or json"),
+        (["worker", "--rig", "emulated", "--log-level", "loud"], "log level 'loud': give debug"),
+    ],
+)
+def test_log_options_are_checked_where_their_defaults_are(args, says):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and says in result.output, result.output
