@@ -667,7 +667,7 @@ class Worker:
             return
         _log_claim(
             "take.failed", logging.INFO, self.rig.name, claim,
-            attempt=claim.attempt, sample=state.value, reason=reason,
+            lane=taken.lane + 1, attempt=claim.attempt, sample=state.value, reason=reason,
         )  # fmt: skip
 
 

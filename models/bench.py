@@ -87,25 +87,29 @@ class BenchData:
 
     def thesis_dataset(self, takes: int, seed: int = 0, log: Callable[[str], None] = print) -> str:
         """The frozen dataset of ``takes`` thesis-setup takes, captured now if missing."""
-        if takes < 10:
-            raise ValueError(f"--takes {takes}: at least 10, so that every split holds takes")
-        name = dataset_name(takes, seed)
+        return self.dataset(dataset_name(takes, seed), thesis_job(takes, seed), log)
+
+    def dataset(self, name: str, job: JobSpec, log: Callable[[str], None] = print) -> str:
+        """Frozen dataset ``name`` of ``job``'s takes (split by :data:`SPLITS` with the job's
+        seed), captured now on the accelerated emulated rig if missing."""
+        if (job.count or 0) < 10:
+            raise ValueError(f"--takes {job.count}: at least 10, so that every split holds takes")
         try:
             self.catalog.get_dataset(name)
             log(f"reusing dataset {name!r}")
             return name
         except NotFound:
             pass
-        job = submit_job(self.catalog, thesis_job(takes, seed))
+        submitted = submit_job(self.catalog, job)
         start = time.perf_counter()
-        Worker(self.catalog, self.store, EMULATED).run(job_id=job.id)
+        Worker(self.catalog, self.store, EMULATED).run(job_id=submitted.id)
         seconds = time.perf_counter() - start
-        done = self.catalog.get_job(job.id)
+        done = self.catalog.get_job(submitted.id)
         log(
             f"captured {done.captured} takes ({done.failed} failed QC: silent tones) in "
             f"{seconds:.0f} s, {done.captured / seconds:.1f} takes/s"
         )
-        self.catalog.freeze_dataset(name, TakeFilter(job_id=job.id), SPLITS, seed=seed)
+        self.catalog.freeze_dataset(name, TakeFilter(job_id=submitted.id), SPLITS, seed=job.seed)
         return name
 
 
