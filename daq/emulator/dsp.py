@@ -56,7 +56,9 @@ _drop_kernels_built_on_another_mapping()
 FASTMATH = {"nsz", "arcp", "contract", "afn", "nnan", "ninf"}
 #: Compile options of every kernel: cached on disk, and numpy's float error model (no
 #: ZeroDivisionError checks in the hot loops; every division here has a positive divisor).
-KERNEL = {"cache": True, "fastmath": FASTMATH, "error_model": "numpy"}
+#: nogil: a kernel running in the audio callback must not hold the lock the serial thread needs
+#: to stamp a command's arrival (that stamp times the note, to the sample).
+KERNEL = {"cache": True, "fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
 #: Samples between control updates (1.45 ms at 44.1 kHz; the real board: ~10 ms).
 CONTROL_PERIOD = 64
 #: Half-length of the BLEP kernel in samples: 32 taps, 16 samples of latency.
