@@ -55,7 +55,7 @@ def start_emulator(
     """A served emulator into ``sink``; returns it, its pty and its further output lines once
     it says 'ready'."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "daq.cli", "emulator", "serve", "--serial", "pty",
+        [sys.executable, "-m", "jxdaq", "emulator", "serve", "--serial", "pty",
          "--audio-device", "pulse", "--sample-rate", str(FS), "--command-delay-ms", "100",
          "--block", str(args.block), "--output-latency-ms", str(args.output_latency_ms),
          *outputs],

@@ -68,7 +68,7 @@ class Emulator:
     @classmethod
     def start(cls, sink: str, seed: int, *outputs: str) -> Emulator:
         process = Process(
-            [sys.executable, "-m", "daq.cli", "emulator", "serve", "--serial", "pty",
+            [sys.executable, "-m", "jxdaq", "emulator", "serve", "--serial", "pty",
              "--audio-device", PULSE, "--sample-rate", str(FS), "--seed", str(seed),
              "--command-delay-ms", str(COMMAND_DELAY_MS),
              "--output-latency-ms", str(OUTPUT_LATENCY_MS), *outputs],
