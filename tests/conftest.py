@@ -18,6 +18,20 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 SHARED_DATA = paths.SHARED_DATA
 
+# `make test` runs the tests on several processes (pytest-xdist, `--dist loadgroup`). The tests
+# that play or record through the machine's one PulseAudio and one JACK server (the `devices`
+# mark, or the `sink` fixture) run on one process, one after another: two emulators on one JACK
+# server would take each other's port names, and a real-time take must not share the CPU with
+# another real-time take. Everything else is isolated already (tmp_path, a database or schema
+# per test, ports chosen by the system).
+SHARED_DEVICES = pytest.mark.xdist_group("devices")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("devices") or "sink" in getattr(item, "fixturenames", ()):
+            item.add_marker(SHARED_DEVICES)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
