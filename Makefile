@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Test processes: most tests wait on subprocesses, sockets and real-time audio rather than the
+# CPU, so three share two cores well; the device tests run on one of them (tests/conftest.py).
+TEST_PROCESSES ?= 3
 
 .PHONY: demo test lint services
 $(BIN)/python:
@@ -28,7 +31,7 @@ test: services $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 lint: $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check --fix .
