@@ -168,27 +168,44 @@ def _thread(target: Callable[..., None], *args: object) -> Iterator[None]:
         thread.join(timeout=5)
 
 
+@contextlib.contextmanager
 def _open_midi_input(
     config: ServeConfig, emulator: BoardEmulator | CommandScheduler, counters: Counters
-) -> contextlib.AbstractContextManager[object]:
-    assigner = Assigner(config.assigner)
+) -> Iterator[object]:
+    """The virtual MIDI input the assigner listens on, and beside it a virtual output
+    (``<port>-out``) where it answers requests (the OS4 edit-buffer request)."""
+    try:
+        import mido
+
+        backend = mido.Backend(config.midi_backend, load=True)
+        out_name = f"{config.midi_in}-out"
+        output = backend.open_output(out_name, virtual=True, client_name=MIDI_CLIENT_NAME)
+    except Exception as error:  # rtmidi has error types of its own; all mean "no port"
+        raise OSError(
+            f"cannot open MIDI output {out_name!r} with {config.midi_backend}: {error}"
+        ) from error
+
+    def answer(wire: bytes) -> None:
+        output.send(mido.Message.from_bytes(wire))
+
+    assigner = Assigner(config.assigner, answer=answer)
     emulator.feed(assigner.power_on())
 
     def on_message(message: object) -> None:
         counters.midi_messages += 1
         emulator.feed(assigner.midi(bytes(message.bytes())))
 
-    try:
-        import mido
-
-        backend = mido.Backend(config.midi_backend, load=True)
-        return backend.open_input(
-            config.midi_in, virtual=True, client_name=MIDI_CLIENT_NAME, callback=on_message
-        )
-    except Exception as error:  # rtmidi has error types of its own; all mean "no port"
-        raise OSError(
-            f"cannot open MIDI input {config.midi_in!r} with {config.midi_backend}: {error}"
-        ) from error
+    with output:
+        try:
+            port = backend.open_input(
+                config.midi_in, virtual=True, client_name=MIDI_CLIENT_NAME, callback=on_message
+            )
+        except Exception as error:  # as above
+            raise OSError(
+                f"cannot open MIDI input {config.midi_in!r} with {config.midi_backend}: {error}"
+            ) from error
+        with port:
+            yield port
 
 
 def _audio_output(
@@ -254,9 +271,10 @@ def serve(
 ) -> Counters:
     """Open every side of ``config``, announce each, run until ``stop`` is set.
 
-    Announcements are ``serial: PATH``, ``midi-in: PORT``, ``audio: DEVICE ...`` and finally
-    ``ready``; a caller (or a test) waits for ``ready`` before it writes. Pass ``emulator``
-    to look at the boards from the same process (its sample rate wins over the config's).
+    Announcements are ``serial: PATH``, ``midi-in: PORT``, ``midi-out: PORT``,
+    ``audio: DEVICE ...`` and finally ``ready``; a caller (or a test) waits for ``ready``
+    before it writes. Pass ``emulator`` to look at the boards from the same process (its
+    sample rate wins over the config's).
     """
     emulator = emulator or BoardEmulator(config.sample_rate, config.seed)
     warm_up(emulator.sample_rate, config.block_frames)  # no kernel compiles mid-callback
@@ -274,6 +292,7 @@ def serve(
         if config.midi_in is not None:
             port = stack.enter_context(_open_midi_input(config, sink, counters))
             announce(f"midi-in: {MIDI_CLIENT_NAME}:{port.name}")  # as other clients list it
+            announce(f"midi-out: {MIDI_CLIENT_NAME}:{port.name}-out")
         if config.audio_device == NO_AUDIO:
             stack.enter_context(_thread(_pace, emulator, config))
             announce("audio: none (paced by the wall clock)")
