@@ -13,7 +13,8 @@ What it understands (MIDI channel ``settings.channel``):
   (:data:`firmware_protocol.soundboard` ``LoadStyle``): parameters in APR order, ``B5 00``,
   then VCA LEVEL rescaled; an IPR sends the board what it changes.
 * the OS4 edit-buffer request (``3D``): the answer (:class:`~firmware_protocol.sysex.EditBuffer`,
-  the two tones the assigner holds) goes to ``answer``, the MIDI front end's output port.
+  the two tones the assigner holds) goes to ``answer`` message by message: the MIDI
+  front end's output port.
 * note on / off, with voice allocation per board and the key mode of the settings;
   pitch bend, modulation wheel (CC 1), hold pedal (CC 64), all notes off (CC 123).
 
@@ -290,7 +291,8 @@ class Assigner:
                 return self._tone_parameter(self._board_of(message.group), message)
         if isinstance(message, EditBufferRequest) and self.answer is not None:
             tones = (self.tones[TONE_A], self.tones[TONE_B])
-            self.answer(EditBuffer(message.channel, 0, _NO_PATCH, (0, 0), tones).encode())
+            for reply in EditBuffer(message.channel, 0, _NO_PATCH, (0, 0), tones).messages():
+                self.answer(reply.encode())  # one MIDI message each
             return b""
         self.ignored += 1
         return b""

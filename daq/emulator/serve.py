@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import select
 import threading
 import time
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from daq.emulator.timing import CommandScheduler
 SERIAL_BAUD = 31250
 #: The MIDI client name under which the virtual input port appears ("CLIENT:PORT").
 MIDI_CLIENT_NAME = "jxdaq-emulator"
+#: ... and of the virtual output its answers go out on (a client of its own: JACK would
+#: rename a second client of the same name).
+MIDI_ANSWER_CLIENT_NAME = "jxdaq-emulator-out"
 #: ``--audio-device`` value that plays to no device (emulation paced by the wall clock).
 NO_AUDIO = "none"
 _POLL_S = 0.1
@@ -168,6 +172,27 @@ def _thread(target: Callable[..., None], *args: object) -> Iterator[None]:
         thread.join(timeout=5)
 
 
+#: MIDI OUT sends 3,125 bytes a second (31,250 baud, 10 bits a byte).
+_MIDI_BYTES_PER_S = 3125
+
+
+def _send_answers(answers: queue.Queue[bytes], output: Any, stop: threading.Event) -> None:
+    """Send the assigner's answers as a MIDI OUT does: each message after its own wire time.
+
+    A JACK MIDI port takes only a period's worth of bytes per cycle (256 at 64 frames), so
+    an answer sent at once (309 bytes for the edit buffer) would lose messages.
+    """
+    import mido
+
+    while not stop.is_set():
+        try:
+            wire = answers.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+        time.sleep(len(wire) / _MIDI_BYTES_PER_S)
+        output.send(mido.Message.from_bytes(wire))
+
+
 @contextlib.contextmanager
 def _open_midi_input(
     config: ServeConfig, emulator: BoardEmulator | CommandScheduler, counters: Counters
@@ -179,23 +204,21 @@ def _open_midi_input(
 
         backend = mido.Backend(config.midi_backend, load=True)
         out_name = f"{config.midi_in}-out"
-        output = backend.open_output(out_name, virtual=True, client_name=MIDI_CLIENT_NAME)
+        output = backend.open_output(out_name, virtual=True, client_name=MIDI_ANSWER_CLIENT_NAME)
     except Exception as error:  # rtmidi has error types of its own; all mean "no port"
         raise OSError(
             f"cannot open MIDI output {out_name!r} with {config.midi_backend}: {error}"
         ) from error
 
-    def answer(wire: bytes) -> None:
-        output.send(mido.Message.from_bytes(wire))
-
-    assigner = Assigner(config.assigner, answer=answer)
+    answers: queue.Queue[bytes] = queue.Queue()
+    assigner = Assigner(config.assigner, answer=answers.put)
     emulator.feed(assigner.power_on())
 
     def on_message(message: object) -> None:
         counters.midi_messages += 1
         emulator.feed(assigner.midi(bytes(message.bytes())))
 
-    with output:
+    with output, _thread(_send_answers, answers, output):
         try:
             port = backend.open_input(
                 config.midi_in, virtual=True, client_name=MIDI_CLIENT_NAME, callback=on_message
@@ -292,7 +315,7 @@ def serve(
         if config.midi_in is not None:
             port = stack.enter_context(_open_midi_input(config, sink, counters))
             announce(f"midi-in: {MIDI_CLIENT_NAME}:{port.name}")  # as other clients list it
-            announce(f"midi-out: {MIDI_CLIENT_NAME}:{port.name}-out")
+            announce(f"midi-out: {MIDI_ANSWER_CLIENT_NAME}:{port.name}-out")
         if config.audio_device == NO_AUDIO:
             stack.enter_context(_thread(_pace, emulator, config))
             announce("audio: none (paced by the wall clock)")
