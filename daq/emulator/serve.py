@@ -193,42 +193,82 @@ def _send_answers(answers: queue.Queue[bytes], output: Any, stop: threading.Even
         output.send(mido.Message.from_bytes(wire))
 
 
+#: How often the MIDI input is polled: a message waits at most this long (well under a
+#: JACK cycle at the rates the tests run).
+_MIDI_POLL_S = 0.0002
+#: Messages the MIDI backend keeps until they are polled.
+_MIDI_QUEUE = 4096
+
+
+def _pump_midi(
+    midi_in: Any,
+    assigner: Assigner,
+    emulator: BoardEmulator | CommandScheduler,
+    counters: Counters,
+    stop: threading.Event,
+) -> None:
+    """Play the MIDI input's messages in arrival order, from a thread of our own.
+
+    rtmidi queues what arrives without running Python (no callback): a Python callback runs
+    in JACK's process thread and must take the GIL there, and a JACK client that misses
+    cycles while it waits loses their events (a dropped tone parameter, a lost request).
+    """
+    while not stop.is_set():
+        message = midi_in.get_message()
+        if message is None:
+            time.sleep(_MIDI_POLL_S)
+            continue
+        counters.midi_messages += 1
+        emulator.feed(assigner.midi(bytes(message[0])))
+
+
+def _rtmidi_api(backend: str) -> int:
+    """rtmidi's API number for a mido backend name (``mido.backends.rtmidi/UNIX_JACK``)."""
+    import rtmidi
+
+    module, _, api = backend.partition("/")
+    if module != "mido.backends.rtmidi":
+        raise ValueError(f"the emulator's MIDI ports need an rtmidi backend, got {backend!r}")
+    return int(getattr(rtmidi, f"API_{api}")) if api else rtmidi.API_UNSPECIFIED
+
+
 @contextlib.contextmanager
 def _open_midi_input(
     config: ServeConfig, emulator: BoardEmulator | CommandScheduler, counters: Counters
-) -> Iterator[object]:
-    """The virtual MIDI input the assigner listens on, and beside it a virtual output
-    (``<port>-out``) where it answers requests (the OS4 edit-buffer request)."""
+) -> Iterator[str]:
+    """The virtual MIDI input the assigner listens on (its port name), and beside it a
+    virtual output (``<port>-out``) where it answers requests (the OS4 edit-buffer
+    request)."""
+    out_name = f"{config.midi_in}-out"
     try:
         import mido
+        import rtmidi
 
         backend = mido.Backend(config.midi_backend, load=True)
-        out_name = f"{config.midi_in}-out"
         output = backend.open_output(out_name, virtual=True, client_name=MIDI_ANSWER_CLIENT_NAME)
+        api = _rtmidi_api(config.midi_backend)
     except Exception as error:  # rtmidi has error types of its own; all mean "no port"
         raise OSError(
             f"cannot open MIDI output {out_name!r} with {config.midi_backend}: {error}"
         ) from error
-
     answers: queue.Queue[bytes] = queue.Queue()
     assigner = Assigner(config.assigner, answer=answers.put)
     emulator.feed(assigner.power_on())
-
-    def on_message(message: object) -> None:
-        counters.midi_messages += 1
-        emulator.feed(assigner.midi(bytes(message.bytes())))
-
     with output, _thread(_send_answers, answers, output):
         try:
-            port = backend.open_input(
-                config.midi_in, virtual=True, client_name=MIDI_CLIENT_NAME, callback=on_message
-            )
+            midi_in = rtmidi.MidiIn(api, MIDI_CLIENT_NAME, _MIDI_QUEUE)
+            midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+            midi_in.open_virtual_port(config.midi_in)
         except Exception as error:  # as above
             raise OSError(
                 f"cannot open MIDI input {config.midi_in!r} with {config.midi_backend}: {error}"
             ) from error
-        with port:
-            yield port
+        try:
+            with _thread(_pump_midi, midi_in, assigner, emulator, counters):
+                yield str(config.midi_in)
+        finally:
+            midi_in.close_port()
+            midi_in.delete()
 
 
 def _audio_output(
@@ -314,8 +354,8 @@ def serve(
             announce(f"serial: {line.path}")
         if config.midi_in is not None:
             port = stack.enter_context(_open_midi_input(config, sink, counters))
-            announce(f"midi-in: {MIDI_CLIENT_NAME}:{port.name}")  # as other clients list it
-            announce(f"midi-out: {MIDI_ANSWER_CLIENT_NAME}:{port.name}-out")
+            announce(f"midi-in: {MIDI_CLIENT_NAME}:{port}")  # as other clients list it
+            announce(f"midi-out: {MIDI_ANSWER_CLIENT_NAME}:{port}-out")
         if config.audio_device == NO_AUDIO:
             stack.enter_context(_thread(_pace, emulator, config))
             announce("audio: none (paced by the wall clock)")

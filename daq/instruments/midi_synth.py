@@ -38,7 +38,17 @@ SYSEX_GAP_S = 0.005
 #: 0.1 s at MIDI rate; the instrument's own reaction time is not documented).
 ANSWER_TIMEOUT_S = 1.0
 _REPLY_MESSAGES = 6
+#: Requests before an instrument counts as not answering (a MIDI message can be lost on
+#: the way, e.g. by a JACK client that missed a cycle).
+ASK_ATTEMPTS = 3
 _ROLAND_ID = 0x41
+
+
+def sysex_time_s(wire: bytes, gap_s: float = SYSEX_GAP_S) -> float:
+    """How long a SysEx message holds the synth's MIDI IN: its bytes at MIDI rate, then the
+    pause. A host port may take bytes faster (USB), the synth cannot: sending no faster
+    keeps a message from arriving while the last one is still being taken in."""
+    return len(wire) / MIDI_BYTES_PER_S + gap_s
 
 
 class FirmwareMismatch(InstrumentError):
@@ -152,7 +162,7 @@ class MidiSynth:
         import mido
 
         self._send(mido.Message("sysex", data=wire[1:-1]))
-        time.sleep(self.sysex_gap_s)
+        time.sleep(sysex_time_s(wire, self.sysex_gap_s))
 
     def reset(self) -> None:
         import mido
@@ -200,7 +210,7 @@ class MidiSynth:
         self.reset()
 
     # -- reading back ---------------------------------------------------------------------
-    def _ask(self) -> bytes:
+    def _collect(self) -> bytes:
         """Send the edit-buffer request; the answer's bytes (b"" if none came in time)."""
         assert self._input is not None
         for _ in self._input.iter_pending():  # nothing stale is taken for the answer
@@ -217,16 +227,33 @@ class MidiSynth:
                 answer.append(bytes(message.bytes()))
         return b"".join(answer)
 
+    def _ask(self) -> tuple[EditBuffer | None, str | None]:
+        """The edit buffer, asked up to ASK_ATTEMPTS times (an answer lost or cut in transit
+        is asked again; what a whole answer says is never second-guessed); else None and
+        why (None: nothing came back at all)."""
+        why: str | None = None
+        for _ in range(ASK_ATTEMPTS):
+            wire = self._collect()
+            if not wire:
+                continue
+            try:
+                return EditBuffer.decode(wire), None
+            except SysExError as error:
+                why = f"bad edit-buffer answer: {error}"
+        return None, why
+
     def _confirm_firmware(self) -> None:
-        answered = bool(self._ask())
+        answer, why = self._ask()
         where = f"MIDI input {self.input_name!r}"
-        if self.firmware is Firmware.OS4 and not answered:
+        if self.firmware is Firmware.OS4 and answer is None:
+            heard = f" ({why})" if why else ""
             raise FirmwareMismatch(
                 f"{self.name}: firmware = 'os4', but no answer to the OS4 edit-buffer request "
-                f"on {where} within {self.answer_timeout_s:g} s (a stock instrument, or OS4 "
-                f"before 4.19, does not answer): set firmware = 'stock' or check the MIDI OUT"
+                f"on {where} within {self.answer_timeout_s:g} s{heard} (a stock instrument, "
+                "or OS4 before 4.19, does not answer): set firmware = 'stock' or check the "
+                "MIDI OUT"
             )
-        if self.firmware is Firmware.STOCK and answered:
+        if self.firmware is Firmware.STOCK and (answer is not None or why is not None):
             raise FirmwareMismatch(
                 f"{self.name}: firmware = 'stock', but the instrument answered the OS4 "
                 f"edit-buffer request on {where}: it runs Vecoven OS4; set firmware = 'os4'"
@@ -238,17 +265,14 @@ class MidiSynth:
         if not self.can_read_back or self._input is None:
             raise InstrumentError(f"{self.name}: cannot read back (needs firmware = 'os4' "
                                   "and an open midi_input)")  # fmt: skip
-        wire = self._ask()
-        where = f"MIDI input {self.input_name!r}"
-        if not wire:
-            raise InstrumentError(f"{self.name}: no edit-buffer answer on {where} within "
-                                  f"{self.answer_timeout_s:g} s")  # fmt: skip
-        try:
-            return EditBuffer.decode(wire).tone(self.group)
-        except SysExError as error:
+        answer, why = self._ask()
+        if answer is None:
             raise InstrumentError(
-                f"{self.name}: bad edit-buffer answer on {where}: {error}"
-            ) from error
+                f"{self.name}: MIDI input {self.input_name!r}: "
+                f"{why or f'no edit-buffer answer within {self.answer_timeout_s:g} s'} "
+                f"({ASK_ATTEMPTS} requests)"
+            )
+        return answer.tone(self.group)
 
     def verify(self) -> None:
         """Raise :class:`ReadbackMismatch` naming each parameter where the tone the synth
