@@ -99,7 +99,7 @@ def test_a_tone_other_than_the_one_sent_is_named_parameter_by_parameter(emulator
     try:
         device.program(INIT_TONE.replace(vcf_freq=30))
         device._sent = INIT_TONE.replace(vcf_freq=31)  # what a lost IPR leaves behind
-        with pytest.raises(ReadbackMismatch, match="rig os4-test: .*VCF FREQ sent 31, read 30"):
+        with pytest.raises(ReadbackMismatch, match=r"rig os4-test: .*VCF FREQ sent 31, read 30"):
             device.verify()
         assert device.tone_messages(INIT_TONE)  # in doubt: the next tone goes whole
         assert isinstance(decoded(device.tone_messages(INIT_TONE))[0], ToneAPR)
@@ -110,7 +110,8 @@ def test_a_tone_other_than_the_one_sent_is_named_parameter_by_parameter(emulator
 @pytest.mark.devices
 def test_a_stock_setting_on_an_os4_instrument_is_a_clear_error(emulator):
     device = synth(emulator, firmware=Firmware.STOCK)
-    with pytest.raises(FirmwareMismatch, match="rig os4-test: firmware = 'stock', but .* os4"):
+    expected = r"rig os4-test: firmware = 'stock', but .* set firmware = 'os4'"
+    with pytest.raises(FirmwareMismatch, match=expected):
         device.open()
     device.close()
 
@@ -123,6 +124,6 @@ def test_an_os4_setting_with_no_answer_is_a_clear_error(emulator):
     with backend.open_output(f"silent-{os.getpid()}", virtual=True, client_name="jxdaq-silent"):
         silent = next(n for n in backend.get_input_names() if f"silent-{os.getpid()}" in n)
         device = synth((emulator[0], silent), answer_timeout_s=0.3)
-        with pytest.raises(FirmwareMismatch, match="firmware = 'os4', but no answer .* 0.3 s"):
+        with pytest.raises(FirmwareMismatch, match=r"firmware = 'os4', but no answer .* 0\.3 s"):
             device.open()
         device.close()
