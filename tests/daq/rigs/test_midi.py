@@ -1,0 +1,183 @@
+"""An OS4 MIDI rig end to end through JACK: the standalone emulator as its own process, a
+filtering MIDI hop between the rig and it, a worker capturing a job of 200 takes programmed
+by per-parameter IPR with a read-back every 10 takes.
+
+The hop forwards every message between two real JACK ports (rtmidi, polled from a thread)
+and counts the edit-buffer requests; told to, it drops one chosen IPR in transit, as a
+loose cable or a busy MIDI merger would: the read-back after it must catch the difference,
+and none of the takes since the read-back before must be stored from the bad tone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from device_support import PULSE, EmulatorServer, jack_period_s, require_services
+
+from daq.jobs import submit_job
+from daq.qc import QcThresholds
+from daq.rigs import RigDefinition
+from daq.spec import JobSpec
+from daq.worker import FaultPolicy, Worker
+from db.records import TakeFilter
+from db.schema import JobState
+from firmware_protocol.parameters import OS4_BY_NAME
+from firmware_protocol.sysex import IPR, EditBufferRequest, Firmware, decode_message
+
+pytestmark = pytest.mark.devices
+
+FS = 48000
+TAKES = 200
+EVERY = 10
+#: The sample whose tone changes VCF RES (and every later one keeps it): the hop drops
+#: that one IPR.
+CHANGED_AT = 25
+READBACK = EditBufferRequest(0).encode()
+
+
+class Hop:
+    """Forwards MIDI from a virtual input (the rig's output port) to ``target``; drops the
+    first message ``drop`` accepts, and counts edit-buffer requests."""
+
+    def __init__(self, target: str, drop: Callable[[bytes], bool] | None = None) -> None:
+        import rtmidi
+
+        self.drop = drop
+        self.dropped: bytes | None = None
+        self.requests = 0
+        self.name = f"hop-{os.getpid()}-{time.monotonic_ns()}"
+        self._out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "jxdaq-hop-out")
+        names = self._out.get_ports()
+        self._out.open_port(names.index(target))
+        self._in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, "jxdaq-hop", 4096)
+        self._in.ignore_types(sysex=False)
+        self._in.open_virtual_port(self.name)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            message = self._in.get_message()
+            if message is None:
+                time.sleep(0.0002)
+                continue
+            wire = bytes(message[0])
+            self.requests += wire == READBACK
+            if self.dropped is None and self.drop is not None and self.drop(wire):
+                self.dropped = wire
+                continue
+            self._out.send_message(wire)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for port in (self._in, self._out):
+            port.close_port()
+            port.delete()
+
+
+def res_ipr(value: int) -> Callable[[bytes], bool]:
+    """Accepts the OS4 IPR that sets VCF RES to ``value``."""
+    number = OS4_BY_NAME["VCF RES"].ipr
+
+    def accepts(wire: bytes) -> bool:
+        if wire[:3] != bytes((0xF0, 0x41, 0x39)):
+            return False
+        message = decode_message(wire)[0]
+        assert isinstance(message, IPR) and message.firmware is Firmware.OS4
+        return (message.parameter, message.value) == (number, value)
+
+    return accepts
+
+
+def job() -> JobSpec:
+    """VCF FREQ changes every take; VCF RES once, at sample CHANGED_AT, and then stays."""
+    tones = [{"VCF FREQ": 70 + i % 50, "VCF RES": 0 if i < CHANGED_AT else 100}
+             for i in range(TAKES)]  # fmt: skip
+    return JobSpec.model_validate(
+        {
+            "source": {"kind": "list", "tones": tones},
+            "capture": {"sample_rate": FS, "pre_roll_s": 0.05, "hold_s": 0.15,
+                        "tail": {"max_s": 0.15}, "notes": {"key": 69, "velocity": 127}},
+        }
+    )  # fmt: skip
+
+
+@contextmanager
+def os4_rig(
+    sink: str, drop: Callable[[bytes], bool] | None = None
+) -> Iterator[tuple[RigDefinition, Hop]]:
+    import mido
+
+    require_services(jack=True)
+    server = EmulatorServer(sink=sink, midi_port=f"jxdaq-os4-{os.getpid()}", serial=False)
+    hop = None
+    try:
+        backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+        target = next(n for n in backend.get_output_names()
+                      if n.startswith(server.announced["midi-in"]))  # fmt: skip
+        answers = next(n for n in backend.get_input_names()
+                       if n.startswith(server.announced["midi-out"]))  # fmt: skip
+        hop = Hop(target, drop)
+        port = next(n for n in backend.get_output_names() if hop.name in n)
+        rig = RigDefinition(
+            name="mks70-os4", instrument="midi", port=port, midi_input=answers,
+            midi_backend="mido.backends.rtmidi/UNIX_JACK", firmware="os4",
+            tone_message="ipr", readback_every=EVERY, audio_device=PULSE, sample_rate=FS,
+        )  # fmt: skip
+        yield rig, hop
+    finally:
+        if hop is not None:
+            hop.close()
+        server.stop()
+
+
+def run(catalog, store, rig: RigDefinition) -> int:
+    job_id = submit_job(catalog, job()).id
+    guard = QcThresholds(pre_roll_guard_s=jack_period_s() + 0.005)
+    faults = FaultPolicy(backoff_s=0.2, backoff_max_s=1.0)
+    Worker(catalog, store, rig, faults=faults, qc=guard).run(job_id=job_id)
+    assert catalog.get_job(job_id).state == JobState.COMPLETED
+    return job_id
+
+
+def stored(catalog, job_id: int) -> dict[int, object]:
+    takes = catalog.query_takes(TakeFilter(job_id=job_id), limit=1000).items
+    by_index = {take.sample_index: take for take in takes}
+    assert len(by_index) == len(takes) == TAKES, "every sample stored once"
+    return by_index
+
+
+def test_an_os4_rig_programs_200_takes_by_ipr_and_reads_back_every_10(sink, services):
+    catalog, store = services
+    with os4_rig(sink) as (rig, hop):
+        job_id = run(catalog, store, rig)
+    stored(catalog, job_id)
+    faults = [e for e in catalog.list_events(rig=rig.name, limit=1000) if e.kind == "rig.fault"]
+    assert not faults, [e.message for e in faults]
+    # the firmware check at connect, after the first take, every 10, after the last
+    assert hop.requests >= 1 + 1 + TAKES // EVERY
+
+
+def test_an_ipr_lost_in_transit_is_caught_and_its_takes_are_captured_again(sink, services):
+    catalog, store = services
+    with os4_rig(sink, drop=res_ipr(100)) as (rig, hop):
+        job_id = run(catalog, store, rig)
+    assert hop.dropped is not None, "the hop never saw the VCF RES change"
+    (fault,) = [e for e in catalog.list_events(rig=rig.name, limit=1000) if e.kind == "rig.fault"]
+    assert "VCF RES sent 100, read 0" in fault.message
+    takes = stored(catalog, job_id)
+    samples = {s.index: s for s in catalog.list_samples(job_id)}
+    # Read-backs after sample 0, then after 1..10 and 11..20: those takes were stored once.
+    assert all(samples[i].attempts == 1 for i in range(21)), "takes before the loss kept"
+    # The tone went wrong at CHANGED_AT: its take and those after it until the failed
+    # read-back were withheld and captured again, after the fault.
+    for index in range(CHANGED_AT, 31):
+        assert samples[index].attempts == 2, index
+        assert takes[index].captured_at > fault.at, index
