@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from device_support import JACK_BACKEND, EmulatorServer, require_services
+from device_support import JACK_BACKEND, EmulatorServer, require_services, same_port
 
 from daq.instruments.midi_synth import FirmwareMismatch, MidiSynth, ReadbackMismatch
 from firmware_protocol.parameters import OS4_BY_IPR, lookup
@@ -64,8 +64,8 @@ def emulator() -> Iterator[tuple[str, str]]:
                             audio_device="none")  # fmt: skip
     try:
         backend = mido.Backend(JACK_BACKEND, load=True)
-        out = [n for n in backend.get_output_names() if n.startswith(server.announced["midi-in"])]
-        ins = [n for n in backend.get_input_names() if n.startswith(server.announced["midi-out"])]
+        out = [n for n in backend.get_output_names() if same_port(n, server.announced["midi-in"])]
+        ins = [n for n in backend.get_input_names() if same_port(n, server.announced["midi-out"])]
         assert out and ins, f"no JACK ports for {server.announced}"
         yield out[0], ins[0]
     finally:

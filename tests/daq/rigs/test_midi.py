@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from device_support import PULSE, EmulatorServer, jack_period_s, require_services
+from device_support import PULSE, EmulatorServer, jack_period_s, require_services, same_port
 
 from daq.jobs import submit_job
 from daq.qc import QcThresholds
@@ -121,9 +121,9 @@ def os4_rig(
     try:
         backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
         target = next(n for n in backend.get_output_names()
-                      if n.startswith(server.announced["midi-in"]))  # fmt: skip
+                      if same_port(n, server.announced["midi-in"]))  # fmt: skip
         answers = next(n for n in backend.get_input_names()
-                       if n.startswith(server.announced["midi-out"]))  # fmt: skip
+                       if same_port(n, server.announced["midi-out"]))  # fmt: skip
         hop = Hop(target, drop)
         port = next(n for n in backend.get_output_names() if hop.name in n)
         rig = RigDefinition(
