@@ -28,6 +28,7 @@ from daq.emulator.assigner import Assigner, AssignerSettings
 from daq.emulator.board import BoardEmulator, blocks, warm_up
 from daq.emulator.outputs import MIX, OutputMap
 from daq.emulator.timing import CommandScheduler
+from daq.instruments.midi_input import PolledInput
 
 #: The voice-board line's speed (PROTOCOL.md section 1).
 SERIAL_BAUD = 31250
@@ -196,40 +197,24 @@ def _send_answers(answers: queue.Queue[bytes], output: Any, stop: threading.Even
 #: How often the MIDI input is polled: a message waits at most this long (well under a
 #: JACK cycle at the rates the tests run).
 _MIDI_POLL_S = 0.0002
-#: Messages the MIDI backend keeps until they are polled.
-_MIDI_QUEUE = 4096
 
 
 def _pump_midi(
-    midi_in: Any,
+    midi_in: PolledInput,
     assigner: Assigner,
     emulator: BoardEmulator | CommandScheduler,
     counters: Counters,
     stop: threading.Event,
 ) -> None:
-    """Play the MIDI input's messages in arrival order, from a thread of our own.
-
-    rtmidi queues what arrives without running Python (no callback): a Python callback runs
-    in JACK's process thread and must take the GIL there, and a JACK client that misses
-    cycles while it waits loses their events (a dropped tone parameter, a lost request).
-    """
+    """Play the MIDI input's messages in arrival order, from a thread of our own (see
+    :mod:`daq.instruments.midi_input`: no Python in JACK's process thread)."""
     while not stop.is_set():
-        message = midi_in.get_message()
-        if message is None:
+        wire = midi_in.poll()
+        if wire is None:
             time.sleep(_MIDI_POLL_S)
             continue
         counters.midi_messages += 1
-        emulator.feed(assigner.midi(bytes(message[0])))
-
-
-def _rtmidi_api(backend: str) -> int:
-    """rtmidi's API number for a mido backend name (``mido.backends.rtmidi/UNIX_JACK``)."""
-    import rtmidi
-
-    module, _, api = backend.partition("/")
-    if module != "mido.backends.rtmidi":
-        raise ValueError(f"the emulator's MIDI ports need an rtmidi backend, got {backend!r}")
-    return int(getattr(rtmidi, f"API_{api}")) if api else rtmidi.API_UNSPECIFIED
+        emulator.feed(assigner.midi(wire))
 
 
 @contextlib.contextmanager
@@ -242,11 +227,9 @@ def _open_midi_input(
     out_name = f"{config.midi_in}-out"
     try:
         import mido
-        import rtmidi
 
         backend = mido.Backend(config.midi_backend, load=True)
         output = backend.open_output(out_name, virtual=True, client_name=MIDI_ANSWER_CLIENT_NAME)
-        api = _rtmidi_api(config.midi_backend)
     except Exception as error:  # rtmidi has error types of its own; all mean "no port"
         raise OSError(
             f"cannot open MIDI output {out_name!r} with {config.midi_backend}: {error}"
@@ -256,9 +239,8 @@ def _open_midi_input(
     emulator.feed(assigner.power_on())
     with output, _thread(_send_answers, answers, output):
         try:
-            midi_in = rtmidi.MidiIn(api, MIDI_CLIENT_NAME, _MIDI_QUEUE)
-            midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
-            midi_in.open_virtual_port(config.midi_in)
+            midi_in = PolledInput(config.midi_in or "", config.midi_backend, MIDI_CLIENT_NAME,
+                                  virtual=True)  # fmt: skip
         except Exception as error:  # as above
             raise OSError(
                 f"cannot open MIDI input {config.midi_in!r} with {config.midi_backend}: {error}"
@@ -267,8 +249,7 @@ def _open_midi_input(
             with _thread(_pump_midi, midi_in, assigner, emulator, counters):
                 yield str(config.midi_in)
         finally:
-            midi_in.close_port()
-            midi_in.delete()
+            midi_in.close()
 
 
 def _audio_output(

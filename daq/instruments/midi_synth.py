@@ -17,6 +17,7 @@ import time
 from typing import Any, Literal
 
 from daq.instruments.base import InstrumentError
+from daq.instruments.midi_input import PolledInput
 from firmware_protocol.sysex import (
     IPR,
     TONE_A,
@@ -153,8 +154,10 @@ class MidiSynth:
         self._port = self._open_port(api.open_output, api.get_output_names, "output",
                                      self.port_name)  # fmt: skip
         if self.input_name is not None:
-            self._input = self._open_port(api.open_input, api.get_input_names, "input",
-                                          self.input_name)  # fmt: skip
+            self._input = self._open_port(
+                lambda name: PolledInput(name, self.backend, "jxdaq-rig"),
+                lambda: PolledInput.names(self.backend), "input", self.input_name,
+            )  # fmt: skip
         self._sent = None
         self.reset()
         if self._input is not None:
@@ -236,18 +239,16 @@ class MidiSynth:
     def _collect(self) -> bytes:
         """Send the edit-buffer request; the answer's bytes (b"" if none came in time)."""
         assert self._input is not None
-        for _ in self._input.iter_pending():  # nothing stale is taken for the answer
-            pass
+        self._input.drain()  # nothing stale is taken for the answer
         self._send_sysex(EditBufferRequest(self.channel).encode())
         answer: list[bytes] = []
         deadline = time.monotonic() + self.answer_timeout_s
         while len(answer) < _REPLY_MESSAGES and time.monotonic() < deadline:
-            message = self._input.poll()
-            if message is None:
+            wire = self._input.poll()
+            if wire is None:
                 time.sleep(0.001)
-            elif message.type == "sysex" and message.data[:1] == (_ROLAND_ID,) \
-                    and message.data[2:3] == (self.channel,):  # fmt: skip
-                answer.append(bytes(message.bytes()))
+            elif wire[:2] == bytes((0xF0, _ROLAND_ID)) and wire[3:4] == bytes((self.channel,)):
+                answer.append(wire)
         return b"".join(answer)
 
     def _ask(self) -> tuple[EditBuffer | None, str | None]:
