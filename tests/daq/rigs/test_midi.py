@@ -21,15 +21,13 @@ from device_support import PULSE, EmulatorServer, jack_period_s, require_service
 
 from daq.jobs import submit_job
 from daq.qc import QcThresholds
-from daq.rigs import RigDefinition
+from daq.rigs import RigConfigError, RigDefinition, load_rigs, open_rig
 from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
 from db.records import TakeFilter
 from db.schema import JobState, SampleState
 from firmware_protocol.parameters import OS4_BY_NAME
 from firmware_protocol.sysex import IPR, EditBufferRequest, Firmware, decode_message
-
-pytestmark = pytest.mark.devices
 
 FS = 48000
 TAKES = 200
@@ -38,6 +36,41 @@ EVERY = 10
 #: that one IPR.
 CHANGED_AT = 25
 READBACK = EditBufferRequest(0).encode()
+
+
+def rigs_from(tmp_path, text: str) -> dict[str, RigDefinition]:
+    path = tmp_path / "rigs.toml"
+    path.write_text(text)
+    return load_rigs(path)
+
+
+def test_the_rigs_file_says_the_firmware_the_answers_port_and_the_interval(tmp_path):
+    text = ('[rigs.m]\ninstrument = "midi"\nport = "out"\nfirmware = "os4"\n'
+            'midi_input = "in"\ntone_message = "ipr"\nreadback_every = 5\n')  # fmt: skip
+    rig = rigs_from(tmp_path, text)["m"]
+    assert (rig.firmware, rig.lane(0).midi_input, rig.readback_every) == ("os4", "in", 5)
+    assert "every 5 takes" in open_rig(rig).verification
+    plain = rigs_from(tmp_path, '[rigs.m]\ninstrument = "midi"\nport = "out"\n')["m"]
+    assert (plain.firmware, plain.readback_every) == ("stock", 10)
+    assert open_rig(plain).verification.startswith("cannot verify")
+    no_input = plain.model_copy(update={"firmware": "os4"})
+    assert "no midi_input" in open_rig(no_input).verification
+    serial = rigs_from(tmp_path, '[rigs.s]\ninstrument = "serial"\nport = "loop://"\n')["s"]
+    assert "voice board" in open_rig(serial).verification
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        ('firmware = "os4"\nmidi_device = "jx8p"', "JX-10/MKS-70 only"),
+        ('firmware = "os3"', "firmware"),
+        ("readback_every = 0", "readback_every"),
+    ],
+)
+def test_bad_midi_settings_are_refused_naming_the_rig(tmp_path, setting, error):
+    with pytest.raises(RigConfigError, match=r"\[rigs\.m\]") as refused:
+        rigs_from(tmp_path, f'[rigs.m]\ninstrument = "midi"\nport = "out"\n{setting}\n')
+    assert error in str(refused.value)
 
 
 class Hop:
@@ -166,6 +199,7 @@ def readback_faults(catalog, rig: str) -> list[object]:
     return faults
 
 
+@pytest.mark.devices
 def test_an_os4_rig_programs_200_takes_by_ipr_and_reads_back_every_10(sink, services):
     catalog, store = services
     with os4_rig(sink) as (rig, hop):
@@ -177,6 +211,7 @@ def test_an_os4_rig_programs_200_takes_by_ipr_and_reads_back_every_10(sink, serv
     assert len(faults) <= 1, [e.message for e in faults]  # not a rig that loses by itself
 
 
+@pytest.mark.devices
 def test_an_ipr_lost_in_transit_is_caught_and_its_takes_are_captured_again(sink, services):
     catalog, store = services
     with os4_rig(sink, drop=res_ipr(100)) as (rig, hop):
