@@ -103,9 +103,9 @@ class MidiSynth:
     """A full synth behind a MIDI output port (and, to read it back, an input port).
 
     ``tone_message``: ``"apr"`` sends the whole tone (the only way into a stock JX-10,
-    which ignores tone IPR); ``"ipr"`` sends only changed parameters (JX-8P, OS4), much
-    faster when a job varies a few parameters. The first tone after opening, a reset or a
-    failed read-back always goes whole (APR): the synth's tone is then in doubt.
+    which ignores tone IPR); ``"ipr"`` sends only the changed parameters (JX-8P, OS4) where
+    that is quicker than the whole tone (:func:`tone_sysex`). The first tone after opening,
+    a reset or a failed read-back always goes whole (APR): the synth's tone is then in doubt.
     """
 
     def __init__(
