@@ -23,7 +23,7 @@ Choices made here, once (PROTOCOL.md section 3):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -401,6 +401,92 @@ class EditBufferRequest:
     def encode(self) -> bytes:
         head = bytes((SOX, ROLAND_ID, Operation.OS4_REQUEST, self.channel))
         return head + OS4_REQUEST_BODY + bytes((EOX,))
+
+
+@dataclass(frozen=True, slots=True)
+class EditBuffer:
+    """An OS4 instrument's answer to :class:`EditBufferRequest` (the M4L_MKS-70 wiki):
+    patch PGR, patch APR, then for tone A (upper) and tone B (lower) a PGR naming its
+    number and an OS4 tone APR. The tone APRs are what a rig compares with what it sent."""
+
+    channel: int
+    patch_number: int
+    patch: Patch
+    tone_numbers: tuple[int, int]
+    tones: tuple[Tone, Tone]
+
+    def __post_init__(self) -> None:
+        _check_7bit("channel", self.channel, 0, 15)
+        _check_7bit("patch_number", self.patch_number)
+        for number in self.tone_numbers:
+            _check_7bit("tone number", number)
+
+    def messages(self) -> tuple[Message, ...]:
+        """The six messages, in the order the instrument sends them."""
+        out: list[Message] = [
+            PGR(Device.MKS70, self.channel, Level.PATCH, TONE_A, self.patch_number, 0),
+            PatchAPR(self.channel, self.patch, Firmware.OS4),
+        ]
+        for group, number, tone in zip(
+            (TONE_A, TONE_B), self.tone_numbers, self.tones, strict=True
+        ):
+            out.append(PGR(Device.MKS70, self.channel, Level.TONE, group, number, 0))
+            out.append(ToneAPR(Device.MKS70, self.channel, group, tone.to_os4(), Firmware.OS4))
+        return tuple(out)
+
+    def encode(self) -> bytes:
+        return write_syx(self.messages())
+
+    def tone(self, group: int) -> Tone:
+        """The tone the edit buffer holds in ``group`` (TONE_A or TONE_B)."""
+        return self.tones[group - TONE_A]
+
+    @classmethod
+    def decode(cls, data: bytes) -> EditBuffer:
+        """The reply from its bytes; one :class:`SysExError` naming the first message out
+        of place (or the first bad byte)."""
+        found = tuple(iter_messages(data))
+        for position, (expected, check) in enumerate(_REPLY_SHAPE):
+            if position >= len(found):
+                raise TruncatedSysExError(
+                    len(data), "Vecoven OS4 edit-buffer reply", f"message {position + 1} of "
+                    f"{len(_REPLY_SHAPE)} ({expected}), got end of data",
+                )  # fmt: skip
+            offset, message = found[position]
+            if not check(message):
+                raise SysExError(offset, "Vecoven OS4 edit-buffer reply",
+                                 f"message {position + 1} to be {expected}")  # fmt: skip
+        if len(found) > len(_REPLY_SHAPE):
+            raise SysExError(found[len(_REPLY_SHAPE)][0], "Vecoven OS4 edit-buffer reply",
+                             f"end of data after {len(_REPLY_SHAPE)} messages")  # fmt: skip
+        messages = [m for _, m in found]
+        patch_pgr, patch_apr, pgr_a, apr_a, pgr_b, apr_b = messages
+        assert isinstance(patch_pgr, PGR) and isinstance(patch_apr, PatchAPR)
+        assert isinstance(pgr_a, PGR) and isinstance(pgr_b, PGR)
+        assert isinstance(apr_a, ToneAPR) and isinstance(apr_b, ToneAPR)
+        return cls(patch_pgr.channel, patch_pgr.number, patch_apr.patch,
+                   (pgr_a.number, pgr_b.number), (apr_a.tone, apr_b.tone))  # fmt: skip
+
+
+def _pgr_of(level: Level, group: int) -> Callable[[object], bool]:
+    return lambda m: (isinstance(m, PGR) and m.device is Device.MKS70 and m.level is level
+                      and m.group == group)  # fmt: skip
+
+
+def _os4_tone_of(group: int) -> Callable[[object], bool]:
+    return lambda m: (isinstance(m, ToneAPR) and m.firmware is Firmware.OS4
+                      and m.group == group)  # fmt: skip
+
+
+#: What each message of an edit-buffer reply must be: (as errors name it, the check).
+_REPLY_SHAPE: tuple[tuple[str, Callable[[object], bool]], ...] = (
+    ("a patch PGR", _pgr_of(Level.PATCH, TONE_A)),
+    ("a patch APR", lambda m: isinstance(m, PatchAPR)),
+    ("a tone A PGR", _pgr_of(Level.TONE, TONE_A)),
+    ("an OS4 tone A APR", _os4_tone_of(TONE_A)),
+    ("a tone B PGR", _pgr_of(Level.TONE, TONE_B)),
+    ("an OS4 tone B APR", _os4_tone_of(TONE_B)),
+)
 
 
 Message = (

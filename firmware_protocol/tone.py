@@ -26,6 +26,7 @@ from firmware_protocol.parameters import (
     OS4_TONE_PARAMETERS,
     SWITCHES,
     TONE_PARAMETERS,
+    Os4Parameter,
     ToneParameter,
     lookup,
     lookup_os4,
@@ -249,6 +250,14 @@ class Tone:
     def replace(self, **values: int) -> Tone:
         """A copy with some parameters changed, by key: ``tone.replace(vcf_freq=80)``."""
         return Tone.from_values(values, base=self)
+
+    def differing_os4(self, other: Tone | None) -> tuple[Os4Parameter, ...]:
+        """OS4 parameters whose bytes differ from ``other``'s (all of them if there is none);
+        a stock tone counts as the OS4 tone it converts to (:meth:`to_os4`)."""
+        if other is None:
+            return OS4_TONE_PARAMETERS
+        mine, theirs = self.to_os4().os4 or b"", other.to_os4().os4 or b""
+        return tuple(p for p in OS4_TONE_PARAMETERS if mine[p.apr_index] != theirs[p.apr_index])
 
     def differing(self, other: Tone | None) -> Iterable[ToneParameter]:
         """Parameters whose bytes differ from ``other`` (all of them if there is none)."""

@@ -7,10 +7,14 @@ the very same board code as a tone sent as voice-board bytes, and sounds identic
 What it understands (MIDI channel ``settings.channel``):
 
 * tone APR (``F0 41 35 0n 24 20 GG ...``; JX-8P's 0x21 too; a Vecoven OS4 ``38`` too, its
-  added parameters behind the ``FD`` page prefix) and tone IPR (``36``; OS4's ``39`` is
-  ignored): group 01 (tone A) goes to the upper board, 02 (tone B) to the lower one.
-  A whole tone is sent as the stock assigner sends it (:data:`firmware_protocol.soundboard`
-  ``LoadStyle``): parameters in APR order, ``B5 00``, then VCA LEVEL rescaled.
+  added parameters behind the ``FD`` page prefix) and tone IPR (``36``, and OS4's ``39``
+  numbered by ``Os4Parameter.ipr``): group 01 (tone A) goes to the upper board, 02 (tone B)
+  to the lower one. A whole tone is sent as the stock assigner sends it
+  (:data:`firmware_protocol.soundboard` ``LoadStyle``): parameters in APR order, ``B5 00``,
+  then VCA LEVEL rescaled; an IPR sends the board what it changes.
+* the OS4 edit-buffer request (``3D``): the answer (:class:`~firmware_protocol.sysex.EditBuffer`,
+  the two tones the assigner holds) goes to ``answer`` message by message: the MIDI
+  front end's output port.
 * note on / off, with voice allocation per board and the key mode of the settings;
   pitch bend, modulation wheel (CC 1), hold pedal (CC 64), all notes off (CC 123).
 
@@ -21,18 +25,22 @@ the emulated instrument has no patch memory.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from firmware_protocol.parameters import (
     APR_TONE_LENGTH,
+    BY_CODE,
     CONTROLS_BY_NAME,
     FIRST_PARAMETER_INDEX,
     MAX_VALUE,
+    OS4_BY_IPR,
+    PATCH_APR_LENGTH,
     board_code,
     lookup,
 )
+from firmware_protocol.patch import Patch, PatchLayout
 from firmware_protocol.soundboard import (
     VOICES,
     Board,
@@ -49,12 +57,16 @@ from firmware_protocol.soundboard import (
 from firmware_protocol.sysex import (
     IPR,
     TONE_A,
+    TONE_B,
+    EditBuffer,
+    EditBufferRequest,
     Firmware,
     Level,
     SysExError,
     ToneAPR,
     decode_message,
 )
+from firmware_protocol.tone import INIT_TONE, Tone
 
 
 class KeyMode(enum.Enum):
@@ -99,6 +111,8 @@ _NOTE_OFF, _NOTE_ON, _CONTROL_CHANGE, _PITCH_BEND = 0x80, 0x90, 0xB0, 0xE0
 _CC_MODULATION, _CC_HOLD, _CC_ALL_NOTES_OFF = 1, 64, 123
 _BEND_CENTRE = 8192
 _VCA_LEVEL_CODE = lookup("VCA LEVEL").code
+#: The patch an edit-buffer answer names: the emulated instrument has no patch memory.
+_NO_PATCH = Patch(bytes(PATCH_APR_LENGTH), PatchLayout.APR)
 
 
 @dataclass(frozen=True)
@@ -157,11 +171,21 @@ class VoiceAllocator:
 
 
 class Assigner:
-    """MIDI in, voice-board bytes out; ``ignored`` counts messages it does not act on."""
+    """MIDI in, voice-board bytes out; ``ignored`` counts messages it does not act on.
 
-    def __init__(self, settings: AssignerSettings | None = None) -> None:
+    ``answer``: where SysEx answers go (the MIDI output); without it a request is ignored.
+    ``tones``: the tone each group's edit buffer holds (INIT until one arrives).
+    """
+
+    def __init__(
+        self,
+        settings: AssignerSettings | None = None,
+        answer: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.settings = settings or AssignerSettings()
+        self.answer = answer
         self.ignored = 0
+        self.tones: dict[int, Tone] = {TONE_A: INIT_TONE, TONE_B: INIT_TONE}
         self._voices = {board: VoiceAllocator() for board in (Board.LOWER, Board.UPPER)}
 
     def power_on(self) -> bytes:
@@ -258,19 +282,37 @@ class Assigner:
             style = LoadStyle(
                 porta_switch_off=True, vca_level_scale=self.settings.vca_level_scale[board]
             )
+            self.tones[message.group] = message.tone
             return encode_select(board) + encode_tone(message.tone, style=style)
-        if (
-            isinstance(message, IPR)
-            and message.firmware is Firmware.STOCK  # an OS4 IPR (0x39) numbers differently
-            and message.level is Level.TONE
-            and FIRST_PARAMETER_INDEX <= message.parameter < APR_TONE_LENGTH
-        ):
-            return self._tone_parameter(self._board_of(message.group), message)
+        if isinstance(message, IPR) and message.level is Level.TONE:
+            if message.firmware is Firmware.OS4 and message.parameter in OS4_BY_IPR:
+                return self._os4_parameter(message)
+            if FIRST_PARAMETER_INDEX <= message.parameter < APR_TONE_LENGTH:
+                return self._tone_parameter(self._board_of(message.group), message)
+        if isinstance(message, EditBufferRequest) and self.answer is not None:
+            tones = (self.tones[TONE_A], self.tones[TONE_B])
+            for reply in EditBuffer(message.channel, 0, _NO_PATCH, (0, 0), tones).messages():
+                self.answer(reply.encode())  # one MIDI message each
+            return b""
         self.ignored += 1
         return b""
 
+    def _os4_parameter(self, message: IPR) -> bytes:
+        """An OS4 IPR: the group's tone with the parameter set, and what the board needs to
+        go there (a stock code, or the ``FD`` page for a parameter OS4 adds)."""
+        board = self._board_of(message.group)
+        held = self.tones[message.group]
+        body = bytearray(held.to_os4().os4 or b"")
+        body[OS4_BY_IPR[message.parameter].apr_index] = message.value
+        tone = self.tones[message.group] = Tone.from_os4(bytes(body))
+        style = LoadStyle(vca_level_scale=self.settings.vca_level_scale[board])
+        return encode_select(board) + encode_tone(tone, previous=held, style=style)
+
     def _tone_parameter(self, board: Board, message: IPR) -> bytes:
         code = board_code(message.parameter)
+        if code in BY_CODE:  # kept for the edit-buffer answer
+            values = {BY_CODE[code].name: message.value}
+            self.tones[message.group] = Tone.from_values(values, base=self.tones[message.group])
         value = message.value
         if code == _VCA_LEVEL_CODE:
             value = round(value * self.settings.vca_level_scale[board])

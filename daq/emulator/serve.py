@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import select
 import threading
 import time
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,11 +28,15 @@ from daq.emulator.assigner import Assigner, AssignerSettings
 from daq.emulator.board import BoardEmulator, blocks, warm_up
 from daq.emulator.outputs import MIX, OutputMap
 from daq.emulator.timing import CommandScheduler
+from daq.instruments.midi_input import PolledInput
 
 #: The voice-board line's speed (PROTOCOL.md section 1).
 SERIAL_BAUD = 31250
 #: The MIDI client name under which the virtual input port appears ("CLIENT:PORT").
 MIDI_CLIENT_NAME = "jxdaq-emulator"
+#: ... and of the virtual output its answers go out on (a client of its own: JACK would
+#: rename a second client of the same name).
+MIDI_ANSWER_CLIENT_NAME = "jxdaq-emulator-out"
 #: ``--audio-device`` value that plays to no device (emulation paced by the wall clock).
 NO_AUDIO = "none"
 _POLL_S = 0.1
@@ -168,27 +173,83 @@ def _thread(target: Callable[..., None], *args: object) -> Iterator[None]:
         thread.join(timeout=5)
 
 
+#: MIDI OUT sends 3,125 bytes a second (31,250 baud, 10 bits a byte).
+_MIDI_BYTES_PER_S = 3125
+
+
+def _send_answers(answers: queue.Queue[bytes], output: Any, stop: threading.Event) -> None:
+    """Send the assigner's answers as a MIDI OUT does: each message after its own wire time.
+
+    A JACK MIDI port takes only a period's worth of bytes per cycle (256 at 64 frames), so
+    an answer sent at once (309 bytes for the edit buffer) would lose messages.
+    """
+    import mido
+
+    while not stop.is_set():
+        try:
+            wire = answers.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+        time.sleep(len(wire) / _MIDI_BYTES_PER_S)
+        output.send(mido.Message.from_bytes(wire))
+
+
+#: How often the MIDI input is polled: a message waits at most this long (well under a
+#: JACK cycle at the rates the tests run).
+_MIDI_POLL_S = 0.0002
+
+
+def _pump_midi(
+    midi_in: PolledInput,
+    assigner: Assigner,
+    emulator: BoardEmulator | CommandScheduler,
+    counters: Counters,
+    stop: threading.Event,
+) -> None:
+    """Play the MIDI input's messages in arrival order, from a thread of our own (see
+    :mod:`daq.instruments.midi_input`: no Python in JACK's process thread)."""
+    while not stop.is_set():
+        wire = midi_in.poll()
+        if wire is None:
+            time.sleep(_MIDI_POLL_S)
+            continue
+        counters.midi_messages += 1
+        emulator.feed(assigner.midi(wire))
+
+
+@contextlib.contextmanager
 def _open_midi_input(
     config: ServeConfig, emulator: BoardEmulator | CommandScheduler, counters: Counters
-) -> contextlib.AbstractContextManager[object]:
-    assigner = Assigner(config.assigner)
-    emulator.feed(assigner.power_on())
-
-    def on_message(message: object) -> None:
-        counters.midi_messages += 1
-        emulator.feed(assigner.midi(bytes(message.bytes())))
-
+) -> Iterator[str]:
+    """The virtual MIDI input the assigner listens on (its port name), and beside it a
+    virtual output (``<port>-out``) where it answers requests (the OS4 edit-buffer
+    request)."""
+    out_name = f"{config.midi_in}-out"
     try:
         import mido
 
         backend = mido.Backend(config.midi_backend, load=True)
-        return backend.open_input(
-            config.midi_in, virtual=True, client_name=MIDI_CLIENT_NAME, callback=on_message
-        )
+        output = backend.open_output(out_name, virtual=True, client_name=MIDI_ANSWER_CLIENT_NAME)
     except Exception as error:  # rtmidi has error types of its own; all mean "no port"
         raise OSError(
-            f"cannot open MIDI input {config.midi_in!r} with {config.midi_backend}: {error}"
+            f"cannot open MIDI output {out_name!r} with {config.midi_backend}: {error}"
         ) from error
+    answers: queue.Queue[bytes] = queue.Queue()
+    assigner = Assigner(config.assigner, answer=answers.put)
+    emulator.feed(assigner.power_on())
+    with output, _thread(_send_answers, answers, output):
+        try:
+            midi_in = PolledInput(config.midi_in or "", config.midi_backend, MIDI_CLIENT_NAME,
+                                  virtual=True)  # fmt: skip
+        except Exception as error:  # as above
+            raise OSError(
+                f"cannot open MIDI input {config.midi_in!r} with {config.midi_backend}: {error}"
+            ) from error
+        try:
+            with _thread(_pump_midi, midi_in, assigner, emulator, counters):
+                yield str(config.midi_in)
+        finally:
+            midi_in.close()
 
 
 def _audio_output(
@@ -254,9 +315,10 @@ def serve(
 ) -> Counters:
     """Open every side of ``config``, announce each, run until ``stop`` is set.
 
-    Announcements are ``serial: PATH``, ``midi-in: PORT``, ``audio: DEVICE ...`` and finally
-    ``ready``; a caller (or a test) waits for ``ready`` before it writes. Pass ``emulator``
-    to look at the boards from the same process (its sample rate wins over the config's).
+    Announcements are ``serial: PATH``, ``midi-in: PORT``, ``midi-out: PORT``,
+    ``audio: DEVICE ...`` and finally ``ready``; a caller (or a test) waits for ``ready``
+    before it writes. Pass ``emulator`` to look at the boards from the same process (its
+    sample rate wins over the config's).
     """
     emulator = emulator or BoardEmulator(config.sample_rate, config.seed)
     warm_up(emulator.sample_rate, config.block_frames)  # no kernel compiles mid-callback
@@ -273,7 +335,8 @@ def serve(
             announce(f"serial: {line.path}")
         if config.midi_in is not None:
             port = stack.enter_context(_open_midi_input(config, sink, counters))
-            announce(f"midi-in: {MIDI_CLIENT_NAME}:{port.name}")  # as other clients list it
+            announce(f"midi-in: {MIDI_CLIENT_NAME}:{port}")  # as other clients list it
+            announce(f"midi-out: {MIDI_ANSWER_CLIENT_NAME}:{port}-out")
         if config.audio_device == NO_AUDIO:
             stack.enter_context(_thread(_pace, emulator, config))
             announce("audio: none (paced by the wall clock)")

@@ -12,6 +12,7 @@ channel; a take says which lane made it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterable
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from daq.capture import RawTake
+from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
 from daq.rigs.calibration import DriftPolicy, RigCalibration
 from daq.rigs.config import RigDefinition
@@ -31,6 +33,8 @@ from firmware_protocol.tone import INIT_TONE, Tone
 if TYPE_CHECKING:
     from daq.calibration import LatencyResult
     from db.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 #: A tone every working rig makes heard: the INIT tone (one saw through an open filter).
 PROBE_TONE = INIT_TONE
@@ -136,6 +140,8 @@ class Rig(ABC):
     def connect(self) -> None:
         """Open the devices, know the latency, prove the rig makes sound (faults raise)."""
         self.open()
+        log_event(log, "rig.verification", logging.INFO, rig=self.name,
+                  verification=self.verification)  # fmt: skip
         self.down = {}
         self.resolve_latency()
         self.probe("the probe tone was not heard")
@@ -143,6 +149,11 @@ class Rig(ABC):
     @property
     def lanes(self) -> int:
         return self.definition.lane_count
+
+    @property
+    def verification(self) -> str:
+        """Whether (and how) the rig checks that its synth holds the tone it was sent."""
+        return "cannot verify the tone its synth holds"
 
     # -- latency --------------------------------------------------------------------------
     @property

@@ -23,6 +23,16 @@ boards on one serial line, selected by the board-select bytes):
     lanes = [{board = "upper", input = 1}, {board = "lower", input = 2}]
 
 and N single-board rigs on one interface are lanes too, each with its own ``port``.
+
+A Vecoven OS4 JX-10/MKS-70 over MIDI, programmed by per-parameter IPR and read back:
+
+    [rigs.mks70]
+    instrument = "midi"
+    port = "MIDI interface OUT"    # to the synth's MIDI IN
+    midi_input = "MIDI interface IN"  # from the synth's MIDI OUT: its answers
+    firmware = "os4"               # confirmed at connect by the edit-buffer answer
+    tone_message = "ipr"           # only the parameters that changed since the last tone
+    readback_every = 10            # read the tone back before the first take, then every 10
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ class LaneDefinition(BaseModel):
     board: Literal["upper", "lower", "both"] | None = Field(None, description="default: the rig's")
     port: str | None = Field(None, description="default: the rig's port (one shared line)")
     midi_channel: int | None = Field(None, ge=0, le=15, description="default: the rig's")
+    midi_input: str | None = Field(None, description="default: the rig's")
     input: int = Field(1, ge=1, description="the lane's first input channel (1-based)")
     latency_s: float | None = Field(None, ge=0, description="override the calibrated latency")
 
@@ -63,6 +74,13 @@ class RigDefinition(BaseModel):
     midi_device: Literal["jx10", "mks70", "jx8p"] = "mks70"
     midi_backend: str | None = Field(None, description="e.g. mido.backends.rtmidi/UNIX_JACK")
     tone_message: Literal["apr", "ipr"] = "apr"
+    firmware: Literal["stock", "os4"] = Field(
+        "stock", description="the synth's firmware: 'os4' for Vecoven OS4 (JX-10/MKS-70)"
+    )
+    midi_input: str | None = Field(
+        None, description="MIDI input port from the synth's MIDI OUT: read-back (OS4)"
+    )
+    readback_every: int = Field(10, ge=1, description="read the tone back every N takes")
     audio_device: str | int | None = None
     channels: int = Field(1, ge=1, le=32, description="input channels (of all lanes)")
     sample_rate: Literal[44100, 48000, 96000] = 44100
@@ -76,6 +94,8 @@ class RigDefinition(BaseModel):
             raise ValueError(f"lanes share an input channel: inputs {inputs}")
         if inputs and max(inputs) > self.channels:
             raise ValueError(f"lane input {max(inputs)} is past the rig's {self.channels} channels")
+        if self.firmware == "os4" and self.midi_device == "jx8p":
+            raise ValueError("firmware = 'os4': Vecoven OS4 runs on the JX-10/MKS-70 only")
         return self
 
     @property
@@ -96,6 +116,7 @@ class RigDefinition(BaseModel):
                 "midi_channel": (
                     self.midi_channel if lane.midi_channel is None else lane.midi_channel
                 ),
+                "midi_input": lane.midi_input or self.midi_input,
                 "latency_s": self.latency_s if lane.latency_s is None else lane.latency_s,
             }
         )

@@ -27,6 +27,10 @@ class RenderedRig(Rig):
         super().__init__(*args, **kwargs)
         self._renderers: dict[str, RenderedCapture] = {}
 
+    @property
+    def verification(self) -> str:
+        return "nothing to read back: each take is rendered from the tone it is given"
+
     def open(self) -> None:
         pass
 

@@ -29,3 +29,7 @@ class SerialRig(LiveRig):
 
     def lane_device(self, lane: int) -> str:
         return f"serial port {self.definition.lane(lane).port}"
+
+    @property
+    def verification(self) -> str:
+        return "cannot verify: nothing known lets a bare voice board report its tone"

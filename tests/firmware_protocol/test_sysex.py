@@ -6,13 +6,11 @@ dumps in ../shared/data, never from this codec's own output.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from firmware_protocol import os4
 from firmware_protocol.parameters import (
@@ -32,6 +30,7 @@ from firmware_protocol.sysex import (
     IPR,
     PGR,
     Device,
+    EditBuffer,
     EditBufferRequest,
     Firmware,
     Level,
@@ -52,8 +51,7 @@ from firmware_protocol.sysex import (
     read_syx,
     write_syx,
 )
-from firmware_protocol.tone import Tone
-from jxdaq.commands.syx import app
+from firmware_protocol.tone import INIT_TONE, Tone
 
 # -- fixtures -------------------------------------------------------------------------------
 
@@ -460,47 +458,6 @@ def test_patch_apr_values_follow_the_ipr_parameter_numbers():
     assert "KEY MODE" not in patch.values()  # unknown in the APR layout
 
 
-# -- CLI ------------------------------------------------------------------------------------
-
-runner = CliRunner()
-
-
-def test_show_lists_a_jx8p_bank_with_switch_labels(jx8p_banks):
-    factory = next(p for p in jx8p_banks if p.name.startswith("factory"))
-    result = runner.invoke(app, ["show", str(factory)])
-    assert result.exit_code == 0, result.output
-    assert "PIANO 1" in result.output and "32 tones" in result.output
-    tone = read_syx(factory).entries[0].item
-    assert tone.labels()["DCO1 RANGE"] in result.output
-
-
-def test_show_lists_mks70_patches_with_their_tones(stock_dump):
-    result = runner.invoke(app, ["show", str(stock_dump)])
-    assert result.exit_code == 0, result.output
-    assert "64 patches" in result.output and "HEAVEN BRASS" in result.output
-    assert "A-1" in result.output and "H-8" in result.output
-
-
-@pytest.mark.timeout(30)
-@pytest.mark.parametrize("name", ["missing.syx", "garbage.syx", "fifo.syx", "zero", "big.syx"])
-def test_show_fails_with_one_line_and_no_traceback(tmp_path, name):
-    """Nor hangs on a FIFO, nor reads a device or a huge file without end (issue 11, 8)."""
-    path = tmp_path / name
-    if name == "garbage.syx":
-        path.write_bytes(b"\xf0\x41\x35\x00\x21\x20\x01 PIANO")
-    elif name == "fifo.syx":
-        os.mkfifo(path)
-    elif name == "zero":
-        path = Path("/dev/zero")
-    elif name == "big.syx":
-        with open(path, "wb") as big:
-            big.truncate(1 << 30)
-    result = runner.invoke(app, ["show", str(path)])
-    assert result.exit_code == 1
-    assert result.output.startswith("error: ") and result.output.count("\n") == 1
-    assert "Traceback" not in result.output
-
-
 def test_the_os4_edit_buffer_reply_decodes_to_the_patch_and_its_two_placed_tones():
     # The reply the M4L_MKS-70 wiki documents: PGR + APR for the patch, then each tone.
     patch = Patch(bytes(PATCH_APR_LENGTH), PatchLayout.APR)
@@ -521,3 +478,64 @@ def test_the_os4_edit_buffer_reply_decodes_to_the_patch_and_its_two_placed_tones
         ("tone", 0x26, 2),
     ]
     assert parsed.tones[1].item == lower and parsed.tones[1].firmware is Firmware.OS4
+
+
+def _edit_buffer(channel: int, upper: Tone, lower: Tone, numbers=(0x52, 0x26)) -> EditBuffer:
+    return EditBuffer(channel, 3, Patch(bytes(PATCH_APR_LENGTH), PatchLayout.APR), numbers,
+                      (upper, lower))  # fmt: skip
+
+
+def test_an_edit_buffer_answer_is_the_wikis_six_messages_and_reads_back_its_tones():
+    upper, lower = _tone().to_os4(), _tone(0x40).to_os4()
+    wire = _edit_buffer(0, upper, lower).encode()
+    kinds = [type(m).__name__ for _, m in parse_syx(wire).messages]
+    assert kinds == ["PGR", "PatchAPR", "PGR", "ToneAPR", "PGR", "ToneAPR"]
+    assert bytes.fromhex("F0 41 34 00 24 20 01 52 00 F7") in wire  # the wiki's tone A PGR
+    answer = EditBuffer.decode(wire)
+    assert answer.tone(1) == upper and answer.tone(2) == lower
+    assert answer.tone_numbers == (0x52, 0x26) and answer.patch_number == 3
+
+
+def test_an_edit_buffer_answer_gives_a_stock_tone_as_os4():
+    answer = EditBuffer.decode(_edit_buffer(5, INIT_TONE, INIT_TONE).encode())
+    assert answer.tone(1).os4 is not None and not tuple(answer.tone(1).differing(INIT_TONE))
+
+
+@pytest.mark.parametrize(
+    ("cut", "expected"),
+    [
+        (lambda w: b"", "message 1 of 6 (a patch PGR), got end of data"),
+        (lambda w: w[: w.rindex(0xF0)], "message 6 of 6 (an OS4 tone B APR), got end of"),
+        (lambda w: w[10:], "message 1 to be a patch PGR"),
+        (lambda w: w + EditBufferRequest(0).encode(), "end of data after 6 messages"),
+    ],
+)
+def test_a_wrong_edit_buffer_answer_names_the_message_out_of_place(cut, expected):
+    wire = _edit_buffer(0, _tone().to_os4(), _tone().to_os4()).encode()
+    with pytest.raises(SysExError, match="edit-buffer reply") as caught:
+        EditBuffer.decode(cut(wire))
+    assert expected in str(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(channels, os4_bodies, os4_bodies, st.tuples(st.integers(0, 127), st.integers(0, 127)))
+def test_any_edit_buffer_answer_round_trips(channel, upper, lower, numbers):
+    answer = _edit_buffer(channel, upper, lower, numbers)
+    assert EditBuffer.decode(answer.encode()) == answer
+
+
+@settings(max_examples=500, deadline=None)
+@given(channels, os4_bodies, os4_bodies, st.data())
+def test_an_edit_buffer_answer_cut_or_bit_flipped_decodes_or_raises_sysex_error(
+    channel, upper, lower, data
+):
+    wire = bytearray(_edit_buffer(channel, upper, lower).encode())
+    at = data.draw(st.integers(0, len(wire) - 1))
+    wire[at] ^= 1 << data.draw(st.integers(0, 7))
+    cut = bytes(wire[: data.draw(st.integers(0, len(wire)))])
+    try:
+        answer = EditBuffer.decode(cut)
+    except SysExError as error:
+        assert 0 <= error.offset <= len(cut)
+        return
+    assert answer.encode() == cut  # a flip that still reads as a reply writes back as read

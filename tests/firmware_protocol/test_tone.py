@@ -12,6 +12,7 @@ from firmware_protocol.parameters import (
     FIRST_PARAMETER_INDEX,
     MAX_VALUE,
     OS4_APR_TONE_LENGTH,
+    OS4_TONE_PARAMETERS,
     TONE_PARAMETERS,
     UNUSED_TONE_INDEXES,
     lookup,
@@ -152,3 +153,10 @@ def test_a_tone_carries_an_os4_body_only_when_it_has_one():
     assert lookup_os4("VCF FREQ").board is None
     with pytest.raises(ValueError, match="an OS4 tone body is 101 bytes, got 3"):
         Tone(INIT_TONE.data, b"abc")
+
+
+def test_differing_os4_names_the_os4_parameters_that_changed():
+    tone = INIT_TONE.replace(vcf_freq=10).replace_os4(pwm2_width=3)
+    assert {p.name for p in tone.differing_os4(INIT_TONE)} == {"VCF FREQ", "PWM2 WIDTH"}
+    assert tone.differing_os4(tone.to_os4()) == ()
+    assert len(tone.differing_os4(None)) == len(OS4_TONE_PARAMETERS)

@@ -30,6 +30,13 @@ SETUP_HINT = "start the services with: bash scripts/test-services.sh"
 JACK_ENV = {"JACK_NO_START_SERVER": "1"}
 
 
+def same_port(listed: str, announced: str) -> bool:
+    """Whether a JACK MIDI port as a client lists it is the one announced: JACK renames a
+    client whose name is taken (``jxdaq-emulator-01`` while another emulator runs), so
+    only the port part is compared."""
+    return listed.partition(":")[2] == announced.partition(":")[2]
+
+
 def require_services(jack: bool = False) -> None:
     """Fail with what is missing and how to start it."""
     import sounddevice as sd

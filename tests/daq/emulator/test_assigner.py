@@ -13,9 +13,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daq.emulator.assigner import Assigner, AssignerSettings, KeyMode, VoiceAllocator
-from firmware_protocol.parameters import lookup
+from firmware_protocol.parameters import OS4_BY_NAME, lookup
 from firmware_protocol.soundboard import Board, NoteOff, NoteOn, Select, parse, replay
-from firmware_protocol.sysex import IPR, PGR, TONE_A, TONE_B, Device, Level, ToneAPR
+from firmware_protocol.sysex import (
+    IPR,
+    PGR,
+    TONE_A,
+    TONE_B,
+    Device,
+    EditBuffer,
+    EditBufferRequest,
+    Firmware,
+    Level,
+    ToneAPR,
+)
 from firmware_protocol.tone import INIT_TONE
 
 STREAM = "soundboard/assigner-stream-two-tones.bin"
@@ -152,3 +163,52 @@ def test_voice_numbers_stay_on_the_board(presses: list[tuple[bool, int]]):
     assigner = Assigner()
     sent = b"".join(assigner.midi(note_on(k) if down else note_off(k)) for down, k in presses)
     assert all(0 <= event.voice <= 5 for _, event in notes(sent))
+
+
+def os4_ipr(name: str, value: int, group: int = TONE_A) -> bytes:
+    number = OS4_BY_NAME[name].ipr
+    return IPR(Device.MKS70, 0, Level.TONE, group, number, value, Firmware.OS4).encode()
+
+
+def test_an_os4_ipr_reaches_the_board_with_the_stock_code_or_the_os4_page():
+    """A stock-equivalent parameter travels as its stock code; PWM1 WIDTH, which OS4 adds,
+    behind the FD page; the board ends up holding the OS4 tone the IPRs make."""
+    assigner = Assigner()
+    sent = assigner.midi(os4_ipr("VCF FREQ", 17)) + assigner.midi(os4_ipr("PWM1 WIDTH", 90))
+    upper = replay(sent)[Board.UPPER]
+    assert upper.tone()["VCF FREQ"] == 17
+    assert upper.tone().os4_values()["PWM1 WIDTH"] == 90
+    assert not replay(sent)[Board.LOWER].received
+
+
+def test_an_os4_ipr_with_a_number_no_parameter_has_is_ignored():
+    assigner = Assigner()
+    wire = IPR(Device.MKS70, 0, Level.TONE, TONE_A, 120, 5, Firmware.OS4).encode()
+    assert assigner.midi(wire) == b"" and assigner.ignored == 1
+
+
+def answers(assigner_messages: list[bytes]) -> EditBuffer:
+    return EditBuffer.decode(b"".join(assigner_messages))
+
+
+def test_the_edit_buffer_request_is_answered_with_the_tones_held_message_by_message():
+    answered: list[bytes] = []
+    assigner = Assigner(answer=answered.append)
+    upper = INIT_TONE.replace(vcf_freq=40).replace_os4(pwm1_width=30)
+    assigner.midi(ToneAPR(Device.MKS70, 0, TONE_A, upper, Firmware.OS4).encode())
+    assigner.midi(os4_ipr("VCF RES", 99))
+    assigner.midi(
+        IPR(Device.MKS70, 0, Level.TONE, TONE_B, lookup("VCF FREQ").apr_index, 12).encode()
+    )  # fmt: skip  (a stock IPR is kept too)
+    assert assigner.midi(EditBufferRequest(0).encode()) == b""
+    assert len(answered) == 6  # one MIDI message each
+    answer = answers(answered)
+    assert answer.tone(TONE_A) == upper.replace_os4(vcf_res=99)
+    assert answer.tone(TONE_B)["VCF FREQ"] == 12
+    assert answer.tone(TONE_B).differing(INIT_TONE.replace(vcf_freq=12)) == ()
+
+
+def test_without_an_answer_port_the_request_is_counted_not_answered():
+    assigner = Assigner()
+    assert assigner.midi(EditBufferRequest(0).encode()) == b""
+    assert assigner.ignored == 1

@@ -1,6 +1,9 @@
-"""``jxdaq syx convert``: JX-8P banks to voice-board streams and back."""
+"""``jxdaq syx show`` and ``jxdaq syx convert``: real dumps in, one clear line on bad input."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -10,6 +13,53 @@ from firmware_protocol.sysex import read_syx
 from jxdaq.commands.syx import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def stock_dump(shared_data: Path) -> Path:
+    return shared_data / "mks70" / "mks70-bulk-dump-stock.syx"
+
+
+# -- show -----------------------------------------------------------------------------------
+
+
+def test_show_lists_a_jx8p_bank_with_switch_labels(jx8p_banks):
+    factory = next(p for p in jx8p_banks if p.name.startswith("factory"))
+    result = runner.invoke(app, ["show", str(factory)])
+    assert result.exit_code == 0, result.output
+    assert "PIANO 1" in result.output and "32 tones" in result.output
+    tone = read_syx(factory).entries[0].item
+    assert tone.labels()["DCO1 RANGE"] in result.output
+
+
+def test_show_lists_mks70_patches_with_their_tones(stock_dump):
+    result = runner.invoke(app, ["show", str(stock_dump)])
+    assert result.exit_code == 0, result.output
+    assert "64 patches" in result.output and "HEAVEN BRASS" in result.output
+    assert "A-1" in result.output and "H-8" in result.output
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", ["missing.syx", "garbage.syx", "fifo.syx", "zero", "big.syx"])
+def test_show_fails_with_one_line_and_no_traceback(tmp_path, name):
+    """Nor hangs on a FIFO, nor reads a device or a huge file without end (issue 11, 8)."""
+    path = tmp_path / name
+    if name == "garbage.syx":
+        path.write_bytes(b"\xf0\x41\x35\x00\x21\x20\x01 PIANO")
+    elif name == "fifo.syx":
+        os.mkfifo(path)
+    elif name == "zero":
+        path = Path("/dev/zero")
+    elif name == "big.syx":
+        with open(path, "wb") as big:
+            big.truncate(1 << 30)
+    result = runner.invoke(app, ["show", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+# -- convert --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("upper", "lower"), [(1, None), (3, 5), (32, 1)])
