@@ -5,6 +5,8 @@ A4 held 4 s) and rendered directly by the emulator, then read as the recommended
 them (compact log-mel, pooled over time). Each experiment prints its figure as a ratio of
 test MSE to predicting the training mean (1.0: nothing learnt):
 
+* ``--labels``: stored takes re-rendered from their target vectors (labels exact?);
+* ``aliases``: exact aliases between DCO RANGE and TUNE (no rendering);
 * ``free``: only k parameters vary (the others fixed at one prior-drawn preset), k = 1, 2, 4,
   ..., 26; gradient-boosted trees on pooled statistics (:mod:`models.trees`). Where the ratio
   climbs with k, single parameters stop being identifiable from the sound;
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,7 +33,8 @@ from daq.emulator.render import render
 from daq.sampling import tones as draw_tones
 from firmware_protocol.parameters import THESIS_SUBSET
 from firmware_protocol.tone import Tone
-from models.bench import THESIS_HOLD_S, THESIS_NOTE, thesis_job
+from models.bench import THESIS_HOLD_S, THESIS_NOTE, BenchData, dataset_name, thesis_job
+from models.data import CatalogSource, FrozenDataset
 from models.methods import COMPACT_LOGMEL
 from models.targets import TargetSpec
 from models.trees import TreeModel, pooled_statistics
@@ -123,6 +127,32 @@ def neighbour_experiment(n: int, seed: int) -> None:
     print("  per parameter: " + ", ".join(rows))
 
 
+def labels_experiment(data_root: Path, takes: int, seed: int) -> None:
+    """Are the labels what the audio was rendered from? Re-render a few stored takes from
+    their *target vectors* (the take's render seed) and compare with their cached features."""
+    bench = BenchData.open(data_root)
+    try:
+        source = CatalogSource(bench.catalog, bench.store, dataset_name(takes, seed))
+        data = FrozenDataset.open(source, COMPACT_LOGMEL, data_root / "features", progress=False)
+    finally:
+        bench.close()
+    spec, train = TargetSpec.thesis(), data.split("train")
+    changes = []
+    for i in range(0, len(train), max(1, len(train) // 8)):
+        cached, target = train[i]
+        record = data.records[train.rows[i]]
+        audio = render(
+            [spec.decode(target.numpy())], THESIS_NOTE, THESIS_HOLD_S, 0.0, seed=record.render_seed
+        )
+        changes.append(
+            np.abs(COMPACT_LOGMEL.compute(audio[0]) - cached.numpy()).mean() * 10 / np.log(10)
+        )
+    print(
+        f"labels of {dataset_name(takes, seed)}: {len(changes)} takes re-rendered from their "
+        f"targets differ from their cached features by at most {max(changes):.4f} dB"
+    )
+
+
 def aliases_experiment(n: int, seed: int) -> None:
     """Exact aliases, no rendering: a DCO sounds at RANGE + TUNE semitones (RANGE in octaves,
     TUNE -12..+12), so 8' at +12 and 4' at 0 are the same sound. Among prior tones with the
@@ -202,8 +232,13 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("aliases", "free", "neighbour", "flat"), action="append", default=None
     )
+    parser.add_argument(
+        "--labels", type=Path, help="a jxdaq bench --data root: check its --takes dataset's labels"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.labels is not None:
+        labels_experiment(args.labels, args.takes, args.seed)
     chosen = args.only or ["aliases", "free", "neighbour", "flat"]
     if "aliases" in chosen:
         aliases_experiment(max(args.takes, 20000), args.seed)
