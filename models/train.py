@@ -9,7 +9,7 @@ improving, and keeps in its output directory:
   (the same result as a run that was never interrupted);
 * ``best.pt``: the weights of the best validation epoch (loaded back into the model at the end);
   "best" and early stopping go by the validation *parameter MSE* (the thesis's measure, which
-  the benchmark reports), not the training loss: with the mixed head the switches'
+  the benchmark reports), not the validation loss: with the mixed head the switches'
   cross-entropy overfits epochs before the parameters stop improving (issue 12: the bench
   kept epoch 6 of 60 that way);
   both checkpoints also say what they hold (model name, head, targets, input shape and the
@@ -438,6 +438,11 @@ def _restore(
     )
     if different:
         raise ValueError(f"cannot resume {path} with a different {', '.join(different)}")
+    if "best_val_mse" not in saved["state"]:
+        raise ValueError(
+            f"{path} chose its best epoch by validation loss (an older jx-daq); training now "
+            "chooses by validation parameter MSE: start a new run rather than resume it"
+        )
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     schedule.load_state_dict(saved["schedule"])

@@ -105,6 +105,12 @@ def test_early_stopping_and_refusals(tmp_path, data):
         train(tmp_path, small, config.model_copy(update={"learning_rate": 0.1}), resume=True)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(tmp_path / "empty", small, config, resume=True)
+    # a checkpoint whose best epoch was chosen by validation loss (before issue 12's change)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    last["state"]["best_val_loss"] = last["state"].pop("best_val_mse")
+    torch.save(last, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="by validation loss"):
+        train(tmp_path, small, config.model_copy(update={"epochs": 12}), resume=True)
 
 
 def test_one_cycle_warms_up_anneals_and_ends_with_the_budget():
