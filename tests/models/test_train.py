@@ -66,9 +66,11 @@ def test_a_tiny_problem_trains_and_beats_predicting_the_mean(tmp_path, data):
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == list(range(1, result.epochs_run + 1))
-    assert float(rows[result.best_epoch - 1]["val_loss"]) == pytest.approx(result.best_val_loss)
+    scores = [float(r["val_parameter_mse"]) for r in rows]
+    assert scores[result.best_epoch - 1] == pytest.approx(result.best_val_mse) == min(scores)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert outputs.loss == pytest.approx(result.best_val_loss, rel=1e-5)  # best weights loaded
+    # the best weights are loaded back
+    assert outputs.thesis_mse(SPEC) == pytest.approx(result.best_val_mse, rel=1e-5)
 
 
 def test_resuming_gives_the_same_run_as_never_stopping(tmp_path, data):
@@ -103,6 +105,12 @@ def test_early_stopping_and_refusals(tmp_path, data):
         train(tmp_path, small, config.model_copy(update={"learning_rate": 0.1}), resume=True)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(tmp_path / "empty", small, config, resume=True)
+    # a checkpoint whose best epoch was chosen by validation loss (before issue 12's change)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    last["state"]["best_val_loss"] = last["state"].pop("best_val_mse")
+    torch.save(last, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="by validation loss"):
+        train(tmp_path, small, config.model_copy(update={"epochs": 12}), resume=True)
 
 
 def test_one_cycle_warms_up_anneals_and_ends_with_the_budget():
