@@ -92,17 +92,27 @@ HELD_DROP_DB = 6.0
 _BLOCK_S = 0.01
 
 
+#: Notes timed per latency measurement, unless asked for more.
+LATENCY_ATTEMPTS = 3
+
+
 class CalibrationError(RuntimeError):
     """A calibration could not be made; the message names the instrument and the device."""
 
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """Median round-trip latency over ``attempts`` notes; ``jitter_s`` is their max - min."""
+    """Median round-trip latency over ``attempts`` notes; ``jitter_s`` is their max - min.
+
+    A rig of several lanes times each lane (each has its own channel path): ``lanes`` holds
+    each lane's latency from lane 1 (None: not measured, the lane was out of use), and
+    ``latency_s`` is their median, the rig's. Empty for one instrument.
+    """
 
     latency_s: float
     jitter_s: float
     attempts: int
+    lanes: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ def measure_latency(
     sample_rate: int,
     key: int = 69,
     velocity: int = 127,
-    attempts: int = 3,
+    attempts: int = LATENCY_ATTEMPTS,
     channels: Sequence[int] | None = None,
 ) -> LatencyResult:
     """Play :data:`CALIBRATION_TONE` ``attempts`` times and time its onsets (heard on the

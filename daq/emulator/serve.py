@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import sys
 import threading
 import time
 import tty
@@ -35,6 +36,9 @@ MIDI_CLIENT_NAME = "jxdaq-emulator"
 #: ``--audio-device`` value that plays to no device (emulation paced by the wall clock).
 NO_AUDIO = "none"
 _POLL_S = 0.1
+#: While the audio callback computes, the serial thread gets the GIL within this long
+#: (Python's default is 5 ms), so a command's arrival is stamped (its sample chosen) on time.
+SWITCH_INTERVAL_S = 0.0005
 #: "ready" waits until the output callbacks have kept pace with real time for this long: a
 #: fresh PulseAudio stalls its first playback stream for a second or two after the first few
 #: callbacks, and commands stamped meanwhile would sound that much late.
@@ -139,6 +143,7 @@ class Counters:
     audio_blocks: int = 0
     audio_problems: int = 0  # under/overflows reported by PortAudio
     dropped_commands: int = 0  # cut short by a status byte (the 8031's rule)
+    late_commands: int = 0  # came after the callbacks had passed their sample (delay too short)
     ignored_commands: int = 0  # no board acts on them (unknown status, voice past 5)
 
 
@@ -260,6 +265,8 @@ def serve(
     """
     emulator = emulator or BoardEmulator(config.sample_rate, config.seed)
     warm_up(emulator.sample_rate, config.block_frames)  # no kernel compiles mid-callback
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # bytes are stamped soon after they arrive
     counters = Counters()
     scheduler = None
     if config.command_delay_s is not None and config.audio_device != NO_AUDIO:
@@ -289,6 +296,8 @@ def serve(
             )
         announce("ready")
         stop.wait()
+    sys.setswitchinterval(switch)
     counters.dropped_commands = emulator.parser.dropped
+    counters.late_commands = 0 if scheduler is None else scheduler.late
     counters.ignored_commands = emulator.ignored
     return counters
