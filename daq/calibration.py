@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from daq.capture import RawTake, note_on_at
 from daq.qc import QcThresholds, onset_frame
 from daq.spec import CaptureSpec, Note, TailSpec
 from firmware_protocol.tone import Tone
 
 if TYPE_CHECKING:
     from daq.audio.device_input import DeviceInput
-    from daq.capture import RawTake
     from daq.instruments.base import Instrument
 
 #: One square-wave oscillator through an open filter, VCA gated: full level from the first
@@ -174,8 +174,7 @@ def _one_latency(
     buffer, clock = audio.buffer, audio.clock
     time.sleep(QUIET_S)
     audio.wait_for_steady_clock()  # the note-on below is stamped on this clock
-    instrument.note_on(key, velocity)
-    on = clock.frame_at(audio.now())  # stamped as RealtimeCapture stamps a take's note-on
+    on = clock.frame_at(note_on_at(instrument, key, velocity, audio.now))  # as a take's
     time.sleep(HOLD_S)
     instrument.note_off(key)
     begin = on - round(QUIET_S * rate)
