@@ -8,8 +8,10 @@ collected afterwards, when its last frames (delayed by the latency) are long in 
 buffer. The audio of a lane's consecutive takes is contiguous and never overlaps.
 
 Faults are per lane where the cause is: a lane whose takes go silent (and a probe confirms
-it), or whose own port fails, stops while the others go on; a lost shared port or a broken
-input stream faults the rig.
+it), or whose own port fails, stops while the others go on (a silent one is probed again
+between batches, and its thread starts again once it is heard); a lost shared port or a
+broken input stream faults the rig. Each lane's latency is measured through its own
+instrument and channel.
 """
 
 from __future__ import annotations
