@@ -20,7 +20,7 @@ import time
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -228,6 +228,25 @@ def _audio_output(
         raise OSError(f"cannot open audio output {config.audio_device!r}: {error}") from error
 
 
+def _stream_clock(stream: Any) -> Callable[[], float]:
+    """The output stream's time; while PortAudio cannot tell it (it fails for a moment as
+    ALSA recovers from an underrun), the monotonic clock at the offset it last had. A raise
+    would end the serial thread, and with it every command after."""
+    import sounddevice as sd
+
+    offset = [stream.time - time.monotonic()]
+
+    def clock() -> float:
+        try:
+            now = stream.time
+        except sd.PortAudioError:
+            return time.monotonic() + offset[0]
+        offset[0] = now - time.monotonic()
+        return now
+
+    return clock
+
+
 def _wait_until_flowing(counters: Counters, block_s: float, config: ServeConfig) -> None:
     """Return once the output callbacks have computed (nearly) as much audio as time went by
     for :data:`FLOWING_S` in a row, so that a command's sound comes when it is due."""
@@ -288,7 +307,7 @@ def serve(
             stream = stack.enter_context(_audio_output(config, emulator, counters, scheduler))
             _wait_until_flowing(counters, config.block_frames / emulator.sample_rate, config)
             if scheduler is not None:
-                scheduler.attach(lambda: stream.time)
+                scheduler.attach(_stream_clock(stream))
             outputs = config.outputs
             announce(
                 f"audio: {config.audio_device or 'default'} at {emulator.sample_rate} Hz, "
