@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from daq.capture import RawTake, note_on_at
 from daq.qc import QcThresholds, onset_frame
 from daq.spec import CaptureSpec, Note, TailSpec
 from firmware_protocol.tone import Tone
 
 if TYPE_CHECKING:
     from daq.audio.device_input import DeviceInput
-    from daq.capture import RawTake
     from daq.instruments.base import Instrument
 
 #: One square-wave oscillator through an open filter, VCA gated: full level from the first
@@ -92,17 +92,27 @@ HELD_DROP_DB = 6.0
 _BLOCK_S = 0.01
 
 
+#: Notes timed per latency measurement, unless asked for more.
+LATENCY_ATTEMPTS = 3
+
+
 class CalibrationError(RuntimeError):
     """A calibration could not be made; the message names the instrument and the device."""
 
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """Median round-trip latency over ``attempts`` notes; ``jitter_s`` is their max - min."""
+    """Median round-trip latency over ``attempts`` notes; ``jitter_s`` is their max - min.
+
+    A rig of several lanes times each lane (each has its own channel path): ``lanes`` holds
+    each lane's latency from lane 1 (None: not measured, the lane was out of use), and
+    ``latency_s`` is their median, the rig's. Empty for one instrument.
+    """
 
     latency_s: float
     jitter_s: float
     attempts: int
+    lanes: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ def measure_latency(
     sample_rate: int,
     key: int = 69,
     velocity: int = 127,
-    attempts: int = 3,
+    attempts: int = LATENCY_ATTEMPTS,
     channels: Sequence[int] | None = None,
 ) -> LatencyResult:
     """Play :data:`CALIBRATION_TONE` ``attempts`` times and time its onsets (heard on the
@@ -164,8 +174,7 @@ def _one_latency(
     buffer, clock = audio.buffer, audio.clock
     time.sleep(QUIET_S)
     audio.wait_for_steady_clock()  # the note-on below is stamped on this clock
-    instrument.note_on(key, velocity)
-    on = clock.frame_at(audio.now())  # stamped as RealtimeCapture stamps a take's note-on
+    on = clock.frame_at(note_on_at(instrument, key, velocity, audio.now))  # as a take's
     time.sleep(HOLD_S)
     instrument.note_off(key)
     begin = on - round(QUIET_S * rate)

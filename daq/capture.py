@@ -9,7 +9,7 @@ as the CPU allows). QC, storage and the catalog come after, in :mod:`daq.worker`
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,6 +113,19 @@ class Played:
     problems: tuple[str, ...] = ()
 
 
+def note_on_at(
+    instrument: Instrument, key: int, velocity: int, clock: Callable[[], float]
+) -> float:
+    """Play a note-on; returns when it went out, on ``clock`` (an audio stream's).
+
+    Stamped from the moment the bytes left, not from when the call returned: a write can
+    return a millisecond or two later (the port draining, another thread holding the GIL),
+    and a stamp that late puts the take's cut that much after its sound.
+    """
+    sent = instrument.note_on(key, velocity)
+    return clock() - (time.monotonic() - sent)
+
+
 class RealtimeCapture:
     """A take from a rig in real time: notes sent on the stream's clock, audio cut from the
     input's ring buffer by frame index, shifted by the rig's measured latency. A lane's input
@@ -147,9 +160,9 @@ class RealtimeCapture:
         for at, is_on, note in events:
             self._sleep_until(start + at)
             if is_on:
-                self.instrument.note_on(note.key, note.velocity)
+                sounded = note_on_at(self.instrument, note.key, note.velocity, audio.now)
                 if melody_start is None:
-                    melody_start = audio.now() - at
+                    melody_start = sounded - at
             else:
                 self.instrument.note_off(note.key)
         assert melody_start is not None  # a spec has at least one note

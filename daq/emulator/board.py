@@ -21,6 +21,11 @@ Choices the hardware leaves open, made once here:
 * Seeds: the upper board's voices and effects take the emulator's ``seed`` itself, so a
   note on the upper board sounds exactly like the batch renderer's ``render(..., seed=seed)``;
   the lower board takes ``seed + 1`` (:data:`SEED_OFFSETS`), independent of it.
+* A note on a board that has fallen silent starts from the state a fresh board has (voice,
+  HPF and chorus at rest, the chorus LFO where the seed starts it, noise from the start of
+  its voice's sequence), so it sounds exactly as the batch renderer's render of its tone,
+  whatever the board played before. The real chorus LFO free-runs; its phase under a new
+  note is one more thing the seed picks.
 * The mono mix of both boards (:func:`mix`) is their sum, clipped to [-1, 1] like an
   analogue output stage at full scale.
 """
@@ -123,6 +128,12 @@ class _Board:
             for voice in _ALL_VOICES:
                 self.voices.note_off(voice)
 
+    def note_on(self, voice: int, key: int, velocity: int) -> None:
+        """A note; on a board where nothing sounds, the common stages start afresh too."""
+        if not self.voices.sounding().any():
+            self.effects.reset()
+        self.voices.note_on(voice, key, velocity)
+
     def process(self, frames: int) -> np.ndarray:
         return self.effects.process(self.voices.process(frames).sum(axis=0), self.tone)
 
@@ -180,7 +191,7 @@ class BoardEmulator:
                         self.ignored += 1
                 case NoteOn(voice, key, velocity) if voice in VOICES:
                     for board in self._listening:
-                        board.voices.note_on(voice, key, velocity)
+                        board.note_on(voice, key, velocity)
                 case NoteOff(voice) if voice in VOICES:
                     for board in self._listening:
                         board.voices.note_off(voice)

@@ -15,6 +15,7 @@ import contextlib
 import os
 import queue
 import select
+import sys
 import threading
 import time
 import tty
@@ -40,6 +41,9 @@ MIDI_ANSWER_CLIENT_NAME = "jxdaq-emulator-out"
 #: ``--audio-device`` value that plays to no device (emulation paced by the wall clock).
 NO_AUDIO = "none"
 _POLL_S = 0.1
+#: While the audio callback computes, the serial thread gets the GIL within this long
+#: (Python's default is 5 ms), so a command's arrival is stamped (its sample chosen) on time.
+SWITCH_INTERVAL_S = 0.0005
 #: "ready" waits until the output callbacks have kept pace with real time for this long: a
 #: fresh PulseAudio stalls its first playback stream for a second or two after the first few
 #: callbacks, and commands stamped meanwhile would sound that much late.
@@ -144,6 +148,7 @@ class Counters:
     audio_blocks: int = 0
     audio_problems: int = 0  # under/overflows reported by PortAudio
     dropped_commands: int = 0  # cut short by a status byte (the 8031's rule)
+    late_commands: int = 0  # came after the callbacks had passed their sample (delay too short)
     ignored_commands: int = 0  # no board acts on them (unknown status, voice past 5)
 
 
@@ -284,6 +289,25 @@ def _audio_output(
         raise OSError(f"cannot open audio output {config.audio_device!r}: {error}") from error
 
 
+def _stream_clock(stream: Any) -> Callable[[], float]:
+    """The output stream's time; while PortAudio cannot tell it (it fails for a moment as
+    ALSA recovers from an underrun), the monotonic clock at the offset it last had. A raise
+    would end the serial thread, and with it every command after."""
+    import sounddevice as sd
+
+    offset = [stream.time - time.monotonic()]
+
+    def clock() -> float:
+        try:
+            now = stream.time
+        except sd.PortAudioError:
+            return time.monotonic() + offset[0]
+        offset[0] = now - time.monotonic()
+        return now
+
+    return clock
+
+
 def _wait_until_flowing(counters: Counters, block_s: float, config: ServeConfig) -> None:
     """Return once the output callbacks have computed (nearly) as much audio as time went by
     for :data:`FLOWING_S` in a row, so that a command's sound comes when it is due."""
@@ -322,6 +346,8 @@ def serve(
     """
     emulator = emulator or BoardEmulator(config.sample_rate, config.seed)
     warm_up(emulator.sample_rate, config.block_frames)  # no kernel compiles mid-callback
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # bytes are stamped soon after they arrive
     counters = Counters()
     scheduler = None
     if config.command_delay_s is not None and config.audio_device != NO_AUDIO:
@@ -344,7 +370,7 @@ def serve(
             stream = stack.enter_context(_audio_output(config, emulator, counters, scheduler))
             _wait_until_flowing(counters, config.block_frames / emulator.sample_rate, config)
             if scheduler is not None:
-                scheduler.attach(lambda: stream.time)
+                scheduler.attach(_stream_clock(stream))
             outputs = config.outputs
             announce(
                 f"audio: {config.audio_device or 'default'} at {emulator.sample_rate} Hz, "
@@ -352,6 +378,8 @@ def serve(
             )
         announce("ready")
         stop.wait()
+    sys.setswitchinterval(switch)
     counters.dropped_commands = emulator.parser.dropped
+    counters.late_commands = 0 if scheduler is None else scheduler.late
     counters.ignored_commands = emulator.ignored
     return counters

@@ -63,11 +63,14 @@ class VoiceBank:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.n_voices = n_voices
         self.sample_rate = sample_rate
+        self._seed = seed
         self._bytes = [bytearray(INIT_TONE.data) for _ in range(n_voices)]
         self._params = np.tile(mapping.physical(INIT_TONE), (n_voices, 1))
         self._state = np.zeros((n_voices, dsp.N_STATE))
         self._blep = np.zeros((n_voices, dsp.BLEP_LENGTH))
-        self._rng = np.array([[voice_seed(seed, i)] for i in range(n_voices)], dtype=np.uint64)
+        self._rng = np.zeros((n_voices, 1), dtype=np.uint64)
+        for v in range(n_voices):
+            self._fresh(v)
         self._controls = np.zeros(dsp.N_CONTROLS)
         self._hold = False
         self._held: set[int] = set()
@@ -111,9 +114,23 @@ class VoiceBank:
                 self._params[v, index] = mapping.CURVES[index](value)
                 self._state[v, dsp.S_DIRTY] = 1.0
 
+    def _fresh(self, v: int) -> None:
+        """Voice ``v`` as a new bank has it: oscillators, filter, envelopes and glide at rest,
+        noise and random LFO at the start of the voice's sequence."""
+        self._state[v] = 0.0
+        self._blep[v] = 0.0
+        self._rng[v, 0] = voice_seed(self._seed, v)
+
     def note_on(self, voice: int, key: int, velocity: int) -> None:
-        """Start a note (MIDI key 0..127, velocity 0..127) on ``voice``; retriggers envelopes."""
+        """Start a note (MIDI key 0..127, velocity 0..127) on ``voice``.
+
+        On a sounding voice the envelopes restart from where they are (no click); a voice
+        that has fallen silent starts afresh, so that its note sounds exactly as the same note
+        in a new bank (and in :func:`daq.emulator.render.render`), whatever it played before.
+        """
         (v,) = self._voices(voice)
+        if not self._state[v, dsp.S_ACTIVE]:
+            self._fresh(v)
         dsp.note_on(self._state[v], _check_byte("key", key), _check_byte("velocity", velocity))
         self._held.discard(v)
 
@@ -181,12 +198,20 @@ class BoardEffects:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = sample_rate
+        self._seed = seed
         self._state = np.zeros((1, dsp.N_EFFECTS))
-        self._state[0, dsp.E_CHORUS_PHASE] = chorus_phase(seed)
         self._line = np.zeros((1, dsp.CHORUS_LENGTH))
+        self.reset()
         self._tone: Tone | None = None
         self._hpf_hz = np.zeros(1)
         self._chorus = np.zeros(1, dtype=np.int64)
+
+    def reset(self) -> None:
+        """Back to the state of new effects: filter and delay line empty, the chorus LFO
+        where ``seed`` starts it."""
+        self._state[:] = 0.0
+        self._state[0, dsp.E_CHORUS_PHASE] = chorus_phase(self._seed)
+        self._line[:] = 0.0
 
     def process(self, mono: np.ndarray, tone: Tone) -> np.ndarray:
         """HPF + chorus + soft limiter on one block; ``tone`` supplies HPF FREQ and CHORUS.

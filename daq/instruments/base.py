@@ -30,7 +30,9 @@ class Instrument(Protocol):
     def program(self, tone: Tone) -> None:
         """Make ``tone`` the sounding tone; sends only what changed since the last call."""
 
-    def note_on(self, key: int, velocity: int) -> None: ...
+    def note_on(self, key: int, velocity: int) -> float:
+        """Start a note; returns when its message went out (``time.monotonic()``, taken as
+        the bytes left, before any wait for the port to drain)."""
 
     def note_off(self, key: int) -> None: ...
 

@@ -185,11 +185,13 @@ class MidiSynth:
         return self.firmware is Firmware.OS4 and self.input_name is not None
 
     # -- sending --------------------------------------------------------------------------
-    def _send(self, message: Any) -> None:
+    def _send(self, message: Any) -> float:
+        """Send ``message``; returns when it went (``time.monotonic()``)."""
         if self._port is None:
             raise InstrumentError(f"{self.name}: MIDI output {self.port_name!r} is not open")
         try:
             self._port.send(message)
+            return time.monotonic()
         except (OSError, ValueError) as error:
             raise InstrumentError(
                 f"{self.name}: MIDI output {self.port_name!r} failed: {error}"
@@ -218,11 +220,13 @@ class MidiSynth:
             self._send_sysex(wire)
         self._tone = self._sent = tone
 
-    def note_on(self, key: int, velocity: int) -> None:
+    def note_on(self, key: int, velocity: int) -> float:
         import mido
 
-        self._send(mido.Message("note_on", channel=self.channel, note=key, velocity=velocity))
+        message = mido.Message("note_on", channel=self.channel, note=key, velocity=velocity)
+        sent = self._send(message)
         self._sounding.add(key)
+        return sent
 
     def note_off(self, key: int) -> None:
         import mido

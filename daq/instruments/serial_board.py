@@ -65,10 +65,10 @@ class SerialLine:
                 self._port.close()
                 self._port = None
 
-    def write(self, board: sb.Board | None, data: bytes, select: bool = False) -> None:
+    def write(self, board: sb.Board | None, data: bytes, select: bool = False) -> float:
         """Write ``data`` for ``board`` (selecting it first if needed, or ``select``; None: for
         no board in particular) and wait until the bytes are on the line (paced at the baud
-        rate)."""
+        rate). Returns when they were handed to the port (``time.monotonic()``)."""
         import serial
 
         with self._lock:
@@ -82,6 +82,7 @@ class SerialLine:
                     time.sleep(wait)
             try:
                 self._port.write(data)
+                sent = time.monotonic()
                 self._port.flush()
             except (serial.SerialException, OSError) as error:
                 raise InstrumentError(
@@ -89,6 +90,7 @@ class SerialLine:
                 ) from error
             self._selected = board  # None after an init: the next write selects
             self._line_free_at = time.monotonic() + len(data) * BITS_PER_BYTE / self.baudrate
+            return sent
 
     def line_time_s(self, data_bytes: int) -> float:
         """How long ``data_bytes`` take on the wire: a full tone is ~28 ms."""
@@ -127,8 +129,8 @@ class SerialVoiceBoard:
     def close(self) -> None:
         self.line.close()
 
-    def _write(self, data: bytes, select: bool = False) -> None:
-        self.line.write(self.board, data, select)
+    def _write(self, data: bytes, select: bool = False) -> float:
+        return self.line.write(self.board, data, select)
 
     # -- instrument -----------------------------------------------------------------------
     def reset(self) -> None:
@@ -143,8 +145,8 @@ class SerialVoiceBoard:
             self._write(changes, select=True)
         self._tone = tone
 
-    def note_on(self, key: int, velocity: int) -> None:
-        self._write(sb.encode_note_on(self._voices.on(key), key, velocity))
+    def note_on(self, key: int, velocity: int) -> float:
+        return self._write(sb.encode_note_on(self._voices.on(key), key, velocity))
 
     def note_off(self, key: int) -> None:
         voice = self._voices.off(key)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from daq.calibration import LATENCY_ATTEMPTS, LatencyResult
 from daq.capture import RawTake
 from daq.logs import log_event
 from daq.qc import QcReport, QcThresholds, assess
@@ -31,7 +33,6 @@ from db.schema import RigStatus
 from firmware_protocol.tone import INIT_TONE, Tone
 
 if TYPE_CHECKING:
-    from daq.calibration import LatencyResult
     from db.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class FaultPolicy:
     """When a real-time rig (or lane) counts as broken and how eagerly it is retried."""
 
     silent_takes: int = 3  # consecutive silent takes before the lane is probed
+    reprobe_s: float = 30.0  # a lane faulted for silence is probed again this often
     backoff_s: float = 1.0  # first wait before reopening; doubles up to backoff_max_s
     backoff_max_s: float = 60.0
 
@@ -119,13 +121,16 @@ class Rig(ABC):
         self.catalog = catalog
         self.qc = qc or QcThresholds()
         self.faults = faults or FaultPolicy()
-        #: Lanes out of use until the rig reconnects: lane -> (device, error).
+        #: Lanes out of use: lane -> (device, error). A silent lane comes back when a
+        #: probe is heard again (:meth:`reprobe`); any other, when the rig reconnects.
         self.down: dict[int, tuple[str, BaseException]] = {}
+        self._reprobe_at = 0.0
         self.calibration = RigCalibration(self, drift)
         #: Sample rate and channels of a take as the rig is set now.
         self.sample_rate = definition.sample_rate
         self.channels = 1 if definition.lanes else definition.channels
         self._latency: float | None = None
+        self._lane_latencies: tuple[float | None, ...] = ()
         self._status: tuple[RigStatus, str | None] | None = None
 
     # -- devices --------------------------------------------------------------------------
@@ -162,25 +167,43 @@ class Rig(ABC):
         capture, and through the catalog the API, metrics and dashboard); None until known."""
         return self._latency
 
+    def lane_latency(self, lane: int) -> float:
+        """Lane ``lane``'s latency: its own override, else the rig's override, else its own
+        measured one (each lane has its own channel path), else the rig's."""
+        own = self.definition.lanes[lane].latency_s if self.definition.lanes else None
+        if own is not None:
+            return own
+        measured = self._lane_latencies[lane] if lane < len(self._lane_latencies) else None
+        if self.fixed_latency() is None and measured is not None:
+            return measured
+        return self.latency or 0.0
+
     def resolve_latency(self) -> float:
         """Know the latency (fixed, calibrated, or measured now: the rig is open)."""
-        self._latency = self.calibration.resolve_latency(self.fixed_latency())
-        return self._latency
+        value, details = self.calibration.resolve_latency(self.fixed_latency())
+        self._use_latency(value, details)
+        return value
 
     def fixed_latency(self) -> float | None:
         """A latency that needs no measuring (the rigs file's override), else None."""
         return self.definition.latency_s
 
     def record_latency(self, value: float, details: dict[str, object]) -> float:
-        """The one writer of the rig's latency: in use from now, and in the catalog."""
+        """The one writer of the rig's latency: in use from now, and in the catalog. Each
+        lane's own, when measured, is in ``details["lanes"]`` (:func:`latency_record`)."""
         if self.catalog is not None:
             self.catalog.record_calibration(self.name, LATENCY, details, value=value)
-        self._latency = value
+        self._use_latency(value, details)
         return value
 
+    def _use_latency(self, value: float, details: dict[str, object] | None) -> None:
+        self._latency = value
+        lanes = (details or {}).get("lanes")
+        self._lane_latencies = tuple(lanes) if isinstance(lanes, list | tuple) else ()
+
     @abstractmethod
-    def measure_latency(self, attempts: int = 3) -> LatencyResult:
-        """Time a calibration tone through the rig (open) and back."""
+    def measure_latency(self, attempts: int = LATENCY_ATTEMPTS) -> LatencyResult:
+        """Time a calibration tone through the rig (open) and back, on each lane in use."""
 
     # -- takes ----------------------------------------------------------------------------
     @abstractmethod
@@ -207,13 +230,39 @@ class Rig(ABC):
     def probe_lane(self, lane: int, failure: str) -> None:
         """Fault lane ``lane`` (the rig: raise :class:`SilentRig`, when it is the last one)
         unless a known loud tone is heard from it."""
-        spec = probe_spec(self.sample_rate, self.channels)
-        take = self.capture_one(PROBE_TONE, spec, lane)
-        if not assess(take.audio, take.sample_rate, take.note_on_frame, self.qc).silent:
+        if self._heard(lane):
             return
         if len(self.down) + 1 >= self.lanes:
             raise SilentRig(failure)
         self.lane_down(lane, self.lane_audio(lane), SilentRig(failure))
+        self._reprobe_at = time.monotonic() + self.faults.reprobe_s
+
+    def _heard(self, lane: int) -> bool:
+        """Whether a known loud tone played on lane ``lane`` comes back."""
+        spec = probe_spec(self.sample_rate, self.channels)
+        take = self.capture_one(PROBE_TONE, spec, lane)
+        return not assess(take.audio, take.sample_rate, take.note_on_frame, self.qc).silent
+
+    def reprobe(self) -> None:
+        """Every :attr:`FaultPolicy.reprobe_s`, probe the lanes faulted for silence again;
+        one that is heard comes back into use (:meth:`lane_back`)."""
+        silent = [lane for lane, (_, error) in self.down.items() if isinstance(error, SilentRig)]
+        if not silent or time.monotonic() < self._reprobe_at:
+            return
+        self._reprobe_at = time.monotonic() + self.faults.reprobe_s
+        for lane in silent:
+            if self._heard(lane):
+                self.lane_back(lane)
+
+    def lane_back(self, lane: int) -> None:
+        """Lane ``lane`` is in use again (its probe was heard), and say so."""
+        device, error = self.down.pop(lane)
+        message = f"rig {self.name} lane {lane + 1} is back: {device} sounds again ({error})"
+        if self.catalog is not None:
+            self.catalog.log_event("rig.lane_back", message, rig=self.name,
+                                   data={"lane": lane + 1, "device": device})  # fmt: skip
+            if self._status is not None:
+                self.set_status(self._status[0])
 
     def lane_audio(self, lane: int) -> str:
         """Where lane ``lane``'s sound comes back, as an operator looks for it."""
@@ -250,7 +299,9 @@ class Rig(ABC):
 
     # -- calibration and status -----------------------------------------------------------
     def calibrate(self, takes_done: int, job_id: int | None) -> None:
-        """Between batches and while idle: drift checks when due, calibrations asked for."""
+        """Between batches and while idle: silent lanes probed again, drift checks when due,
+        calibrations asked for."""
+        self.reprobe()
         self.calibration.scheduled_drift(takes_done, job_id)
         self.calibration.serve_requests(job_id)
 

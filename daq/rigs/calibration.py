@@ -26,13 +26,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from daq.calibration import LATENCY_ATTEMPTS, LatencyResult
 from daq.logs import log_event
 from db.records import InvalidTransition
 from db.registry import LATENCY
 from db.schema import JobState, RigStatus
 
 if TYPE_CHECKING:
-    from daq.calibration import LatencyResult
     from daq.rigs.base import Rig
     from db.catalog import Catalog
 
@@ -80,14 +80,17 @@ class DriftPolicy:
 
 
 def latency_record(result: LatencyResult, sample_rate: int, by: str) -> dict[str, Any]:
-    """What a latency calibration keeps of a measurement."""
-    return {
+    """What a latency calibration keeps of a measurement (each lane's too, from lane 1)."""
+    record: dict[str, Any] = {
         "latency_s": result.latency_s,
         "jitter_s": result.jitter_s,
         "attempts": result.attempts,
         "sample_rate": sample_rate,
         "measured_by": by,
     }
+    if result.lanes:
+        record["lanes"] = list(result.lanes)
+    return record
 
 
 class RigCalibration:
@@ -112,29 +115,33 @@ class RigCalibration:
         )
 
     # -- latency --------------------------------------------------------------------------
-    def resolve_latency(self, fixed: float | None) -> float:
-        """The latency the rig uses from now: ``fixed`` (recorded as the rig's, unless the
-        catalog has it already), else the newest calibration, else one measured now."""
+    def resolve_latency(self, fixed: float | None) -> tuple[float, dict[str, Any]]:
+        """The latency the rig uses from now and its record (each lane's may be in it):
+        ``fixed`` (recorded as the rig's, unless the catalog has it already), else the newest
+        calibration, else one measured now."""
         rig = self.rig
         if fixed is not None:
+            record = {"latency_s": fixed, "measured_by": FIXED_BY_RIGS_FILE}
             if rig.catalog is None or rig.catalog.get_rig(rig.name).latency_s != fixed:
-                rig.record_latency(fixed, {"latency_s": fixed, "measured_by": FIXED_BY_RIGS_FILE})
-            return fixed
+                rig.record_latency(fixed, record)
+            return fixed, record
         if rig.catalog is not None:
             latest = rig.catalog.list_calibrations(rig.name, LATENCY, limit=1)
             if latest and latest[0].value is not None:
-                return latest[0].value
-        return self.measure_latency("worker")
+                return latest[0].value, latest[0].result
+        result = self.measure_latency("worker")
+        return result.latency_s, latency_record(result, rig.sample_rate, "worker")
 
-    def measure_latency(self, by: str, attempts: int = 3) -> float:
-        """Measure the latency (the rig is open) and make it the rig's."""
+    def measure_latency(self, by: str, attempts: int = LATENCY_ATTEMPTS) -> LatencyResult:
+        """Measure the latency of each lane in use (the rig is open) and make it the rig's."""
         rig = self.rig
         rig.set_status(RigStatus.CALIBRATING)
         result = rig.measure_latency(attempts)
         rig.record_latency(result.latency_s, latency_record(result, rig.sample_rate, by))
+        lanes_ms = [None if v is None else round(v * 1000, 2) for v in result.lanes]
         log_event(log, "rig.latency", rig=rig.name, latency_ms=result.latency_s * 1000,
-                  jitter_ms=result.jitter_s * 1000)  # fmt: skip
-        return result.latency_s
+                  jitter_ms=result.jitter_s * 1000, lanes_ms=lanes_ms or None)  # fmt: skip
+        return result
 
     # -- drift ----------------------------------------------------------------------------
     def _drift_monitor(self) -> Any:

@@ -8,14 +8,17 @@ collected afterwards, when its last frames (delayed by the latency) are long in 
 buffer. The audio of a lane's consecutive takes is contiguous and never overlaps.
 
 Faults are per lane where the cause is: a lane whose takes go silent (and a probe confirms
-it), or whose own port fails, stops while the others go on; a lost shared port or a broken
-input stream faults the rig.
+it), or whose own port fails, stops while the others go on (a silent one is probed again
+between batches, and its thread starts again once it is heard); a lost shared port or a
+broken input stream faults the rig. Each lane's latency is measured through its own
+instrument and channel.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import statistics
 import sys
 import threading
 from abc import abstractmethod
@@ -25,7 +28,7 @@ from typing import Any
 
 from daq.audio.device_input import DeviceInput
 from daq.audio.ring import AudioOverrun, AudioTimeout
-from daq.calibration import CalibrationError, LatencyResult, measure_latency
+from daq.calibration import LATENCY_ATTEMPTS, CalibrationError, LatencyResult, measure_latency
 from daq.capture import Played, RawTake, RealtimeCapture
 from daq.instruments.base import Instrument, InstrumentError
 from daq.qc import QcReport
@@ -70,6 +73,13 @@ class _Raised:
 _LANE_OVER = object()
 
 
+@dataclass(frozen=True, slots=True)
+class _LaneBack:
+    """A faulted lane was heard again: the consumer starts its thread."""
+
+    lane: int
+
+
 class _Source:
     """The work items, shared by the lane threads (the first free lane takes the next)."""
 
@@ -91,6 +101,8 @@ class LiveRig(Rig):
         self._input: Any = None
         self._locks = [threading.Lock() for _ in range(self.lanes)]
         self._silent = [0] * self.lanes
+        #: The running capture's event queue (None between captures).
+        self._events: queue.Queue[Any] | None = None
 
     @abstractmethod
     def make_instruments(self) -> list[Instrument]:
@@ -180,61 +192,90 @@ class LiveRig(Rig):
         audio = self._input if channels is None else self._input.select(channels)
         return RealtimeCapture(self._instruments[lane], audio, self.lane_latency(lane))
 
-    def lane_latency(self, lane: int) -> float:
-        """Lane ``lane``'s latency: its own override, else the rig's."""
-        own = self.definition.lanes[lane].latency_s if self.definition.lanes else None
-        return (self.latency or 0.0) if own is None else own
-
-    def measure_latency(self, attempts: int = 3) -> LatencyResult:
-        """Timed on the first lane (the lanes share the interface, so its latency)."""
+    def measure_latency(self, attempts: int = LATENCY_ATTEMPTS) -> LatencyResult:
+        """Timed on each lane in use, through its own instrument and channel."""
         if not self._instruments or self._input is None:
             raise InstrumentError(f"rig {self.name}: not open")
-        with self._locks[0]:
-            return measure_latency(self._instruments[0], self._input, sample_rate=self.sample_rate,
-                                   attempts=attempts, channels=self._channels(0, 1))  # fmt: skip
+        results: list[LatencyResult | None] = []
+        for lane in range(self.lanes):
+            if lane in self.down:
+                results.append(None)
+                continue
+            with self._locks[lane]:
+                results.append(measure_latency(
+                    self._instruments[lane], self._input, sample_rate=self.sample_rate,
+                    attempts=attempts, channels=self._channels(lane, 1),
+                ))  # fmt: skip
+        measured = [r for r in results if r is not None]
+        if not self.definition.lanes:
+            return measured[0]
+        return LatencyResult(
+            latency_s=statistics.median(r.latency_s for r in measured),
+            jitter_s=max(r.jitter_s for r in measured),  # the widest spread of one lane
+            attempts=attempts,
+            lanes=tuple(None if r is None else r.latency_s for r in results),
+        )
 
     # -- takes ----------------------------------------------------------------------------
     def capture(
         self, batches: Iterable[Iterable[Work]], stop: threading.Event
     ) -> Generator[Taken | LaneDown, None, None]:
         """Batch boundaries are no pipeline boundaries: a lane asks for the next item while
-        its last take is still coming back. One lane plays in the caller's thread (nothing
-        competes with its timing); several play in a thread each."""
+        its last take is still coming back. A rig of one instrument plays in the caller's
+        thread (nothing competes with its timing); lanes play in a thread each, and a lane
+        that comes back mid-capture (:meth:`lane_back`) gets its thread again."""
         source = _Source(batches)
-        lanes = [lane for lane in range(self.lanes) if lane not in self.down]
-        if len(lanes) == 1:
-            yield from self._lane(lanes[0], source, stop, threading.Event())
+        if self.lanes == 1:
+            yield from self._lane(0, source, stop, threading.Event())
             return
         out: queue.Queue[Any] = queue.Queue()
         halt = threading.Event()
-        threads = [
-            threading.Thread(
+        threads: dict[int, threading.Thread] = {}
+
+        def start(lane: int) -> None:
+            if lane in threads:
+                threads[lane].join()  # its last take is out (it ended when the lane fell)
+            threads[lane] = threading.Thread(
                 target=self._lane_thread,
                 args=(lane, source, out, stop, halt),
                 name=f"lane-{lane + 1}",
                 daemon=True,
             )
-            for lane in lanes
-        ]
+            threads[lane].start()
+
         switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        for thread in threads:
-            thread.start()
+        self._events = out
+        for lane in range(self.lanes):
+            if lane not in self.down:
+                start(lane)
         running = len(threads)
         try:
             while running:
                 event = out.get()
                 if event is _LANE_OVER:
                     running -= 1
+                elif isinstance(event, _LaneBack):
+                    if not (stop.is_set() or halt.is_set()):
+                        start(event.lane)
+                        running += 1
                 elif isinstance(event, _Raised):
                     raise event.error
                 else:
                     yield event
         finally:
+            self._events = None
             halt.set()
-            for thread in threads:
+            for thread in threads.values():
                 thread.join()
             sys.setswitchinterval(switch)
+
+    def lane_back(self, lane: int) -> None:
+        super().lane_back(lane)
+        self._silent[lane] = 0
+        events = self._events
+        if events is not None:
+            events.put(_LaneBack(lane))
 
     def _lane_thread(
         self,

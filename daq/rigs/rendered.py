@@ -12,7 +12,7 @@ import threading
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
-from daq.calibration import LatencyResult
+from daq.calibration import LATENCY_ATTEMPTS, LatencyResult
 from daq.capture import RawTake, RenderedCapture
 from daq.qc import QcReport
 from daq.rigs.base import LaneDown, Rig, Taken, Work
@@ -45,7 +45,7 @@ class RenderedRig(Rig):
     def fixed_latency(self) -> float:
         return 0.0
 
-    def measure_latency(self, attempts: int = 3) -> LatencyResult:
+    def measure_latency(self, attempts: int = LATENCY_ATTEMPTS) -> LatencyResult:
         return LatencyResult(0.0, 0.0, 0)
 
     def _renderer(self, spec: CaptureSpec) -> RenderedCapture:

@@ -132,6 +132,7 @@ def serve(
     typer.echo(
         f"stopped: {counters.serial_bytes} serial bytes, {counters.midi_messages} MIDI "
         f"messages, {counters.dropped_commands} commands cut short, "
+        f"{counters.late_commands} commands late for their sample, "
         f"{counters.audio_problems} audio under/overflows"
     )
 

@@ -37,16 +37,17 @@ from daq.spec import CaptureSpec, Note, TailSpec
 from db.engine import open_catalog
 from db.registry import LATENCY
 
-# Tests that time several takes share a 2-core machine with everything else: a scheduler
-# stall makes PulseAudio underrun and shifts a take by milliseconds, which is the machine,
-# not a bug. Such a test gets two more tries; a real fault fails all three. The latency test
-# has none: its one late attempt per clean run was the emulator compiling its note kernels
-# inside the audio callback at the first note (now done before "ready": board.warm_up).
-REAL_TIME = pytest.mark.flaky(reruns=2, reruns_delay=2)
-
 #: The served emulator plays each command this long after it arrives, to the sample, as a
-#: real board answers after a fixed processing time (see daq.emulator.timing).
-COMMAND_DELAY_MS = 60.0
+#: real board answers after a fixed processing time (see daq.emulator.timing). Its output keeps
+#: OUTPUT_LATENCY_MS queued, which rides out a loaded 2-core machine without underruns; the
+#: callbacks then run up to ~30 ms further ahead of their samples, which the delay exceeds
+#: (measured: 80 ms of buffer ran them 53-110 ms ahead, and 100 ms of delay left commands late).
+COMMAND_DELAY_MS = 250.0
+OUTPUT_LATENCY_MS = 150.0
+#: Kept: at load 4-12 the PulseAudio path between the emulator and the monitor still shifts
+#: by 2-120 ms at times, unseen by both stream clocks (measured for the lanes tests); one such
+#: shift made one latency attempt 22 ms off here. A rerun is what the machine needs.
+REAL_TIME = pytest.mark.flaky(reruns=2, reruns_delay=2)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,8 @@ def emulator(sink: str) -> Iterator[str]:
     server = Process(
         [sys.executable, "-m", "jxdaq", "emulator", "serve", "--serial", "pty",
          "--audio-device", PULSE, "--sample-rate", str(FS),
-         "--command-delay-ms", str(COMMAND_DELAY_MS)],
+         "--command-delay-ms", str(COMMAND_DELAY_MS),
+         "--output-latency-ms", str(OUTPUT_LATENCY_MS)],
         env={"PULSE_SINK": sink},
     )  # fmt: skip
     try:

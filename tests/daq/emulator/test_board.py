@@ -28,6 +28,7 @@ from firmware_protocol.soundboard import (
     encode_note_on,
     encode_os4_parameter,
     encode_select,
+    encode_tone,
     encode_tones,
     replay,
 )
@@ -326,3 +327,34 @@ def test_after_warm_up_the_first_notes_compile_no_kernel():
         check=True,
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+# -- a board used before ------------------------------------------------------------------------
+#: A loud, resonant, noisy tone with a slow release and chorus: it leaves every kind of state
+#: behind (phases, filter, envelopes, noise sequence, glide, chorus delay line and LFO).
+LOUD = INIT_TONE.replace(
+    dco1_wf=0, vcf_res=120, vcf_env=100, env1_release=60, env2_release=60, chorus=64, lfo_wf=0,
+    dco1_lfo=60,
+)  # fmt: skip
+#: A quiet tone, another pitch range, enveloped VCA: far from LOUD in every state it leaves.
+QUIET = INIT_TONE.replace(
+    dco1_range=96, vca_level=20, vca_mode=127, env2_attack=40, chorus=127, hpf_freq=64
+)
+
+
+def test_a_note_on_a_voice_and_board_used_before_sounds_as_a_fresh_render():
+    emulator = BoardEmulator(FS, seed=0)  # the upper board plays render(..., seed=0)
+    emulator.feed(encode_select(Board.UPPER) + encode_tone(LOUD) + encode_note_on(0, 48, 127))
+    emulator.process(FS // 2)
+    emulator.feed(encode_note_off(0, 48))
+    while emulator.sounding(Board.UPPER).any():
+        emulator.process(1024)
+    emulator.process(FS // 10)  # more silence, with the chorus LFO running on
+    hold, release = round(0.3 * FS), round(0.4 * FS)
+    emulator.feed(encode_tone(QUIET) + encode_note_on(0, 64, 90))
+    held = emulator.process(hold)[1]
+    emulator.feed(encode_note_off(0, 64))
+    heard = np.concatenate([held, emulator.process(release)[1]])
+    fresh = render([QUIET], Note(64, 90), hold_s=0.3, release_s=0.4, sample_rate=FS, seed=0)[0]
+    assert rms(fresh) > 1e-3  # the comparison is of a sound, not of two silences
+    np.testing.assert_allclose(heard, fresh, atol=2e-6)

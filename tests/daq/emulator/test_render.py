@@ -235,6 +235,25 @@ def test_hold_pedal_defers_release() -> None:
     assert not bank.sounding()[0]
 
 
+def test_a_voice_that_fell_silent_plays_its_next_note_as_a_fresh_voice() -> None:
+    noisy = INIT_TONE.replace(dco1_wf=0, vcf_res=110, lfo_wf=0, dco1_lfo=50, env1_release=40)
+    plain = INIT_TONE.replace(dco2_range=96, vcf_freq=60, env2_attack=30)
+    bank = VoiceBank(1, seed=7)
+    bank.set_tone(0, noisy)
+    bank.note_on(0, 40, 127)
+    bank.process(FS // 4)
+    bank.note_off(0)
+    while bank.sounding()[0]:
+        bank.process(512)
+    bank.set_tone(0, plain)
+    bank.note_on(0, 72, 80)
+    again = bank.process(FS // 4)[0]
+    fresh = VoiceBank(1, seed=7)
+    fresh.set_tone(0, plain)
+    fresh.note_on(0, 72, 80)
+    np.testing.assert_array_equal(again, fresh.process(FS // 4)[0])
+
+
 def test_bend_moves_pitch_by_the_bend_range() -> None:
     def pitch(bend: float) -> float:
         bank = VoiceBank(1)

@@ -18,7 +18,15 @@ import soundfile
 from typer.testing import CliRunner
 
 from daq.emulator.board import BoardEmulator
-from daq.emulator.serve import NO_AUDIO, SERIAL_BAUD, PtyLine, ServeConfig, open_line, serve
+from daq.emulator.serve import (
+    NO_AUDIO,
+    SERIAL_BAUD,
+    PtyLine,
+    ServeConfig,
+    _stream_clock,
+    open_line,
+    serve,
+)
 from firmware_protocol.soundboard import Board, replay
 from jxdaq.commands.emulator import app
 
@@ -206,3 +214,28 @@ def test_serve_refuses_outputs_and_latencies_that_cannot_work(options: list[str]
     result = CliRunner().invoke(app, ["serve", "--serial", "none", *options])
     assert result.exit_code == 2, result.output
     assert named in re.sub(r"[\s│]+", " ", result.output)  # rich boxes and wraps messages
+
+
+class StallingStream:
+    """An output stream whose time PortAudio cannot tell for a while (as during ALSA's
+    underrun recovery): PortAudio cannot be made to fail on demand."""
+
+    def __init__(self) -> None:
+        self.stalled = False
+        self.at = 1000.0
+
+    @property
+    def time(self) -> float:
+        import sounddevice
+
+        if self.stalled:
+            raise sounddevice.PortAudioError("Error getting stream time")
+        return self.at + time.monotonic()
+
+
+def test_the_command_clock_keeps_time_while_the_stream_cannot_tell_it():
+    stream = StallingStream()
+    clock = _stream_clock(stream)
+    assert clock() == pytest.approx(stream.at + time.monotonic(), abs=0.01)
+    stream.stalled = True
+    assert clock() == pytest.approx(stream.at + time.monotonic(), abs=0.01)  # no raise

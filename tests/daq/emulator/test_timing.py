@@ -1,5 +1,6 @@
-"""The served emulator's command timing: each command plays at its own sample, a fixed delay
-after it arrived (as a real board responds), whatever the audio callbacks' block layout."""
+"""The served emulator's command timing (daq.emulator.timing): each command plays at its own
+sample, a fixed delay after it arrived (as a real board responds), whatever the audio
+callbacks' block layout."""
 
 from __future__ import annotations
 
