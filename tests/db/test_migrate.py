@@ -14,7 +14,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
-from typer.testing import CliRunner
 
 from daq.spec import JobSpec
 from db.engine import open_catalog
@@ -32,7 +31,6 @@ from firmware_protocol import parameters
 from firmware_protocol.parameters import TONE_PARAMETERS
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
-from jxdaq.commands.db import app
 
 
 def _schema_diff(engine: Engine) -> list:
@@ -273,18 +271,6 @@ def test_services_starting_together_upgrade_once(catalog_url: str, bare_engine: 
         thread.join()
     assert errors == []
     assert current_revision(bare_engine) == head_revision()
-
-
-def test_cli_upgrade_current_downgrade(catalog_url: str):
-    runner = CliRunner()
-    before = runner.invoke(app, ["current", "--url", catalog_url])
-    assert before.exit_code == 0 and "none (empty database)" in before.output
-    up = runner.invoke(app, ["upgrade", "--url", catalog_url])
-    assert up.exit_code == 0 and head_revision() in up.output
-    now = runner.invoke(app, ["current", "--url", catalog_url])
-    assert "up to date" in now.output
-    down = runner.invoke(app, ["downgrade", "base", "--url", catalog_url])
-    assert down.exit_code == 0 and "base (empty)" in down.output
 
 
 def test_unsupported_urls_are_refused():

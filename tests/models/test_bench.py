@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
 from jxdaq.cli import app
-from models.bench import THESIS_NOTE, thesis_job
-from models.methods import METHODS, RECOMMENDED
+from models.methods import RECOMMENDED
 
 ROW = {
     "test_mse", "mean_mse", "switch_accuracy", "mode_accuracy", "real_sc_median",
@@ -72,11 +71,3 @@ def test_bad_options_are_one_line_each(tmp_path):
     )
     result = CliRunner().invoke(app, ["bench", "--real-banks", tmp_path / "no", "--out", tmp_path])
     assert result.exit_code == 1 and "not a directory" in result.output
-
-
-def test_the_thesis_setup_and_every_method_are_what_the_readme_says():
-    job = thesis_job(10, 0)
-    assert job.capture.hold_s == 4.0 and [n.key for n in job.capture.notes] == [THESIS_NOTE]
-    assert len(job.vary) == 26
-    assert {"cnn1", "cnn2", "cnn3", "lstm1", "lstm2", "lstm3", "lcnn1", "lcnn2"} < set(METHODS)
-    assert {"trees", RECOMMENDED} < set(METHODS)
