@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daq.instruments.base import Instrument, InstrumentError
+from daq.instruments.base import InstrumentError
 from daq.instruments.serial_board import SerialLine, SerialVoiceBoard
 from firmware_protocol import soundboard as sb
 from firmware_protocol.tone import INIT_TONE
@@ -38,10 +38,6 @@ def pty_board():
     board.close()
     os.close(controller)
     os.close(device)
-
-
-def test_is_an_instrument():
-    assert isinstance(SerialVoiceBoard("loop://"), Instrument)
 
 
 def test_open_sends_init_then_selects_its_board(pty_board):
