@@ -58,16 +58,3 @@ def test_a_tiny_bench_writes_one_table_and_reuses_its_capture(tmp_path, banks):
 
     again = run(*common, "--models", "trees", "--data", data, "--out", out)
     assert "reusing dataset 'thesis-40-s0'" in again and "captured" not in again
-
-
-def test_bad_options_are_one_line_each(tmp_path):
-    result = CliRunner().invoke(app, ["bench", "--models", "resnet", "--out", tmp_path])
-    assert result.exit_code == 1 and "unknown resnet" in result.output
-    result = CliRunner().invoke(
-        app, ["bench", "--features", '{"kind": "auditory", "frame_ms": 0.001}', "--out", tmp_path]
-    )
-    assert (
-        result.exit_code == 1 and "frame_ms" in result.output and "Traceback" not in result.output
-    )
-    result = CliRunner().invoke(app, ["bench", "--real-banks", tmp_path / "no", "--out", tmp_path])
-    assert result.exit_code == 1 and "not a directory" in result.output
