@@ -18,8 +18,9 @@ from db.engine import open_catalog
 
 
 @pytest.fixture
-def catalog(tmp_path) -> Iterator[Catalog]:
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+def catalog(catalog_url: str) -> Iterator[Catalog]:
+    """A catalog on each backend in turn (``catalog_url``: tests/daq/conftest.py)."""
+    catalog = open_catalog(catalog_url)
     yield catalog
     catalog.close()
 
