@@ -118,7 +118,7 @@ class Reads(UnitOfWork):
                 connection,
                 job_id,
                 Job.state,
-                Job.sample_count,
+                Job.count,
                 Job.next_index,
                 Job.captured_count,
                 Job.failed_count,
@@ -141,7 +141,7 @@ class Reads(UnitOfWork):
                 .order_by(Take.id.desc())
                 .limit(RATE_WINDOW)
             ).all()
-        pending = job.sample_count - job.next_index + open_rows.get(SampleState.PENDING, 0)
+        pending = job.count - job.next_index + open_rows.get(SampleState.PENDING, 0)
         claimed = open_rows.get(SampleState.CLAIMED, 0)
         rate, by_rig = 0.0, {}
         if len(recent) >= 2:
@@ -154,7 +154,7 @@ class Reads(UnitOfWork):
         return Progress(
             job_id=job_id,
             state=job.state,
-            count=job.sample_count,
+            count=job.count,
             pending=pending,
             claimed=claimed,
             captured=job.captured_count,

@@ -197,8 +197,8 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint("sample_count >= 0", name="sample_count"),
-        CheckConstraint("next_index <= sample_count", name="next_index"),
+        CheckConstraint("count >= 0", name="count"),
+        CheckConstraint("next_index <= count", name="next_index"),
         Index(None, "state", "priority"),
     )
 
@@ -210,7 +210,8 @@ class Job(Base):
     state_reason: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     seed: Mapped[int] = mapped_column(BigInteger)
-    sample_count: Mapped[int] = mapped_column(Integer)
+    #: How many samples the job has (its spec's ``count``).
+    count: Mapped[int] = mapped_column(Integer)
     #: Indexes 0..next_index-1 have a samples row; the rest are pending without one.
     next_index: Mapped[int] = mapped_column(Integer, default=0)
     captured_count: Mapped[int] = mapped_column(Integer, default=0)

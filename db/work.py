@@ -4,7 +4,7 @@ Samples are created lazily, one row per claim (see :mod:`db.schema`): a claim fi
 a sample row that came back (released, retried, or whose lease expired), then hands out the
 job's next fresh index by bumping ``jobs.next_index`` atomically. On PostgreSQL the first
 step locks the row with ``FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on each
-other's candidates; the second is a single ``UPDATE ... WHERE next_index < sample_count
+other's candidates; the second is a single ``UPDATE ... WHERE next_index < count
 RETURNING``, which PostgreSQL re-checks after any concurrent update of the row, so no index is
 handed out twice. On SQLite the whole claim runs under ``BEGIN IMMEDIATE``.
 
@@ -72,7 +72,7 @@ def _job_info(row: Row[Any]) -> JobInfo:
         state_reason=row.state_reason,
         priority=row.priority,
         seed=row.seed,
-        count=row.sample_count,
+        count=row.count,
         captured=row.captured_count,
         failed=row.failed_count,
         max_attempts=row.max_attempts,
@@ -97,7 +97,7 @@ def _build_bump_counters() -> Any:
     """
     captured, failed = bindparam("b_captured", type_=Integer), bindparam("b_failed", type_=Integer)
     now = bindparam("b_now", type_=Job.updated_at.type)
-    done = (Job.captured_count + captured + Job.failed_count + failed) >= Job.sample_count
+    done = (Job.captured_count + captured + Job.failed_count + failed) >= Job.count
     completes = and_(done, Job.state.in_(_OPEN_JOB_STATES))
     return (
         update(Job)
@@ -215,7 +215,7 @@ class WorkQueue(UnitOfWork):
                     state=JobState.COMPLETED if count == 0 else JobState.QUEUED,
                     priority=priority,
                     seed=seed,
-                    sample_count=count,
+                    count=count,
                     next_index=0,
                     captured_count=0,
                     failed_count=0,
@@ -392,7 +392,7 @@ class WorkQueue(UnitOfWork):
             update(Job)
             .where(
                 Job.id == job_id,
-                Job.next_index < Job.sample_count,
+                Job.next_index < Job.count,
                 Job.state.in_(RUNNABLE_JOB_STATES),
             )
             .values(

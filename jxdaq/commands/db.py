@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(help="Catalog schema migrations.", no_args_is_help=True)
 
 URL_OPTION = typer.Option(None, "--url", help="Catalog URL; default: from the settings.")
 
 
-def _engine(url: str | None):
+@contextmanager
+def _engine(url: str | None) -> Iterator[Engine]:
+    """An engine on the catalog at ``url`` (default: the settings'), disposed afterwards."""
     from daq.settings import get_settings
     from db.engine import make_engine
 
-    return make_engine(url or get_settings().resolved_catalog_url)
+    engine = make_engine(url or get_settings().resolved_catalog_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _migrate(step: Callable[[Engine, str], None], revision: str, url: str | None) -> None:
+    """Run a migration ``step`` to ``revision`` and say where the catalog is now."""
+    from db.migrate import current_revision
+
+    with _engine(url) as engine:
+        step(engine, revision)
+        typer.echo(f"catalog at revision {current_revision(engine) or 'base (empty)'}")
 
 
 @app.command()
@@ -24,12 +46,7 @@ def upgrade(
     """Bring the catalog's schema up to REVISION (creates it in an empty database)."""
     from db import migrate
 
-    engine = _engine(url)
-    try:
-        migrate.upgrade(engine, revision)
-        typer.echo(f"catalog at revision {migrate.current_revision(engine)}")
-    finally:
-        engine.dispose()
+    _migrate(migrate.upgrade, revision, url)
 
 
 @app.command()
@@ -40,12 +57,7 @@ def downgrade(
     """Take the catalog's schema back to REVISION."""
     from db import migrate
 
-    engine = _engine(url)
-    try:
-        migrate.downgrade(engine, revision)
-        typer.echo(f"catalog at revision {migrate.current_revision(engine) or 'base (empty)'}")
-    finally:
-        engine.dispose()
+    _migrate(migrate.downgrade, revision, url)
 
 
 @app.command()
@@ -53,11 +65,8 @@ def current(url: str | None = URL_OPTION) -> None:
     """Print the catalog's revision and whether it is the newest this release knows."""
     from db import migrate
 
-    engine = _engine(url)
-    try:
+    with _engine(url) as engine:
         revision = migrate.current_revision(engine)
-    finally:
-        engine.dispose()
     head = migrate.head_revision()
     state = "up to date" if revision == head else f"behind head {head}; run `jxdaq db upgrade`"
     typer.echo(f"{revision or 'none (empty database)'} ({state})")

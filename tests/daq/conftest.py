@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from api_support import Api
 from catalog_support import catalog_url  # noqa: F401  (fixture)
+from client_support import local, server, spec  # noqa: F401  (fixtures of the client tests)
 from device_support import private_sink, require_services
 from fastapi.testclient import TestClient
 

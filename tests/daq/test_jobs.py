@@ -6,7 +6,6 @@ exact moment it is about: a take in hand when a job pauses, a lease held when it
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import re
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ import pytest
 from catalog_support import catalog_url  # noqa: F401  (fixture)
 from pydantic import ValidationError
 
-from daq.job_backends import LocalJobs
 from daq.jobs import (
     cancel_job,
     job_history,
@@ -217,18 +215,6 @@ def test_history_lists_state_changes_in_order_and_failures_with_reasons(catalog)
         (first.index, "silent: peak -90 dBFS")
     ]
     assert history.job.failed == 1
-
-
-def test_history_names_who_changed_the_job(catalog):
-    """The API passes its caller's token name, the local CLI the login name."""
-    job = catalog.create_job("who", {}, 5, seed=1).id
-    pause_job(catalog, job, "lunch", by="alice-laptop")
-    LocalJobs(catalog).change(job, "resume")
-    LocalJobs(catalog).set_priority(job, 5)
-    events = job_history(catalog, job).events
-    me = f"{getpass.getuser()} (local)"
-    assert [e.data["by"] for e in events] == ["alice-laptop", me, me]
-    assert "by alice-laptop (lunch)" in events[0].message
 
 
 def test_history_pages_through_events(catalog):

@@ -61,6 +61,18 @@ def reject_one_take(catalog) -> None:
             connection.execute(text(statement))
 
 
+def run_until_over(catalog, worker: Worker, job_id: int) -> None:
+    """Run ``worker`` on any job, on a thread, until job ``job_id`` is over; then stop it."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: catalog.get_job(job_id).state in FINAL_JOB_STATES, 240)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+
+
 def loud_job(count: int, priority: int = 0) -> JobSpec:
     """``count`` tones that all pass QC (the INIT tone, its filter swept)."""
     return JobSpec.model_validate(
@@ -107,15 +119,7 @@ def test_a_poison_sample_does_not_starve_lower_priority_jobs(emulated_services):
     reject_one_take(catalog)
     first = submit_job(catalog, loud_job(4, priority=5))
     second = submit_job(catalog, loud_job(4, priority=0))
-    worker = Worker(catalog, store, EMULATED, batch=2)
-    thread = threading.Thread(target=worker.run, daemon=True)  # any job, until stopped
-    thread.start()
-    try:
-        wait_until(lambda: catalog.get_job(second.id).state in FINAL_JOB_STATES, 240)
-    finally:
-        worker.stop.set()
-        thread.join(timeout=60)
-    assert not thread.is_alive()
+    run_until_over(catalog, Worker(catalog, store, EMULATED, batch=2), second.id)
     assert catalog.get_job(first.id).failed == 1
     assert catalog.get_job(second.id).failed == 1  # its sample 2 is refused too
     for job in (first, second):
@@ -150,13 +154,7 @@ def test_a_job_the_rig_cannot_capture_fails_after_its_attempts_and_the_worker_go
          "capture": {"sample_rate": 96000, "hold_s": 0.2, "tail": {"max_s": 0.1}}}))  # fmt: skip
     after = submit_job(catalog, loud_job(3))
     worker = Worker(catalog, store, EMULATED)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: catalog.get_job(after.id).state in FINAL_JOB_STATES, 240)
-    finally:
-        worker.stop.set()
-        thread.join(timeout=60)
+    run_until_over(catalog, worker, after.id)
     failed = catalog.get_job(unrenderable.id)
     assert failed.state == JobState.COMPLETED and (failed.captured, failed.failed) == (0, 3)
     for sample in catalog.list_samples(failed.id):

@@ -4,6 +4,7 @@ own, each stored once (SIGKILL of a two-lane worker: test_worker_signals.py)."""
 from __future__ import annotations
 
 import numpy as np
+from catalog_support import all_takes
 
 from daq.capture import render_seed
 from daq.emulator.render import Note, render
@@ -11,7 +12,6 @@ from daq.jobs import submit_job
 from daq.rigs import LaneDefinition, RigDefinition
 from daq.spec import JobSpec
 from daq.worker import Worker
-from db.records import TakeFilter
 from db.schema import JobState
 from firmware_protocol.tone import Tone
 
@@ -25,16 +25,6 @@ TWO_LANES = RigDefinition(
 )
 #: Tones that sound nothing alike: the filter shut on even samples, open on odd ones.
 SWEEP = {"kind": "sweep", "parameter": "VCF FREQ", "values": [20, 127] * 8}
-
-
-def all_takes(catalog, job_id):
-    takes, cursor = [], None
-    while True:
-        page = catalog.query_takes(TakeFilter(job_id=job_id), after=cursor, limit=200)
-        takes += page.items
-        if page.next_cursor is None:
-            return takes
-        cursor = page.next_cursor
 
 
 def test_two_lanes_each_store_takes_of_their_own_samples(emulated_services):

@@ -14,26 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from catalog_support import all_takes
 from device_support import WorkerProcess, prior, wait_until, worker_env
 
 from daq.jobs import submit_job
 from db.engine import open_catalog
 from db.private_cluster import private_cluster
-from db.records import TakeFilter
 from db.schema import JobState, QcCode, RigStatus, SampleState
 
 FAST_RETRY = ("--backoff-max-s", "1")
 MB = 1024 * 1024
-
-
-def all_takes(catalog, job_id):
-    takes, cursor = [], None
-    while True:
-        page = catalog.query_takes(TakeFilter(job_id=job_id), after=cursor, limit=200)
-        takes += page.items
-        if page.next_cursor is None:
-            return takes
-        cursor = page.next_cursor
 
 
 def assert_whole(catalog, job_id: int, url: str, var_dir: Path) -> None:

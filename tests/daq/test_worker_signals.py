@@ -14,13 +14,15 @@ import sys
 import time
 
 import pytest
-from catalog_support import catalog_url  # noqa: F401  (fixture)
+from catalog_support import (
+    all_takes,
+    catalog_url,  # noqa: F401  (fixture)
+)
 from device_support import WorkerProcess, worker_env
 
 from daq.jobs import submit_job
 from daq.spec import JobSpec
 from db.engine import open_catalog
-from db.records import TakeFilter
 from db.schema import JobState, SampleState
 
 SPEC = {
@@ -28,16 +30,6 @@ SPEC = {
     "seed": 11,
     "capture": {"hold_s": 1.0, "tail": {"max_s": 0.5}},
 }
-
-
-def all_takes(catalog, job_id):
-    takes, cursor = [], None
-    while True:
-        page = catalog.query_takes(TakeFilter(job_id=job_id), after=cursor, limit=200)
-        takes += page.items
-        if page.next_cursor is None:
-            return takes
-        cursor = page.next_cursor
 
 
 def verify(url: str, tmp_path) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from paths import ROOT
 from sqlalchemy import func, select
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from db.schema import JobState, Sample, SampleState, Take, utcnow
 from db.verify import verify
 
-WORKER = Path(__file__).with_name("catalog_worker.py")
+WORKER = ROOT / "tests" / "support" / "catalog_worker.py"
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:

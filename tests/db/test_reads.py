@@ -120,17 +120,3 @@ def test_bad_queries_name_what_is_wrong(catalog):
     with pytest.raises(ValueError, match="limit"):
         catalog.query_takes(limit=0)
     assert decode_cursor(encode_cursor(12345)) == 12345
-
-
-def test_filter_json_round_trip():
-    t0 = utcnow()
-    original = TakeFilter(
-        job_id=3,
-        rig="rig-a",
-        qc_verdicts=(QcVerdict.FAIL,),
-        recorded_after=t0,
-        parameters=(ParameterRange("VCF FREQ", 1, 2),),
-        max_take_id=9,
-    )
-    restored = TakeFilter.from_json(original.to_json())
-    assert restored == original and restored.parameters[0].parameter == "vcf_freq"

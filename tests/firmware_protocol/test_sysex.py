@@ -57,11 +57,6 @@ from firmware_protocol.tone import INIT_TONE, Tone
 
 
 @pytest.fixture(scope="session")
-def stock_dump(shared_data: Path) -> Path:
-    return shared_data / "mks70" / "mks70-bulk-dump-stock.syx"
-
-
-@pytest.fixture(scope="session")
 def os4_dump(shared_data: Path) -> Path:
     return shared_data / "mks70" / "mks70-bulk-dump-vecoven-os4.syx"
 
@@ -123,17 +118,6 @@ def test_stock_mks70_dump_reads_50_tones_and_64_patches_and_writes_back(stock_du
     assert parsed.to_bytes() == stock_dump.read_bytes()
     assert parsed.patches[0].name.startswith("  HEAVEN")
     assert all(len(e.name) <= 18 for e in parsed.patches)
-
-
-def test_stock_patches_fit_the_documented_ranges(stock_dump):
-    patches = [e.item for e in read_syx(stock_dump).patches]
-    for patch in patches:
-        assert patch.layout is PatchLayout.BULK
-        assert 0 <= patch.upper_tone < 100 and 0 <= patch.lower_tone < 100  # manual: 0..99
-        for name in ("UPPER HOLD", "UPPER PORTA", "LOWER HOLD", "LOWER PORTA", "CHASE PLAY"):
-            assert patch.value(name) in (0, 1)
-    # The patch names are printable (digits come as 0x00..0x09 in stock memory).
-    assert all(name.isprintable() for name in (p.name for p in patches))
 
 
 def test_vecoven_os4_dump_reads_64_patches_and_50_tones_and_writes_back(os4_dump):

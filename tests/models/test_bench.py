@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 from firmware_protocol.sysex import jx8p_bank
 from firmware_protocol.tone import INIT_TONE
 from jxdaq.cli import app
-from models.bench import THESIS_NOTE, thesis_job
-from models.methods import METHODS, RECOMMENDED
+from models.methods import RECOMMENDED
 
 ROW = {
     "test_mse", "mean_mse", "switch_accuracy", "mode_accuracy", "real_sc_median",
@@ -59,24 +58,3 @@ def test_a_tiny_bench_writes_one_table_and_reuses_its_capture(tmp_path, banks):
 
     again = run(*common, "--models", "trees", "--data", data, "--out", out)
     assert "reusing dataset 'thesis-40-s0'" in again and "captured" not in again
-
-
-def test_bad_options_are_one_line_each(tmp_path):
-    result = CliRunner().invoke(app, ["bench", "--models", "resnet", "--out", tmp_path])
-    assert result.exit_code == 1 and "unknown resnet" in result.output
-    result = CliRunner().invoke(
-        app, ["bench", "--features", '{"kind": "auditory", "frame_ms": 0.001}', "--out", tmp_path]
-    )
-    assert (
-        result.exit_code == 1 and "frame_ms" in result.output and "Traceback" not in result.output
-    )
-    result = CliRunner().invoke(app, ["bench", "--real-banks", tmp_path / "no", "--out", tmp_path])
-    assert result.exit_code == 1 and "not a directory" in result.output
-
-
-def test_the_thesis_setup_and_every_method_are_what_the_readme_says():
-    job = thesis_job(10, 0)
-    assert job.capture.hold_s == 4.0 and [n.key for n in job.capture.notes] == [THESIS_NOTE]
-    assert len(job.vary) == 26
-    assert {"cnn1", "cnn2", "cnn3", "lstm1", "lstm2", "lstm3", "lcnn1", "lcnn2"} < set(METHODS)
-    assert {"trees", RECOMMENDED} < set(METHODS)

@@ -23,6 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from daq.alerts.alerter import Alerter
+from daq.settings import Alerts
+from db.store import AudioStore
+
 
 class WebhookReceiver:
     """Records each POST as (headers, raw body). ``fail_first`` answers 500 that many times;
@@ -138,3 +142,19 @@ def smtp_server(folder: Path) -> Iterator[tuple[_Mailbox, int, Path]]:
         yield mailbox, port, cert_file
     finally:
         controller.stop()
+
+
+#: The secret the tests sign webhooks with.
+SECRET = "s3cret"
+
+
+def alerter(catalog, tmp_path, waits: list[float] | None = None, **settings) -> Alerter:
+    """An alerter whose disk floor is 0 (the test's disks are never 'full') and whose waits
+    between retries are recorded instead of slept."""
+    made = Alerter(catalog, AudioStore(tmp_path / "audio"), Alerts(**settings), floor_mb=0)
+    made.stop.wait = lambda seconds: waits.append(seconds) if waits is not None else None
+    return made
+
+
+def hook(url: str, secret: str = SECRET) -> dict:
+    return {"name": "ops", "url": url, "secret": secret}

@@ -4,11 +4,13 @@ serve`` as a real process."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from paths import EXAMPLES
 
+from daq.api.session import csrf_token
 from db.catalog import Catalog
 from db.records import NewTake
 from db.schema import QcVerdict, Role, utcnow
@@ -27,6 +30,9 @@ JOBS = "/api/v1/jobs"
 TAKES = "/api/v1/takes"
 RIGS = "/api/v1/rigs"
 TOKENS = "/api/v1/tokens"
+DASHBOARD = "/dashboard"
+#: How the job form lists its errors.
+FORM_ERROR = r"<li><code>(.*?)</code>: (.*?)</li>"
 #: The rig the tests' rig token is named after.
 RIG = "board-a"
 UNIFORM = {"source": {"kind": "uniform"}, "count": 3, "capture": {"hold_s": 0.5}}
@@ -119,3 +125,21 @@ def wait_healthy(process: subprocess.Popen, port: int, timeout_s: float = 60) ->
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError("the server did not answer /health in time")
+
+
+def login(api: Api, role: Role) -> str:
+    """Log the test client in with a fresh token of ``role``; the session's CSRF token."""
+    api.client.cookies.clear()
+    api.auth(role)
+    answer = api.client.post(
+        f"{DASHBOARD}/login", data={"token": api.secrets[role]}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    return csrf_token(api.secrets[role])
+
+
+def alerts(html: str) -> list[str]:
+    """The page's error messages (a form's: ``field: message`` each)."""
+    found = re.findall(r'<p[^>]*role="alert">(.*?)</p>', html, re.S)
+    found += [f"{field}: {message}" for field, message in re.findall(FORM_ERROR, html, re.S)]
+    return [unescape(re.sub(r"<[^>]+>", "", text)).strip() for text in found]

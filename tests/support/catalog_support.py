@@ -16,6 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from db.catalog import Catalog
+from db.records import TakeFilter, TakeInfo
+
 PG_URL = os.environ.get("JXDAQ_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -55,3 +58,15 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 def pg_catalog_url() -> Iterator[str]:
     with pg_schema_url() as url:
         yield url
+
+
+def all_takes(catalog: Catalog, job_id: int) -> list[TakeInfo]:
+    """Every take of the job, page by page (as a client reads a long job)."""
+    takes: list[TakeInfo] = []
+    cursor = None
+    while True:
+        page = catalog.query_takes(TakeFilter(job_id=job_id), after=cursor, limit=200)
+        takes += page.items
+        if page.next_cursor is None:
+            return takes
+        cursor = page.next_cursor

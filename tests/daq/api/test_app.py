@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from anyio import to_thread
 from fastapi.testclient import TestClient
-from pydantic import ValidationError
 
 from daq.api.app import create_app
 from daq.settings import Settings
@@ -29,9 +27,3 @@ def test_the_server_answers_blocking_work_on_the_threads_its_settings_name(tmp_p
             assert client.get("/health").status_code == 200
     finally:
         catalog.close()
-
-
-@pytest.mark.parametrize("field", ["api_threads", "api_build_threads"])
-def test_a_pool_of_no_threads_is_refused_naming_the_setting(tmp_path: Path, field: str):
-    with pytest.raises(ValidationError, match=field):
-        Settings(var_dir=tmp_path, **{field: 0})

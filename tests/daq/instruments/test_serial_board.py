@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daq.instruments.allocation import VoiceAllocator
-from daq.instruments.base import Instrument, InstrumentError
+from daq.instruments.base import InstrumentError
 from daq.instruments.serial_board import SerialLine, SerialVoiceBoard
 from firmware_protocol import soundboard as sb
 from firmware_protocol.tone import INIT_TONE
@@ -39,10 +38,6 @@ def pty_board():
     board.close()
     os.close(controller)
     os.close(device)
-
-
-def test_is_an_instrument():
-    assert isinstance(SerialVoiceBoard("loop://"), Instrument)
 
 
 def test_open_sends_init_then_selects_its_board(pty_board):
@@ -151,16 +146,3 @@ def test_writing_after_the_port_vanished_is_an_instrument_error():
         board.note_on(60, 100)
     os.close(controller)
     os.close(device)
-
-
-@given(st.lists(st.tuples(st.booleans(), st.integers(0, 127)), max_size=60))
-def test_allocator_never_gives_one_voice_to_two_sounding_keys(actions):
-    allocator = VoiceAllocator(voices=6)
-    for press, key in actions:
-        if press:
-            voice = allocator.on(key)
-            assert 0 <= voice < 6
-        else:
-            allocator.off(key)
-        sounding = allocator.sounding()
-        assert len(set(sounding.values())) == len(sounding) <= 6

@@ -14,7 +14,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from catalog_support import catalog_url  # noqa: F401  (fixture)
 
 from db.catalog import Catalog
 from db.engine import make_engine
@@ -24,7 +23,7 @@ from db.schema import RigStatus, utcnow
 
 
 @pytest.fixture
-def catalog(catalog_url: str) -> Iterator[Catalog]:  # noqa: F811  (the fixture)
+def catalog(catalog_url: str) -> Iterator[Catalog]:
     engine = make_engine(catalog_url)
     upgrade(engine)
     catalog = Catalog(engine)

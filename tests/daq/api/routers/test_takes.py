@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 from api_support import RIG, TAKES, record_takes
-from PIL import Image
 
-from daq.api.media import row_frequencies
 from db.records import encode_cursor
 from db.schema import QcVerdict, Role, utcnow
 
@@ -123,24 +121,6 @@ def test_audio_comes_as_the_stored_flac_or_as_an_equal_wav(sqlite_api, channels)
     assert cached.status_code == 304 and cached.content == b""
     bad = sqlite_api.as_(READ, "GET", f"{TAKES}/{take_id}/audio", params={"format": "mp3"})
     assert bad.status_code == 422
-
-
-def test_the_spectrogram_is_a_png_whose_brightest_row_is_the_tone_s_pitch(sqlite_api):
-    _, (take_id,) = record_takes(sqlite_api, [{}], frequency=1000.0)
-    answer = sqlite_api.as_(
-        READ, "GET", f"{TAKES}/{take_id}/spectrogram.png", params={"width": 300, "height": 200}
-    )
-    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
-    image = Image.open(io.BytesIO(answer.content))
-    assert image.format == "PNG" and image.size == (300, 200)
-    brightness = np.asarray(image.convert("L"), dtype=float).mean(axis=1)
-    frequencies = row_frequencies(200, 44100)
-    peak = frequencies[int(brightness.argmax())]
-    assert 900 < peak < 1100, peak
-    too_big = sqlite_api.as_(
-        READ, "GET", f"{TAKES}/{take_id}/spectrogram.png", params={"width": 100000}
-    )
-    assert too_big.status_code == 422
 
 
 def test_audio_that_fails_its_hash_is_a_500_saying_which_take_and_how_to_repair(sqlite_api):
