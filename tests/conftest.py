@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -25,12 +26,29 @@ SHARED_DATA = paths.SHARED_DATA
 # another real-time take. Everything else is isolated already (tmp_path, a database or schema
 # per test, ports chosen by the system).
 SHARED_DEVICES = pytest.mark.xdist_group("devices")
+#: The nice value of the device tests' processes (ordinary: 0; PulseAudio runs at -11).
+HARDWARE_NICE = -10
+
+
+def _plays_through_devices(item: pytest.Item) -> bool:
+    return bool(item.get_closest_marker("devices")) or "sink" in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("devices") or "sink" in getattr(item, "fixturenames", ()):
+        if _plays_through_devices(item):
             item.add_marker(SHARED_DEVICES)
+
+
+@pytest.fixture(autouse=True)
+def _hardware_priority(request: pytest.FixtureRequest) -> None:
+    """The emulated board stands in for hardware, which never waits for a CPU: a device
+    test's process, and the emulators and workers it starts (they inherit it), go before the
+    other tests' processes, so a busy machine cannot make the board's sound late or broken.
+    Root only (as in CI); elsewhere they keep the ordinary priority."""
+    if _plays_through_devices(request.node):
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, 0, HARDWARE_NICE)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from device_support import (
     WorkerProcess,
     jack_period_s,
     require_services,
+    same_port,
 )
 
 from daq.calibration import CALIBRATION_TONE
@@ -37,7 +38,7 @@ from db.schema import JobState, QcVerdict, SampleState
 # Real-time device tests share a 2-core machine with everything else: a scheduler stall makes
 # PulseAudio/JACK underrun and shifts a take by milliseconds, which is the machine, not a bug.
 # Such a test gets two more tries; a real fault fails all three.
-pytestmark = [pytest.mark.devices, pytest.mark.flaky(reruns=2, reruns_delay=2)]
+pytestmark = pytest.mark.devices
 PRE_ROLL_S = 0.1
 DEFAULT_QC = QcThresholds()
 
@@ -165,7 +166,7 @@ def test_midi_rig_through_jack_captures_a_job_with_its_latency_compensated(sink,
     try:
         announced = server.announced["midi-in"]
         names = [n for n in mido.Backend(JACK_BACKEND, load=True).get_output_names()
-                 if n.startswith(announced)]  # fmt: skip
+                 if same_port(n, announced)]  # fmt: skip
         assert names, f"no JACK MIDI port {announced!r}"
         rig = RigDefinition(name="jx10-jack", instrument="midi", port=names[0],
                             midi_backend=JACK_BACKEND, audio_device=PULSE,

@@ -7,6 +7,7 @@ skip), so CI cannot go green without them.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -204,6 +205,21 @@ class EmulatorServer(Process):
     @property
     def pty(self) -> str:
         return self.announced["serial"]
+
+    def mute(self, muted: bool = True) -> None:
+        """Silence what this emulator plays (or let it sound again), as a pulled cable would:
+        its PulseAudio stream is muted and the process runs on. (Stopping the process instead
+        would stall the JACK server too: PortAudio makes every process a JACK client, and the
+        server waits on a client that no longer reads its notifications.)"""
+        listed = subprocess.run(["pactl", "-f", "json", "list", "sink-inputs"],
+                                capture_output=True, text=True, timeout=10, check=True)  # fmt: skip
+        pid = str(self.process.pid)
+        streams = [stream["index"] for stream in json.loads(listed.stdout)
+                   if stream["properties"].get("application.process.id") == pid]  # fmt: skip
+        assert streams, f"the emulator (pid {pid}) plays no PulseAudio stream"
+        for index in streams:
+            subprocess.run(["pactl", "set-sink-input-mute", str(index), "1" if muted else "0"],
+                           timeout=10, check=True)  # fmt: skip
 
     def underruns(self) -> int | None:
         """Audio under/overflows the stopped server reported: when the machine is too busy

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import serial
+from device_support import same_port
 
 from daq.emulator.serve import MIDI_CLIENT_NAME, SERIAL_BAUD
 from firmware_protocol.soundboard import Board, encode_note_off, encode_note_on, encode_tones
@@ -213,7 +214,7 @@ def test_midi_through_jack_comes_back_as_sound(server: Server):
     backend = mido.Backend(JACK_BACKEND, load=True)
     announced = server.announced["midi-in"]
     assert announced.startswith(f"{MIDI_CLIENT_NAME}:")
-    names = [n for n in backend.get_output_names() if n.startswith(announced)]
+    names = [n for n in backend.get_output_names() if same_port(n, announced)]
     assert names, f"no JACK MIDI port {announced!r} among {backend.get_output_names()}"
     tone = ToneAPR(Device.MKS70, 0, TONE_A, INIT_TONE).encode()
     with Recorder() as recorder, backend.open_output(names[0]) as port:

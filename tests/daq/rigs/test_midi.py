@@ -35,6 +35,8 @@ EVERY = 10
 #: The sample whose tone changes VCF RES (and every later one keeps it): the hop drops
 #: that one IPR.
 CHANGED_AT = 25
+#: The dropped-IPR job: long enough for the read-backs after the change (at 30 and 40).
+DROP_TAKES = 45
 READBACK = EditBufferRequest(0).encode()
 
 
@@ -129,10 +131,10 @@ def res_ipr(value: int) -> Callable[[bytes], bool]:
     return accepts
 
 
-def job() -> JobSpec:
+def job(takes: int) -> JobSpec:
     """VCF FREQ changes every take; VCF RES once, at sample CHANGED_AT, and then stays."""
     tones = [{"VCF FREQ": 70 + i % 50, "VCF RES": 0 if i < CHANGED_AT else 100}
-             for i in range(TAKES)]  # fmt: skip
+             for i in range(takes)]  # fmt: skip
     return JobSpec.model_validate(
         {
             "source": {"kind": "list", "tones": tones},
@@ -171,8 +173,8 @@ def os4_rig(
         server.stop()
 
 
-def run(catalog, store, rig: RigDefinition) -> int:
-    job_id = submit_job(catalog, job()).id
+def run(catalog, store, rig: RigDefinition, takes: int) -> int:
+    job_id = submit_job(catalog, job(takes)).id
     guard = QcThresholds(pre_roll_guard_s=jack_period_s() + 0.005)
     faults = FaultPolicy(backoff_s=0.2, backoff_max_s=1.0)
     Worker(catalog, store, rig, faults=faults, qc=guard).run(job_id=job_id)
@@ -180,13 +182,13 @@ def run(catalog, store, rig: RigDefinition) -> int:
     return job_id
 
 
-def stored(catalog, job_id: int) -> dict[int, object]:
+def stored(catalog, job_id: int, takes: int) -> dict[int, object]:
     failed = [(s.index, s.attempts, s.last_error) for s in catalog.list_samples(job_id)
               if s.state is not SampleState.CAPTURED]  # fmt: skip
     assert not failed
-    takes = catalog.query_takes(TakeFilter(job_id=job_id), limit=1000).items
-    by_index = {take.sample_index: take for take in takes}
-    assert len(by_index) == len(takes) == TAKES, "every sample stored once"
+    rows = catalog.query_takes(TakeFilter(job_id=job_id), limit=1000).items
+    by_index = {take.sample_index: take for take in rows}
+    assert len(by_index) == len(rows) == takes, "every sample stored once"
     return by_index
 
 
@@ -203,8 +205,8 @@ def readback_faults(catalog, rig: str) -> list[object]:
 def test_an_os4_rig_programs_200_takes_by_ipr_and_reads_back_every_10(sink, services):
     catalog, store = services
     with os4_rig(sink) as (rig, hop):
-        job_id = run(catalog, store, rig)
-    stored(catalog, job_id)
+        job_id = run(catalog, store, rig, TAKES)
+    stored(catalog, job_id, TAKES)
     faults = readback_faults(catalog, rig.name)
     # the firmware check at connect, after the first take, every 10, after the last
     assert hop.requests >= 1 + 1 + TAKES // EVERY
@@ -215,15 +217,15 @@ def test_an_os4_rig_programs_200_takes_by_ipr_and_reads_back_every_10(sink, serv
 def test_an_ipr_lost_in_transit_is_caught_and_its_takes_are_captured_again(sink, services):
     catalog, store = services
     with os4_rig(sink, drop=res_ipr(100)) as (rig, hop):
-        job_id = run(catalog, store, rig)
+        job_id = run(catalog, store, rig, DROP_TAKES)
     assert hop.dropped is not None, "the hop never saw the VCF RES change"
     faults = readback_faults(catalog, rig.name)
     caught = [e for e in faults if "VCF RES sent 100, read 0" in e.message]
     assert len(caught) == 1, [e.message for e in faults]
-    takes = stored(catalog, job_id)
+    takes = stored(catalog, job_id, DROP_TAKES)
     # From sample CHANGED_AT on, every take made before the read-back caught the loss
     # had the wrong VCF RES: each stored take of those samples was captured after it.
-    wrong = [i for i in range(CHANGED_AT, TAKES) if takes[i].captured_at < caught[0].at]
+    wrong = [i for i in range(CHANGED_AT, DROP_TAKES) if takes[i].captured_at < caught[0].at]
     assert not wrong, f"samples {wrong} stored from the tone with the lost IPR"
     samples = {s.index: s for s in catalog.list_samples(job_id)}
     assert samples[CHANGED_AT].attempts == 2  # withheld once, captured again
