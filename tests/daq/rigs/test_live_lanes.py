@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from catalog_support import all_takes
 from device_support import FS, PULSE, EmulatorServer, quad_sink, require_services
 
 from daq.emulator.board import SEED_OFFSETS
@@ -27,7 +28,6 @@ from daq.rigs import LaneDefinition, RigDefinition
 from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
 from db.engine import open_catalog
-from db.records import TakeFilter
 from db.registry import LATENCY
 from db.schema import JobState, SampleState
 from db.store import AudioStore
@@ -105,10 +105,6 @@ def lab(monkeypatch, tmp_path):
             yield sink, catalog, AudioStore(tmp_path / "audio")
         finally:
             catalog.close()
-
-
-def all_takes(catalog, job_id: int):
-    return catalog.query_takes(TakeFilter(job_id=job_id), limit=1000).items
 
 
 def test_a_super_jx_captures_on_both_boards_each_take_its_own(lab):

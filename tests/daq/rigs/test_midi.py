@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from catalog_support import all_takes
 from device_support import PULSE, EmulatorServer, jack_period_s, require_services, same_port
 
 from daq.jobs import submit_job
@@ -24,7 +25,6 @@ from daq.qc import QcThresholds
 from daq.rigs import RigConfigError, RigDefinition, load_rigs, open_rig
 from daq.spec import JobSpec
 from daq.worker import FaultPolicy, Worker
-from db.records import TakeFilter
 from db.schema import JobState, SampleState
 from firmware_protocol.parameters import OS4_BY_NAME
 from firmware_protocol.sysex import IPR, EditBufferRequest, Firmware, decode_message
@@ -186,7 +186,7 @@ def stored(catalog, job_id: int, takes: int) -> dict[int, object]:
     failed = [(s.index, s.attempts, s.last_error) for s in catalog.list_samples(job_id)
               if s.state is not SampleState.CAPTURED]  # fmt: skip
     assert not failed
-    rows = catalog.query_takes(TakeFilter(job_id=job_id), limit=1000).items
+    rows = all_takes(catalog, job_id)
     by_index = {take.sample_index: take for take in rows}
     assert len(by_index) == len(rows) == takes, "every sample stored once"
     return by_index

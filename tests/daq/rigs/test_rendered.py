@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+from catalog_support import all_takes
 from paths import EXAMPLES
 
 from daq.capture import RenderedCapture, render_seed
@@ -15,7 +16,6 @@ from daq.rigs import EMULATED
 from daq.spec import JobSpec, load_spec
 from daq.worker import Worker
 from db.engine import open_catalog
-from db.records import TakeFilter
 from db.schema import JobState, QcVerdict, SampleState
 from db.store import AudioStore
 from firmware_protocol.tone import Tone
@@ -30,16 +30,6 @@ def services(tmp_path):
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     yield catalog, AudioStore(tmp_path / "audio")
     catalog.close()
-
-
-def all_takes(catalog, job_id):
-    takes, cursor = [], None
-    while True:
-        page = catalog.query_takes(TakeFilter(job_id=job_id), after=cursor, limit=100)
-        takes += page.items
-        if page.next_cursor is None:
-            return takes
-        cursor = page.next_cursor
 
 
 def test_a_200_take_prior_job_is_captured_and_every_take_re_renders_exactly(services):
