@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Test processes: most tests wait on subprocesses, sockets and real-time audio rather than the
-# CPU, so three share two cores well; the device tests run on one of them (tests/conftest.py).
+# Test processes: most tests wait on subprocesses, sockets and databases rather than the CPU,
+# so three share two cores well. The device tests run after them, alone (tests/conftest.py).
 TEST_PROCESSES ?= 3
 
 .PHONY: demo test lint services
@@ -31,7 +31,8 @@ test: services $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup -m "not devices"
+	$(BIN)/pytest -m devices
 
 lint: $(VENV)/.installed-hardware+training+s3+formats+dev
 	$(BIN)/ruff check --fix .

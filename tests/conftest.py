@@ -19,13 +19,11 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 SHARED_DATA = paths.SHARED_DATA
 
-# `make test` runs the tests on several processes (pytest-xdist, `--dist loadgroup`). The tests
-# that play or record through the machine's one PulseAudio and one JACK server (the `devices`
-# mark, or the `sink` fixture) run on one process, one after another: two emulators on one JACK
-# server would take each other's port names, and a real-time take must not share the CPU with
-# another real-time take. Everything else is isolated already (tmp_path, a database or schema
-# per test, ports chosen by the system).
-SHARED_DEVICES = pytest.mark.xdist_group("devices")
+# `make test` runs the tests in two rounds: everything but the device tests on several
+# processes (pytest-xdist), then the device tests (`-m devices`) on one, alone. They play or
+# record through the machine's one PulseAudio and one JACK server: two emulators on one JACK
+# server would take each other's port names, and a real-time take must not share the CPU.
+# A test that uses the `sink` fixture is a device test whether it says so or not.
 #: The nice value of the device tests' processes (ordinary: 0; PulseAudio runs at -11).
 HARDWARE_NICE = -10
 
@@ -34,10 +32,12 @@ def _plays_through_devices(item: pytest.Item) -> bool:
     return bool(item.get_closest_marker("devices")) or "sink" in getattr(item, "fixturenames", ())
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by mark
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _plays_through_devices(item):
-            item.add_marker(SHARED_DEVICES)
+            item.add_marker(pytest.mark.devices)
+            item.add_marker(pytest.mark.xdist_group("devices"))  # one process, if run with -n
 
 
 @pytest.fixture(autouse=True)

@@ -38,7 +38,9 @@ from db.schema import JobState, QcVerdict, SampleState
 # Real-time device tests share a 2-core machine with everything else: a scheduler stall makes
 # PulseAudio/JACK underrun and shifts a take by milliseconds, which is the machine, not a bug.
 # Such a test gets two more tries; a real fault fails all three.
-pytestmark = pytest.mark.devices
+# A rerun allowance, not a fix: on a 2-core machine the PulseAudio path still shifts a take by
+# 2-50 ms at times, unseen by both stream clocks (see the README, Development).
+pytestmark = [pytest.mark.devices, pytest.mark.flaky(reruns=2, reruns_delay=2)]
 PRE_ROLL_S = 0.1
 DEFAULT_QC = QcThresholds()
 

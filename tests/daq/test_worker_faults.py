@@ -24,7 +24,9 @@ from db.schema import JobState, QcCode, QcVerdict, RigStatus, SampleState
 # Real-time device tests share a 2-core machine with everything else: a scheduler stall makes
 # PulseAudio/JACK underrun and shifts a take by milliseconds, which is the machine, not a bug.
 # Such a test gets two more tries; a real fault fails all three.
-pytestmark = pytest.mark.devices
+# A rerun allowance, not a fix: on a 2-core machine the PulseAudio path still shifts a take by
+# 2-50 ms at times, unseen by both stream clocks (see the README, Development).
+pytestmark = [pytest.mark.devices, pytest.mark.flaky(reruns=2, reruns_delay=2)]
 FAST_RETRY = FaultPolicy(silent_takes=2, backoff_s=0.2, backoff_max_s=1.0)
 
 

@@ -51,11 +51,20 @@ def test_messages_sent_to_a_virtual_input_are_polled_whole_and_in_order(monkeypa
             mido.Message("note_off", note=60),
         ]
         with api.open_output(listed) as output:
+            # JACK makes a new connection part of its graph at a later cycle: what is sent
+            # before that goes nowhere. Ping until one arrives, then the messages under test.
+            ping = mido.Message("note_off", note=1)
+            deadline = time.monotonic() + 10
+            while port.poll() is None:
+                assert time.monotonic() < deadline, "no ping arrived in 10 s"
+                output.send(ping)
+                time.sleep(0.05)
+            time.sleep(0.05)
+            port.drain()
             for message in sent:
                 output.send(message)
             received: list[bytes] = []
-            deadline = time.monotonic() + 10
-            while len(received) < len(sent) and time.monotonic() < deadline:
+            while len(received) < len(sent) and time.monotonic() < deadline + 10:
                 message = port.poll()
                 if message is None:
                     time.sleep(0.005)

@@ -39,7 +39,9 @@ from firmware_protocol.tone import Tone
 # and unseen by both stream clocks (measured: the note-ons were stamped and played on time).
 # A shift during a latency measurement leaves a whole run's takes off their note-ons, or
 # fails a lane's samples. Nothing in this code base can steady PulseAudio; a rerun can.
-pytestmark = pytest.mark.devices
+# A rerun allowance, not a fix: on a 2-core machine the PulseAudio path still shifts a take by
+# 2-50 ms at times, unseen by both stream clocks (see the README, Development).
+pytestmark = [pytest.mark.devices, pytest.mark.flaky(reruns=2, reruns_delay=2)]
 PRE_ROLL_S = 0.1
 HOLD_S = 0.2
 KEY = 57  # A3
